@@ -1,0 +1,69 @@
+/* auth.c - the admin bearer token and room membership checks. */
+#include "auth.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "error.h"
+#include "limits.h"
+#include "server.h"
+#include "store.h"
+
+int mr_auth_admin(struct mr_ctx *ctx)
+{
+    const char *want = ctx->conf->admin_token;
+    const char *h = mr_request_header(&ctx->req, "authorization");
+    size_t n;
+
+    if (!want || !*want || !h || strncasecmp(h, "Bearer ", 7))
+        return MR_EUNAUTHORIZED;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    n = strlen(want);
+    if (strlen(h) != n || CRYPTO_memcmp(h, want, n) != 0)
+        return MR_EUNAUTHORIZED;
+    return MR_OK;
+}
+
+static bool sid_ok(struct mr_str s)
+{
+    if (!s.len || s.len > 256)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c <= 0x20 || c >= 0x7f || c == ';' || c == ',')
+            return false;
+    }
+    return true;
+}
+
+int mr_auth_room(struct mr_ctx *ctx, const struct mr_media *media)
+{
+    struct mr_str sid, user;
+    char key[MR_STORE_KEY_MAX];
+    bool member = false;
+    int rc;
+
+    if (!media->room || !*media->room)
+        return MR_OK;
+    if (mr_request_cookie(&ctx->req, ctx->conf->auth.cookie, &sid) || !sid_ok(sid))
+        return MR_EUNAUTHORIZED;
+    snprintf(key, sizeof(key), "session:%.*s", (int)sid.len, sid.p);
+    rc = mr_store_get(ctx->store, ctx->arena, key, &user);
+    /* Sessions are the host application's: only Redis knows them, and the
+     * in-process fallback must not answer for it. */
+    if (!mr_store_redis_up(ctx->store))
+        return MR_EUNAVAILABLE;
+    if (rc == MR_ENOTFOUND)
+        return MR_EUNAUTHORIZED;
+    if (rc)
+        return rc;
+    snprintf(key, sizeof(key), "room:%s:members", media->room);
+    rc = mr_store_sismember(ctx->store, key, user.p, &member);
+    if (rc)
+        return rc;
+    return member ? MR_OK : MR_EFORBIDDEN;
+}

@@ -1,0 +1,142 @@
+/* config.h - the configuration file: its schema, defaults and validation.
+ *
+ * One JSON file (conf/mediarelay.json documents every key).  The schema in
+ * config.c is the single source of names, types and defaults; the loader
+ * fills struct mr_conf from it, reports every unknown key, wrong type and
+ * out-of-range value with the key's path, and refuses the file if there is
+ * any.  A loaded configuration is immutable and shared by all threads.
+ */
+#ifndef MR_CONFIG_H
+#define MR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "str.h"
+
+struct json_object;
+
+/* A conf map whose keys are ids (channels, media, instances): an array of
+ * entry structs, each starting with `char *id`. */
+struct mr_conf_map {
+    void *items;
+    size_t n;
+};
+
+struct mr_conf_media {
+    char *id;
+    char *provider;
+    char *title;
+    char *room;
+    struct json_object *source;   /* owned by the conf; read-only */
+};
+
+struct mr_conf_channel {
+    char *id;
+    char *url;
+    char *name;
+    char *group;
+    char *logo;
+    struct mr_headers headers;
+};
+
+struct mr_conf_alist_instance {
+    char *id;
+    char *url;
+    char *token;
+};
+
+struct mr_conf {
+    char *public_url;
+    char *secret;
+    char *admin_token;
+    char *redis;
+    char *key_prefix;
+    struct {
+        long threads_resolve, threads_m3u8, threads_segment, threads_proxy;
+        long drain_timeout_s;
+        long max_body_bytes;
+    } server;
+    struct {
+        char *level;
+        char *target;
+        bool access;
+    } log;
+    struct {
+        long timeout_ms;
+        long retry_ms;
+        long fallback_entries;
+        long fallback_bytes;
+    } store;
+    struct {
+        char *cookie;
+    } auth;
+    struct {
+        struct mr_strlist allow_origin;
+        bool allow_credentials;
+        long max_age_s;
+    } cors;
+    struct {
+        bool allow_private_networks;
+        long connect_timeout_ms;
+        long fetch_timeout_ms;
+        long low_speed_bytes;
+        long low_speed_time_s;
+        long max_redirects;
+        long buffer_bytes;
+        long max_fetch_bytes;
+        char *user_agent;
+    } upstream;
+    struct {
+        struct mr_strlist allow_hosts;
+        char *offload;
+    } stream;
+    struct mr_conf_map channels;      /* of struct mr_conf_channel */
+    char *channels_m3u;
+    struct mr_conf_map media;         /* of struct mr_conf_media */
+    struct {
+        struct { char *mode; } direct;
+        struct { char *mode; } channel;
+        struct { char *mode; struct mr_conf_map instances; } alist;
+        struct { char *mode; char *api_base; char *cookie; } bilibili;
+        struct { char *mode; char *path; long timeout_s; long max_output_bytes; } ytdlp;
+    } providers;
+
+    /* Where the values live: everything above points into this arena or
+     * into `root`. */
+    struct mr_arena arena;
+    struct json_object *root;
+    char *path;
+};
+
+/* The path to load: --config PATH / --config=PATH in argv, else
+ * $MEDIARELAY_CONFIG, else SYSCONFDIR/mediarelay/mediarelay.json. */
+const char *mr_conf_path(int argc, char **argv);
+
+/* Loads and validates a file.  On success *out is a new configuration (free
+ * with mr_conf_free).  On failure returns MR_EINVAL (or MR_ENOTFOUND,
+ * MR_ETOOBIG) and `errors` holds one line per problem, each starting with
+ * the key's path ("upstream.connect_timeout_ms: expected an integer"). */
+int mr_conf_load(const char *path, struct mr_conf **out, struct mr_buf *errors);
+/* The same from a string (tests, fuzzing); `name` is used in messages. */
+int mr_conf_load_string(const char *name, const char *json, size_t len,
+                        struct mr_conf **out, struct mr_buf *errors);
+void mr_conf_free(struct mr_conf *conf);
+
+/* True for a valid media, channel or instance id: 1..MR_MEDIA_ID_MAX bytes
+ * of A-Z a-z 0-9 . _ - */
+bool mr_conf_id_ok(const char *s);
+
+/* Lookups in the maps; NULL when absent. */
+const struct mr_conf_media *mr_conf_media_find(const struct mr_conf *c, struct mr_str id);
+const struct mr_conf_channel *mr_conf_channel_find(const struct mr_conf *c, struct mr_str id);
+
+/* For tests: walks the schema and reports (into `errors`) every key the
+ * schema knows that the JSON object `doc` does not list, and every value in
+ * it that differs from the schema's default.  Maps must be present and empty.
+ * Returns the number of differences. */
+int mr_conf_check_documented(struct json_object *doc, struct mr_buf *errors);
+
+#endif

@@ -1,0 +1,17 @@
+/* fcgi_io.h - binds a request's body and a response's output to FastCGI.
+ *
+ * The one place besides server.c that touches libfcgi's streams.
+ */
+#ifndef MR_FCGI_IO_H
+#define MR_FCGI_IO_H
+
+#include <fcgiapp.h>
+
+#include "request.h"
+#include "response.h"
+
+/* Sets up `out` to write to r->out and the request's body reader to read
+ * r->in.  Both stay valid until FCGX_Finish_r. */
+void mr_fcgi_bind(FCGX_Request *r, struct mr_out *out, struct mr_request *req);
+
+#endif

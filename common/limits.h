@@ -1,0 +1,22 @@
+/* limits.h - every named size limit of the parsers and buffers, in one place. */
+#ifndef MR_LIMITS_H
+#define MR_LIMITS_H
+
+#define MR_CONF_MAX_BYTES        (4u << 20)  /* configuration file */
+#define MR_CONF_MAX_DEPTH        16          /* nesting of the configuration JSON */
+#define MR_REQ_MAX_PATH          8192        /* request path (before '?') */
+#define MR_REQ_MAX_QUERY         16384       /* query string */
+#define MR_REQ_MAX_HEADERS       100         /* request headers kept */
+#define MR_REQ_MAX_COOKIES       64          /* cookies parsed */
+#define MR_RESP_MAX_HEADERS      64          /* response headers */
+#define MR_ROUTE_MAX_CAPTURES    4           /* {id}, {token}, ... per pattern */
+#define MR_MEDIA_ID_MAX          64          /* media and channel ids */
+#define MR_MEDIA_JSON_MAX        (64u << 10) /* one media item in Redis */
+#define MR_STORE_KEY_MAX         512         /* a Redis key, prefix included */
+#define MR_TOKEN_MAX_PAYLOAD     4096        /* decoded token payload */
+#define MR_URL_MAX               8192        /* one URL */
+#define MR_UPSTREAM_HEADERS_MAX  64          /* upstream response headers kept */
+#define MR_HEADER_MAX_LINE       8192        /* one upstream header line */
+#define MR_ARENA_BLOCK           16384       /* first arena block per request */
+
+#endif

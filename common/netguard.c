@@ -1,0 +1,93 @@
+/* netguard.c - address classification for the SSRF guard. */
+#include "netguard.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+
+static const char *check_v4(uint32_t a)
+{
+    static const struct {
+        uint32_t net, mask;
+        const char *why;
+    } nets[] = {
+        { 0x00000000, 0xff000000, "unspecified" },   /* 0.0.0.0/8 */
+        { 0x0a000000, 0xff000000, "private" },       /* 10/8 */
+        { 0x64400000, 0xffc00000, "cgnat" },         /* 100.64/10 */
+        { 0x7f000000, 0xff000000, "loopback" },      /* 127/8 */
+        { 0xa9fe0000, 0xffff0000, "link_local" },    /* 169.254/16 */
+        { 0xac100000, 0xfff00000, "private" },       /* 172.16/12 */
+        { 0xc0000000, 0xffffff00, "reserved" },      /* 192.0.0/24 */
+        { 0xc0000200, 0xffffff00, "reserved" },      /* 192.0.2/24 */
+        { 0xc0a80000, 0xffff0000, "private" },       /* 192.168/16 */
+        { 0xc6120000, 0xfffe0000, "reserved" },      /* 198.18/15 */
+        { 0xc6336400, 0xffffff00, "reserved" },      /* 198.51.100/24 */
+        { 0xcb007100, 0xffffff00, "reserved" },      /* 203.0.113/24 */
+        { 0xe0000000, 0xf0000000, "multicast" },     /* 224/4 */
+        { 0xf0000000, 0xf0000000, "reserved" },      /* 240/4, broadcast */
+    };
+    for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++)
+        if ((a & nets[i].mask) == nets[i].net)
+            return nets[i].why;
+    return NULL;
+}
+
+static uint32_t v4_at(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static const char *check_v6(const unsigned char *a)
+{
+    static const unsigned char zero[16];
+    static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+
+    if (!memcmp(a, zero, 15))
+        return a[15] == 1 ? "loopback" : a[15] == 0 ? "unspecified" : "reserved";
+    if (!memcmp(a, mapped, 12) || !memcmp(a, nat64, 12))
+        return check_v4(v4_at(a + 12));
+    if (!memcmp(a, zero, 12))
+        return "reserved";                       /* ::a.b.c.d, deprecated */
+    if (a[0] == 0x20 && a[1] == 0x02)            /* 6to4 2002::/16 */
+        return check_v4(v4_at(a + 2));
+    if ((a[0] & 0xfe) == 0xfc)
+        return "private";                        /* fc00::/7 */
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+        return "link_local";                     /* fe80::/10 */
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0)
+        return "private";                        /* fec0::/10 site-local */
+    if (a[0] == 0xff)
+        return "multicast";
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)
+        return "reserved";                       /* 2001:db8::/32 */
+    if (a[0] == 0x01 && !memcmp(a + 1, zero, 7))
+        return "reserved";                       /* 100::/64 discard */
+    return NULL;
+}
+
+const char *mr_netguard_check(const struct sockaddr *sa, socklen_t len)
+{
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return check_v4(ntohl(in->sin_addr.s_addr));
+    }
+    if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        return check_v6(in6->sin6_addr.s6_addr);
+    }
+    return "reserved";   /* unix sockets and anything else */
+}
+
+const char *mr_netguard_check_str(const char *addr)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (inet_pton(AF_INET, addr, &a4) == 1)
+        return check_v4(ntohl(a4.s_addr));
+    if (inet_pton(AF_INET6, addr, &a6) == 1)
+        return check_v6(a6.s6_addr);
+    return "invalid";
+}

@@ -1,0 +1,25 @@
+/* netguard.h - which peer addresses an upstream connection may reach.
+ *
+ * The SSRF guard's address policy: loopback, private (RFC 1918, ULA),
+ * link-local (cloud metadata at 169.254.169.254 among them), CGNAT,
+ * multicast, unspecified and reserved ranges are refused, also when they
+ * hide inside an IPv6 address (v4-mapped, NAT64, 6to4).  The upstream
+ * module asks it for the address it is about to connect to, so neither DNS
+ * rebinding nor a redirect can get around it.
+ */
+#ifndef MR_NETGUARD_H
+#define MR_NETGUARD_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+/* NULL when the address may be reached; else why not: "loopback",
+ * "private", "link_local", "cgnat", "multicast", "unspecified",
+ * "reserved". */
+const char *mr_netguard_check(const struct sockaddr *sa, socklen_t len);
+
+/* The same for a numeric address string ("10.0.0.1", "::1"); "invalid"
+ * for anything that is not one. */
+const char *mr_netguard_check_str(const char *addr);
+
+#endif

@@ -1,0 +1,341 @@
+/* store.c - hiredis per thread, falling back to the process LRU. */
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+#include "error.h"
+#include "limits.h"
+#include "log.h"
+#include "lru.h"
+
+struct mr_store {
+    redisContext *rc;
+    struct mr_lru *lru;
+    const char *addr;          /* "unix:/path", "host:port" or "" */
+    const char *prefix;
+    long timeout_ms;
+    long retry_ms;
+    long long next_try_ms;     /* no reconnect before this (monotonic) */
+    bool up;
+    bool was_up;               /* for logging transitions once */
+    char err[128];
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct mr_store *mr_store_new(const struct mr_conf *conf, struct mr_lru *fallback)
+{
+    struct mr_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->lru = fallback;
+    s->addr = conf->redis;
+    s->prefix = conf->key_prefix;
+    s->timeout_ms = conf->store.timeout_ms;
+    s->retry_ms = conf->store.retry_ms;
+    s->was_up = true;
+    return s;
+}
+
+void mr_store_free(struct mr_store *s)
+{
+    if (!s)
+        return;
+    if (s->rc)
+        redisFree(s->rc);
+    free(s);
+}
+
+bool mr_store_redis_up(const struct mr_store *s)
+{
+    return s->up;
+}
+
+const char *mr_store_last_error(const struct mr_store *s)
+{
+    return s->err;
+}
+
+static void mark_down(struct mr_store *s, const char *why)
+{
+    if (s->rc) {
+        redisFree(s->rc);
+        s->rc = NULL;
+    }
+    s->up = false;
+    snprintf(s->err, sizeof(s->err), "%s", why);
+    s->next_try_ms = now_ms() + s->retry_ms;
+    if (s->was_up) {
+        mr_warn("redis %s unreachable (%s): using the in-process cache", s->addr, why);
+        s->was_up = false;
+    }
+}
+
+/* A live connection, or NULL while Redis is down. */
+static redisContext *conn(struct mr_store *s)
+{
+    struct timeval tv;
+    redisContext *c;
+
+    if (s->rc)
+        return s->rc;
+    if (!s->addr[0] || now_ms() < s->next_try_ms) {
+        if (!s->addr[0])
+            snprintf(s->err, sizeof(s->err), "no redis configured");
+        return NULL;
+    }
+    tv.tv_sec = s->timeout_ms / 1000;
+    tv.tv_usec = (s->timeout_ms % 1000) * 1000;
+    if (!strncmp(s->addr, "unix:", 5)) {
+        c = redisConnectUnixWithTimeout(s->addr + 5, tv);
+    } else {
+        char host[256];
+        const char *colon = strrchr(s->addr, ':');
+        long port = colon ? strtol(colon + 1, NULL, 10) : 6379;
+        size_t hl = colon ? (size_t)(colon - s->addr) : strlen(s->addr);
+        if (hl >= sizeof(host))
+            hl = sizeof(host) - 1;
+        memcpy(host, s->addr, hl);
+        host[hl] = '\0';
+        c = redisConnectWithTimeout(host, (int)port, tv);
+    }
+    if (!c) {
+        mark_down(s, "out of memory");
+        return NULL;
+    }
+    if (c->err) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s", c->errstr);
+        redisFree(c);
+        mark_down(s, why);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    s->rc = c;
+    s->up = true;
+    s->err[0] = '\0';
+    if (!s->was_up) {
+        mr_info("redis %s reachable again", s->addr);
+        s->was_up = true;
+    }
+    return c;
+}
+
+/* Runs a command; NULL (and Redis marked down) on a connection failure.  A
+ * Redis error reply is returned as a reply, for the caller to judge. */
+static redisReply *command(struct mr_store *s, const char *fmt, ...)
+{
+    redisContext *c = conn(s);
+    redisReply *r;
+    va_list ap;
+
+    if (!c)
+        return NULL;
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (!r) {
+        mark_down(s, c->errstr[0] ? c->errstr : "connection lost");
+        return NULL;
+    }
+    return r;
+}
+
+static int full_key(const struct mr_store *s, const char *key, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s%s", s->prefix, key);
+    return n < 0 || (size_t)n >= len ? MR_ETOOBIG : MR_OK;
+}
+
+int mr_store_ping(struct mr_store *s)
+{
+    redisReply *r;
+    int rc;
+
+    /* The health check asks now rather than waiting out the retry
+     * interval: it is what operators watch. */
+    if (!s->rc)
+        s->next_try_ms = 0;
+    r = command(s, "PING");
+    if (!r)
+        return MR_EUNAVAILABLE;
+    rc = r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG") ? MR_OK : MR_EUNAVAILABLE;
+    freeReplyObject(r);
+    return rc;
+}
+
+int mr_store_get(struct mr_store *s, struct mr_arena *a, const char *key, struct mr_str *out)
+{
+    char k[MR_STORE_KEY_MAX];
+    redisReply *r;
+    int rc;
+
+    if ((rc = full_key(s, key, k, sizeof(k))))
+        return rc;
+    r = command(s, "GET %s", k);
+    if (!r)
+        return mr_lru_get(s->lru, k, a, out);
+    if (r->type == REDIS_REPLY_STRING) {
+        char *v = mr_arena_strndup(a, r->str, r->len);
+        rc = v ? MR_OK : MR_ENOMEM;
+        if (v)
+            *out = (struct mr_str){ v, r->len };
+    } else if (r->type == REDIS_REPLY_NIL) {
+        rc = MR_ENOTFOUND;
+    } else {
+        rc = MR_EINTERNAL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int set(struct mr_store *s, const char *key, const void *val, size_t len,
+               long ttl_ms, bool nx)
+{
+    char k[MR_STORE_KEY_MAX];
+    redisReply *r;
+    int rc;
+
+    if ((rc = full_key(s, key, k, sizeof(k))))
+        return rc;
+    if (ttl_ms > 0)
+        r = command(s, nx ? "SET %s %b PX %ld NX" : "SET %s %b PX %ld", k, val, len, ttl_ms);
+    else
+        r = command(s, nx ? "SET %s %b NX" : "SET %s %b", k, val, len);
+    if (!r)
+        return mr_lru_set(s->lru, k, val, len, ttl_ms, nx);
+    if (r->type == REDIS_REPLY_STATUS)
+        rc = MR_OK;
+    else if (r->type == REDIS_REPLY_NIL)
+        rc = MR_EBUSY;
+    else
+        rc = MR_EINTERNAL;
+    freeReplyObject(r);
+    return rc;
+}
+
+int mr_store_set(struct mr_store *s, const char *key, const void *val, size_t len, long ttl_ms)
+{
+    return set(s, key, val, len, ttl_ms, false);
+}
+
+int mr_store_set_nx(struct mr_store *s, const char *key, const void *val, size_t len,
+                    long ttl_ms)
+{
+    return set(s, key, val, len, ttl_ms, true);
+}
+
+int mr_store_del(struct mr_store *s, const char *key)
+{
+    char k[MR_STORE_KEY_MAX];
+    redisReply *r;
+    int rc;
+
+    if ((rc = full_key(s, key, k, sizeof(k))))
+        return rc;
+    /* The fallback copy goes too, so a stale value cannot come back when
+     * Redis goes away again. */
+    mr_lru_del(s->lru, k);
+    r = command(s, "DEL %s", k);
+    if (r)
+        freeReplyObject(r);
+    return MR_OK;
+}
+
+/* Hash fields live in the fallback as "key\x1ffield". */
+static int hash_key(const struct mr_store *s, const char *key, const char *field,
+                    char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s%s\x1f%s", s->prefix, key, field);
+    return n < 0 || (size_t)n >= len ? MR_ETOOBIG : MR_OK;
+}
+
+int mr_store_hget(struct mr_store *s, struct mr_arena *a, const char *key,
+                  const char *field, struct mr_str *out)
+{
+    char k[MR_STORE_KEY_MAX], hk[MR_STORE_KEY_MAX];
+    redisReply *r;
+    int rc;
+
+    if ((rc = full_key(s, key, k, sizeof(k))) || (rc = hash_key(s, key, field, hk, sizeof(hk))))
+        return rc;
+    r = command(s, "HGET %s %s", k, field);
+    if (!r)
+        return mr_lru_get(s->lru, hk, a, out);
+    if (r->type == REDIS_REPLY_STRING) {
+        char *v = mr_arena_strndup(a, r->str, r->len);
+        rc = v ? MR_OK : MR_ENOMEM;
+        if (v)
+            *out = (struct mr_str){ v, r->len };
+    } else {
+        rc = r->type == REDIS_REPLY_NIL ? MR_ENOTFOUND : MR_EINTERNAL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int mr_store_hincrby(struct mr_store *s, const struct mr_store_incr *v, size_t n)
+{
+    char k[MR_STORE_KEY_MAX];
+    redisContext *c = conn(s);
+    size_t sent = 0;
+    int rc;
+
+    if (c) {
+        for (; sent < n; sent++) {
+            if ((rc = full_key(s, v[sent].key, k, sizeof(k))))
+                break;
+            if (redisAppendCommand(c, "HINCRBY %s %s %lld", k, v[sent].field, v[sent].by)
+                != REDIS_OK)
+                break;
+        }
+        for (size_t i = 0; i < sent; i++) {
+            void *reply = NULL;
+            if (redisGetReply(c, &reply) != REDIS_OK) {
+                mark_down(s, c->errstr[0] ? c->errstr : "connection lost");
+                c = NULL;
+                break;
+            }
+            freeReplyObject(reply);
+        }
+        if (c && sent == n)
+            return MR_OK;
+    }
+    /* Redis is down: count in-process so the numbers are not simply lost. */
+    for (size_t i = 0; i < n; i++) {
+        char hk[MR_STORE_KEY_MAX];
+        if (!hash_key(s, v[i].key, v[i].field, hk, sizeof(hk)))
+            mr_lru_incr(s->lru, hk, v[i].by, NULL);
+    }
+    return MR_OK;
+}
+
+int mr_store_sismember(struct mr_store *s, const char *key, const char *member, bool *out)
+{
+    char k[MR_STORE_KEY_MAX];
+    redisReply *r;
+    int rc;
+
+    if ((rc = full_key(s, key, k, sizeof(k))))
+        return rc;
+    r = command(s, "SISMEMBER %s %s", k, member);
+    if (!r)
+        return MR_EUNAVAILABLE;
+    rc = r->type == REDIS_REPLY_INTEGER ? MR_OK : MR_EINTERNAL;
+    if (!rc)
+        *out = r->integer == 1;
+    freeReplyObject(r);
+    return rc;
+}

@@ -1,0 +1,62 @@
+/* store.h - shared state in Redis, with an in-process fallback.
+ *
+ * One struct mr_store per thread, each with its own hiredis connection (TCP
+ * or a unix socket).  A failed command closes the connection and marks Redis
+ * down; for the next store.retry_ms every call goes straight to the
+ * process's bounded LRU, then one call tries to reconnect.  So when Redis
+ * goes away, requests keep working on per-process state, and when it comes
+ * back the store uses it again by itself.  Keys are given without the
+ * configured prefix; the store adds it.
+ */
+#ifndef MR_STORE_H
+#define MR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arena.h"
+#include "str.h"
+
+struct mr_conf;
+struct mr_lru;
+struct mr_store;
+
+/* A new per-thread store; it does not connect until first used.  `fallback`
+ * is the process's LRU (shared, outlives the store).  NULL when out of
+ * memory. */
+struct mr_store *mr_store_new(const struct mr_conf *conf, struct mr_lru *fallback);
+void mr_store_free(struct mr_store *s);
+
+/* Asks Redis now (reconnecting if the retry interval has passed).  MR_OK
+ * when it answered PONG, MR_EUNAVAILABLE when not. */
+int mr_store_ping(struct mr_store *s);
+/* Whether the last contact with Redis worked (no I/O). */
+bool mr_store_redis_up(const struct mr_store *s);
+/* The last Redis error, for logs ("" when none). */
+const char *mr_store_last_error(const struct mr_store *s);
+
+/* Values are binary-safe; what is returned lives in the arena and is
+ * NUL-terminated.  MR_ENOTFOUND when absent. */
+int mr_store_get(struct mr_store *s, struct mr_arena *a, const char *key, struct mr_str *out);
+/* ttl_ms 0: no expiry. */
+int mr_store_set(struct mr_store *s, const char *key, const void *val, size_t len, long ttl_ms);
+/* SET NX PX: MR_OK when this call took the key, MR_EBUSY when it exists. */
+int mr_store_set_nx(struct mr_store *s, const char *key, const void *val, size_t len,
+                    long ttl_ms);
+int mr_store_del(struct mr_store *s, const char *key);
+int mr_store_hget(struct mr_store *s, struct mr_arena *a, const char *key,
+                  const char *field, struct mr_str *out);
+
+struct mr_store_incr {
+    const char *key;
+    const char *field;
+    long long by;
+};
+/* HINCRBY for each, pipelined: one round trip. */
+int mr_store_hincrby(struct mr_store *s, const struct mr_store_incr *v, size_t n);
+
+/* SISMEMBER.  Needs Redis (sessions and rooms are written by the host
+ * application): MR_EUNAVAILABLE while it is down. */
+int mr_store_sismember(struct mr_store *s, const char *key, const char *member, bool *out);
+
+#endif

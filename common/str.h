@@ -1,0 +1,55 @@
+/* str.h - strings with lengths, for everything parsed out of input. */
+#ifndef MR_STR_H
+#define MR_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+struct mr_str {
+    const char *p;
+    size_t len;
+};
+
+/* One HTTP header, as configured or as received. */
+struct mr_header {
+    const char *name;
+    const char *value;
+};
+
+struct mr_headers {
+    struct mr_header *v;
+    size_t n;
+};
+
+struct mr_strlist {
+    char **v;
+    size_t n;
+};
+
+#define MR_STR(lit) ((struct mr_str){ (lit), sizeof(lit) - 1 })
+#define MR_STR_NULL ((struct mr_str){ NULL, 0 })
+
+static inline struct mr_str mr_str_c(const char *s)
+{
+    return (struct mr_str){ s, s ? strlen(s) : 0 };
+}
+
+bool mr_str_eq(struct mr_str a, struct mr_str b);
+bool mr_str_eq_c(struct mr_str a, const char *b);
+bool mr_str_caseeq_c(struct mr_str a, const char *b);
+bool mr_str_starts_c(struct mr_str a, const char *prefix);
+/* Strips spaces and tabs at both ends. */
+struct mr_str mr_str_trim(struct mr_str s);
+/* Splits at the first `sep`: *head gets what is before it, the return value
+ * what is after it (MR_STR_NULL with p == NULL when sep is absent; then
+ * *head is the whole string). */
+struct mr_str mr_str_cut(struct mr_str s, char sep, struct mr_str *head);
+/* Parses a whole decimal number in [min, max]; false on anything else. */
+bool mr_str_to_long(struct mr_str s, long min, long max, long *out);
+/* Percent-decodes into dst (capacity dstlen, at least s.len + 1 is enough);
+ * '+' becomes a space when plus_space. Returns the decoded length, or -1 on a
+ * malformed escape or when the result would contain a NUL byte. */
+long mr_str_unescape(struct mr_str s, char *dst, size_t dstlen, bool plus_space);
+
+#endif

@@ -1,0 +1,391 @@
+/* upstream.c - libcurl transfers: fetch-to-buffer and stream-to-sink. */
+#include "upstream.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "netguard.h"
+#include "url.h"
+
+/* The share handle: DNS cache and TLS sessions.  Connections are not
+ * shared: libcurl 7.88 documents connection sharing between concurrent
+ * threads as unsafe, and each thread's easy handle keeps its own. */
+static CURLSH *share;
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
+{
+    (void)h;
+    (void)access;
+    (void)arg;
+    pthread_mutex_lock(&share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *arg)
+{
+    (void)h;
+    (void)arg;
+    pthread_mutex_unlock(&share_locks[data]);
+}
+
+int mr_upstream_global_init(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return MR_EINTERNAL;
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&share_locks[i], NULL);
+    share = curl_share_init();
+    if (!share)
+        return MR_EINTERNAL;
+    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return MR_OK;
+}
+
+void mr_upstream_global_cleanup(void)
+{
+    if (share) {
+        curl_share_cleanup(share);
+        share = NULL;
+    }
+    curl_global_cleanup();
+}
+
+struct mr_upstream {
+    CURL *h;
+    const struct mr_conf *conf;
+    char errbuf[CURL_ERROR_SIZE];
+    char msg[CURL_ERROR_SIZE + 64];
+    const char *blocked;            /* why the guard refused, this transfer */
+
+    /* Per transfer. */
+    struct mr_arena *arena;
+    struct mr_upstream_head *head;
+    const struct mr_sink *sink;
+    struct mr_buf *body;
+    size_t max_bytes;
+    bool head_done;
+    int sink_rc;
+};
+
+struct mr_upstream *mr_upstream_new(const struct mr_conf *conf)
+{
+    struct mr_upstream *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->h = curl_easy_init();
+    if (!u->h) {
+        free(u);
+        return NULL;
+    }
+    u->conf = conf;
+    return u;
+}
+
+void mr_upstream_free(struct mr_upstream *u)
+{
+    if (!u)
+        return;
+    curl_easy_cleanup(u->h);
+    free(u);
+}
+
+const char *mr_upstream_error(const struct mr_upstream *u)
+{
+    return u->msg;
+}
+
+const char *mr_upstream_header(const struct mr_upstream_head *h, const char *name)
+{
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (!strcasecmp(h->headers[i].name, name))
+            return h->headers[i].value;
+    return NULL;
+}
+
+/* ---- callbacks ------------------------------------------------------------ */
+
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct mr_upstream *u = arg;
+    const char *why;
+
+    (void)purpose;
+    if (!u->conf->upstream.allow_private_networks &&
+        (why = mr_netguard_check(&addr->addr, addr->addrlen))) {
+        u->blocked = why;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct mr_upstream *u = arg;
+    struct mr_upstream_head *h = u->head;
+    size_t len = size * n, end = len;
+    const char *colon;
+
+    if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
+        /* A new response (after a redirect or a 100): forget the last. */
+        h->nheaders = 0;
+        return len;
+    }
+    while (end && (p[end - 1] == '\r' || p[end - 1] == '\n'))
+        end--;
+    if (!end)
+        return len;
+    colon = memchr(p, ':', end);
+    if (!colon || colon == p || h->nheaders == MR_UPSTREAM_HEADERS_MAX)
+        return len;   /* folded, malformed or too many: dropped */
+    {
+        struct mr_str v = mr_str_trim((struct mr_str){ colon + 1, end - (size_t)(colon - p) - 1 });
+        char *name = mr_arena_strndup(u->arena, p, (size_t)(colon - p));
+        char *value = mr_arena_strndup(u->arena, v.p, v.len);
+        if (!name || !value)
+            return 0;
+        h->headers[h->nheaders].name = name;
+        h->headers[h->nheaders].value = value;
+        h->nheaders++;
+    }
+    return len;
+}
+
+static void fill_head(struct mr_upstream *u)
+{
+    char *url = NULL;
+    curl_off_t cl = -1;
+    long status = 0;
+
+    curl_easy_getinfo(u->h, CURLINFO_RESPONSE_CODE, &status);
+    u->head->status = status;
+    if (curl_easy_getinfo(u->h, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
+        u->head->final_url = mr_arena_strdup(u->arena, url);
+    if (curl_easy_getinfo(u->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK)
+        u->head->content_length = cl;
+}
+
+static int deliver_head(struct mr_upstream *u)
+{
+    if (u->head_done)
+        return 0;
+    u->head_done = true;
+    fill_head(u);
+    if (u->sink && u->sink->head)
+        return u->sink->head(u->sink->arg, u->head);
+    return 0;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+    struct mr_upstream *u = arg;
+    size_t len = size * n;
+    int rc;
+
+    if ((rc = deliver_head(u))) {
+        u->sink_rc = rc;
+        return 0;   /* a short count makes curl stop with CURLE_WRITE_ERROR */
+    }
+    if (u->body) {
+        if (u->body->len + len > u->max_bytes) {
+            u->sink_rc = MR_ETOOBIG;
+            return 0;
+        }
+        if ((rc = mr_buf_append(u->body, p, len))) {
+            u->sink_rc = rc;
+            return 0;
+        }
+        return len;
+    }
+    if (u->sink && u->sink->data && (rc = u->sink->data(u->sink->arg, p, len))) {
+        u->sink_rc = rc;
+        return 0;
+    }
+    return len;
+}
+
+/* ---- transfers ------------------------------------------------------------ */
+
+static int map_error(struct mr_upstream *u, CURLcode cc)
+{
+    const char *detail = u->errbuf[0] ? u->errbuf : curl_easy_strerror(cc);
+
+    switch (cc) {
+    case CURLE_OK:
+        u->msg[0] = '\0';
+        return MR_OK;
+    case CURLE_WRITE_ERROR:
+    case CURLE_ABORTED_BY_CALLBACK:
+        if (u->sink_rc) {
+            snprintf(u->msg, sizeof(u->msg), "%s", u->sink_rc == MR_ETOOBIG
+                     ? "upstream body larger than the limit" : "transfer stopped");
+            return u->sink_rc;
+        }
+        break;
+    case CURLE_COULDNT_CONNECT:
+        if (u->blocked) {
+            snprintf(u->msg, sizeof(u->msg), "upstream address refused: %s", u->blocked);
+            return MR_EBLOCKED;
+        }
+        snprintf(u->msg, sizeof(u->msg), "connection refused: %s", detail);
+        return MR_EREFUSED;
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(u->msg, sizeof(u->msg), "timed out: %s", detail);
+        return MR_ETIMEOUT;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        snprintf(u->msg, sizeof(u->msg), "only http and https upstreams are allowed");
+        return MR_EBLOCKED;
+    case CURLE_FILESIZE_EXCEEDED:
+        snprintf(u->msg, sizeof(u->msg), "upstream body larger than the limit");
+        return MR_ETOOBIG;
+    default:
+        break;
+    }
+    if (u->blocked) {
+        snprintf(u->msg, sizeof(u->msg), "upstream address refused: %s", u->blocked);
+        return MR_EBLOCKED;
+    }
+    snprintf(u->msg, sizeof(u->msg), "%s", detail);
+    return MR_EUPSTREAM;
+}
+
+static void free_slist(void *l)
+{
+    curl_slist_free_all(l);
+}
+
+static int transfer(struct mr_upstream *u, struct mr_arena *a,
+                    const struct mr_upstream_req *req, struct mr_upstream_head *head,
+                    const struct mr_sink *sink, struct mr_buf *body)
+{
+    const struct mr_conf *c = u->conf;
+    struct curl_slist *hl = NULL;
+    CURL *h = u->h;
+    bool is_head = req->method && !strcmp(req->method, "HEAD");
+    bool has_ua = false;
+    long timeout = req->timeout_ms;
+    CURLcode cc;
+    int rc;
+
+    memset(head, 0, sizeof(*head));
+    head->content_length = -1;
+    u->arena = a;
+    u->head = head;
+    u->sink = sink;
+    u->body = body;
+    u->max_bytes = req->max_bytes ? req->max_bytes : (size_t)c->upstream.max_fetch_bytes;
+    u->head_done = false;
+    u->sink_rc = 0;
+    u->blocked = NULL;
+    u->errbuf[0] = '\0';
+    u->msg[0] = '\0';
+
+    if (!req->url || !mr_url_is_http(req->url)) {
+        snprintf(u->msg, sizeof(u->msg), "only http and https upstreams are allowed");
+        return MR_EBLOCKED;
+    }
+
+    for (size_t i = 0; i < req->nheaders; i++) {
+        char *line;
+        struct curl_slist *n;
+        if (strpbrk(req->headers[i].name, "\r\n:") || strpbrk(req->headers[i].value, "\r\n"))
+            continue;
+        if (!strcasecmp(req->headers[i].name, "User-Agent"))
+            has_ua = true;
+        line = mr_arena_printf(a, "%s: %s", req->headers[i].name, req->headers[i].value);
+        if (!line || !(n = curl_slist_append(hl, line))) {
+            curl_slist_free_all(hl);
+            return MR_ENOMEM;
+        }
+        hl = n;
+    }
+    if (hl && (rc = mr_arena_cleanup(a, free_slist, hl)))
+        return rc;
+
+    /* curl_easy_reset keeps the connection cache, DNS and TLS caches. */
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, req->url);
+    curl_easy_setopt(h, CURLOPT_SHARE, share);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, u->errbuf);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_PROXY, "");            /* never an env proxy */
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, u);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, req->no_redirects ? 0L : 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, c->upstream.max_redirects);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->upstream.connect_timeout_ms);
+    if (c->upstream.low_speed_bytes && c->upstream.low_speed_time_s) {
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, c->upstream.low_speed_bytes);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->upstream.low_speed_time_s);
+    }
+    if (!timeout && body)
+        timeout = c->upstream.fetch_timeout_ms;
+    if (timeout)
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, c->upstream.buffer_bytes);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, u);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, u);
+    if (!has_ua)
+        curl_easy_setopt(h, CURLOPT_USERAGENT, c->upstream.user_agent);
+    if (hl)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    if (body && req->decode)
+        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    if (body && !req->decode)
+        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)u->max_bytes);
+    if (is_head) {
+        /* NOBODY, not a custom method: else curl waits for a body. */
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (req->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        if (req->method && strcmp(req->method, "POST"))
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+    } else if (req->method && strcmp(req->method, "GET")) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+
+    cc = curl_easy_perform(h);
+    rc = map_error(u, cc);
+    if (!rc)
+        rc = deliver_head(u);
+    else if (!u->head_done)
+        fill_head(u);
+    /* Nothing of this transfer may outlive it in the reused handle. */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    u->arena = NULL;
+    u->sink = NULL;
+    u->body = NULL;
+    if (rc && rc != MR_ECLIENT)
+        mr_debug("upstream %s: %s", req->url, u->msg);
+    return rc;
+}
+
+int mr_upstream_fetch(struct mr_upstream *u, struct mr_arena *a,
+                      const struct mr_upstream_req *req,
+                      struct mr_upstream_head *head, struct mr_buf *body)
+{
+    return transfer(u, a, req, head, NULL, body);
+}
+
+int mr_upstream_stream(struct mr_upstream *u, struct mr_arena *a,
+                       const struct mr_upstream_req *req,
+                       struct mr_upstream_head *head, const struct mr_sink *sink)
+{
+    return transfer(u, a, req, head, sink, NULL);
+}

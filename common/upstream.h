@@ -1,0 +1,87 @@
+/* upstream.h - HTTP requests to upstreams with libcurl.
+ *
+ * One struct mr_upstream per thread wraps one curl easy handle, so
+ * connections to an upstream are kept and reused by that thread; all
+ * handles share a DNS cache and TLS sessions through one share handle.
+ * Two ways to ask: fetch-to-buffer with a size cap (API answers, manifests)
+ * and stream-to-sink (bytes go on as they arrive; a sink that fails stops
+ * the transfer at once).
+ *
+ * Every connection passes the SSRF guard (netguard.h) on the address
+ * actually connected, on every redirect hop, unless the configuration
+ * allows private networks; only http and https are spoken; proxies from the
+ * environment are ignored.
+ */
+#ifndef MR_UPSTREAM_H
+#define MR_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "limits.h"
+#include "str.h"
+
+struct mr_conf;
+struct mr_upstream;
+
+/* Once per process, before threads start; MR_OK or MR_EINTERNAL. */
+int mr_upstream_global_init(void);
+void mr_upstream_global_cleanup(void);
+
+/* NULL when out of memory. */
+struct mr_upstream *mr_upstream_new(const struct mr_conf *conf);
+void mr_upstream_free(struct mr_upstream *u);
+
+struct mr_upstream_req {
+    const char *method;             /* NULL: GET.  HEAD asks for no body. */
+    const char *url;
+    const struct mr_header *headers;
+    size_t nheaders;
+    const void *body;               /* for POST */
+    size_t body_len;
+    size_t max_bytes;               /* fetch: body cap; 0 = upstream.max_fetch_bytes */
+    long timeout_ms;                /* whole transfer; 0 = fetch_timeout_ms for
+                                       fetch, none for stream */
+    bool no_redirects;              /* answer 3xx as it is */
+    bool decode;                    /* ask for and undo gzip/br (fetch only) */
+};
+
+struct mr_upstream_head {
+    long status;
+    struct mr_header headers[MR_UPSTREAM_HEADERS_MAX];
+    size_t nheaders;                /* of the final response, names as sent */
+    const char *final_url;          /* after redirects */
+    long long content_length;       /* -1 when unknown */
+};
+
+/* A header of the response by name (case-insensitive), or NULL. */
+const char *mr_upstream_header(const struct mr_upstream_head *h, const char *name);
+
+struct mr_sink {
+    /* Called once before the first body byte (or at the end when there is
+     * none); non-zero stops the transfer and is returned. */
+    int (*head)(void *arg, const struct mr_upstream_head *h);
+    /* Body bytes; non-zero stops the transfer and is returned. */
+    int (*data)(void *arg, const void *p, size_t n);
+    void *arg;
+};
+
+/* The whole body into resp_body (capped; MR_ETOOBIG past the cap); the
+ * response head into *head (strings in the arena).  Any HTTP status is
+ * MR_OK: the caller judges it.  Errors: MR_EBLOCKED (guard or scheme),
+ * MR_EREFUSED, MR_ETIMEOUT, MR_EUPSTREAM. */
+int mr_upstream_fetch(struct mr_upstream *u, struct mr_arena *a,
+                      const struct mr_upstream_req *req,
+                      struct mr_upstream_head *head, struct mr_buf *body);
+
+/* Streams the response through the sink.  *head is filled as for fetch. */
+int mr_upstream_stream(struct mr_upstream *u, struct mr_arena *a,
+                       const struct mr_upstream_req *req,
+                       struct mr_upstream_head *head, const struct mr_sink *sink);
+
+/* What went wrong last, for logs and error messages ("" when nothing). */
+const char *mr_upstream_error(const struct mr_upstream *u);
+
+#endif

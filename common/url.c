@@ -1,0 +1,166 @@
+/* url.c - resolving and normalizing URLs through curl's URL API. */
+#include "url.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "error.h"
+#include "limits.h"
+
+/* CURLU_PATH_AS_IS is not used: dot segments are removed as RFC 3986 says.
+ * CURLU_ALLOW_SPACE: playlists in the wild have spaces in URIs; curl keeps
+ * them as they are and the caller decides. */
+#define PARSE_FLAGS (CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE)
+
+size_t mr_url_scheme_len(const char *s)
+{
+    size_t i = 0;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return 0;
+    for (i = 1; s[i]; i++) {
+        char c = s[i];
+        if (c == ':')
+            return i;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 0;
+}
+
+bool mr_url_is_http(const char *url)
+{
+    size_t n = mr_url_scheme_len(url);
+    return (n == 4 && !strncasecmp(url, "http", 4)) ||
+           (n == 5 && !strncasecmp(url, "https", 5));
+}
+
+void mr_url_strip_fragment(char *url)
+{
+    char *hash = strchr(url, '#');
+    if (hash)
+        *hash = '\0';
+}
+
+static int get_url(struct mr_arena *a, CURLU *h, char **out)
+{
+    char *s = NULL;
+    if (curl_url_get(h, CURLUPART_URL, &s, 0) != CURLUE_OK || !s)
+        return MR_EINVAL;
+    *out = mr_arena_strdup(a, s);
+    curl_free(s);
+    return *out ? MR_OK : MR_ENOMEM;
+}
+
+static bool has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+int mr_url_normalize(struct mr_arena *a, const char *url, char **out)
+{
+    CURLU *h;
+    int rc;
+
+    if (strlen(url) > MR_URL_MAX || has_ctl(url) || !mr_url_is_http(url))
+        return MR_EINVAL;
+    h = curl_url();
+    if (!h)
+        return MR_ENOMEM;
+    rc = curl_url_set(h, CURLUPART_URL, url, PARSE_FLAGS) == CURLUE_OK
+         ? get_url(a, h, out) : MR_EINVAL;
+    curl_url_cleanup(h);
+    return rc;
+}
+
+int mr_url_resolve(struct mr_arena *a, const char *base, const char *ref, char **out)
+{
+    size_t slen;
+    CURLU *h;
+    int rc = MR_EINVAL;
+
+    if (strlen(base) > MR_URL_MAX || strlen(ref) > MR_URL_MAX || has_ctl(ref) ||
+        has_ctl(base) || !mr_url_scheme_len(base))
+        return MR_EINVAL;
+
+    /* An absolute reference stands alone (RFC 3986 5.2.2: "if R.scheme is
+     * defined").  curl only parses schemes that have an authority, so other
+     * absolute references ("data:", "skd://", "g:h") are returned as they
+     * are; http(s) ones are normalized. */
+    slen = mr_url_scheme_len(ref);
+    if (slen) {
+        if (mr_url_is_http(ref) && !strncmp(ref + slen, "://", 3))
+            return mr_url_normalize(a, ref, out);
+        *out = mr_arena_strdup(a, ref);
+        return *out ? MR_OK : MR_ENOMEM;
+    }
+
+    /* An empty reference is the base; "#frag" is the base with that
+     * fragment (curl would drop the base's last segment). */
+    if (ref[0] == '\0' || ref[0] == '#') {
+        size_t n = strcspn(base, "#");
+        *out = mr_arena_printf(a, "%.*s%s", (int)n, base, ref);
+        return *out ? MR_OK : MR_ENOMEM;
+    }
+
+    h = curl_url();
+    if (!h)
+        return MR_ENOMEM;
+    if (curl_url_set(h, CURLUPART_URL, base, PARSE_FLAGS) == CURLUE_OK &&
+        curl_url_set(h, CURLUPART_URL, ref, PARSE_FLAGS) == CURLUE_OK)
+        rc = get_url(a, h, out);
+    curl_url_cleanup(h);
+    return rc;
+}
+
+int mr_url_parts(struct mr_arena *a, const char *url, struct mr_url_parts *out)
+{
+    CURLU *h;
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+    int rc = MR_EINVAL;
+
+    memset(out, 0, sizeof(*out));
+    if (!mr_url_is_http(url) || has_ctl(url) || strlen(url) > MR_URL_MAX)
+        return MR_EINVAL;
+    h = curl_url();
+    if (!h)
+        return MR_ENOMEM;
+    if (curl_url_set(h, CURLUPART_URL, url, PARSE_FLAGS) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+        goto done;
+    curl_url_get(h, CURLUPART_QUERY, &query, 0);
+    out->scheme = mr_arena_strdup(a, scheme);
+    {
+        size_t n = strlen(host);
+        const char *hp = host;
+        if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+            hp = host + 1;
+            n -= 2;
+        }
+        out->host = mr_arena_strndup(a, hp, n);
+        if (out->host)
+            for (char *c = out->host; *c; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                    *c = (char)(*c - 'A' + 'a');
+    }
+    out->port = strtol(port, NULL, 10);
+    out->path = query ? mr_arena_printf(a, "%s?%s", path, query) : mr_arena_strdup(a, path);
+    rc = out->scheme && out->host && out->path ? MR_OK : MR_ENOMEM;
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(h);
+    return rc;
+}

@@ -1,0 +1,46 @@
+/* url.h - URL resolution and normalization with libcurl's URL API.
+ *
+ * Upstream URLs are kept as the bytes the upstream gave: percent-encoding
+ * and query strings are never decoded and re-encoded (a re-encoded query
+ * breaks signed CDN links).  What curl's parser does not do as RFC 3986
+ * section 5 says (empty and fragment-only references, non-http schemes) is
+ * handled here, before it is asked.
+ */
+#ifndef MR_URL_H
+#define MR_URL_H
+
+#include <stdbool.h>
+
+#include "arena.h"
+#include "str.h"
+
+/* Resolves `ref` against the absolute `base` (RFC 3986 section 5.2):
+ * relative, "./", "../" (also above the root), root-relative,
+ * protocol-relative and absolute references.  The result's fragment is kept
+ * (callers that do not want it use mr_url_strip_fragment).  Arena-allocated.
+ * MR_EINVAL when base is not an absolute URL or the result does not parse. */
+int mr_url_resolve(struct mr_arena *a, const char *base, const char *ref, char **out);
+
+/* Normalizes an absolute http(s) URL: lowercase scheme and host, dot
+ * segments removed, empty path as "/"; percent-encoding kept as written. */
+int mr_url_normalize(struct mr_arena *a, const char *url, char **out);
+
+/* True when the URL's scheme is http or https (case-insensitive). */
+bool mr_url_is_http(const char *url);
+/* The length of a scheme at the start of s ("https:" gives 5), 0 if none. */
+size_t mr_url_scheme_len(const char *s);
+
+/* The parts of an absolute http(s) URL, arena-allocated.  port is the
+ * explicit port or the scheme's default. */
+struct mr_url_parts {
+    char *scheme;
+    char *host;      /* lowercase; IPv6 without brackets */
+    long port;
+    char *path;      /* with the query, as written */
+};
+int mr_url_parts(struct mr_arena *a, const char *url, struct mr_url_parts *out);
+
+/* Cuts a "#fragment" off (in place). */
+void mr_url_strip_fragment(char *url);
+
+#endif

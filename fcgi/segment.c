@@ -1,0 +1,20 @@
+/* segment.c - mediarelay-segment: manifest-bound chunks, cached. */
+#include "server.h"
+
+static const struct mr_route routes[] = {
+    { MR_GET, "/api/health", mr_handle_health, 0 },
+    { MR_GET, "/api/health/segment", mr_handle_health, 0 },
+    { MR_GET, "/api/seg/{token}", mr_handle_not_implemented, 0 },
+    { MR_GET, "/api/seg/{token}/{tail*}", mr_handle_not_implemented, 0 },
+    { 0 }
+};
+
+static const struct mr_app app = {
+    .name = "segment",
+    .routes = routes,
+};
+
+int main(int argc, char **argv)
+{
+    return mr_server_main(&app, argc, argv);
+}

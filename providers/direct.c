@@ -1,0 +1,97 @@
+/* direct.c - the "direct" provider: a URL, optional headers, no expiry. */
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "error.h"
+#include "media.h"
+#include "provider.h"
+#include "server.h"
+
+static bool http_url(const char *s)
+{
+    return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
+}
+
+static int direct_validate(struct json_object *source, char *field, size_t fieldlen,
+                           char *msg, size_t msglen)
+{
+    struct json_object *url, *headers;
+
+    if (!json_object_object_get_ex(source, "url", &url) ||
+        json_object_get_type(url) != json_type_string) {
+        snprintf(field, fieldlen, "url");
+        snprintf(msg, msglen, "a string is required");
+        return MR_EINVAL;
+    }
+    if (!http_url(json_object_get_string(url)) ||
+        strpbrk(json_object_get_string(url), "\r\n\t ")) {
+        snprintf(field, fieldlen, "url");
+        snprintf(msg, msglen, "must be an http(s) URL");
+        return MR_EINVAL;
+    }
+    if (json_object_object_get_ex(source, "headers", &headers)) {
+        if (json_object_get_type(headers) != json_type_object) {
+            snprintf(field, fieldlen, "headers");
+            snprintf(msg, msglen, "expected an object of \"Header-Name\": \"value\"");
+            return MR_EINVAL;
+        }
+        json_object_object_foreach(headers, name, v) {
+            if (json_object_get_type(v) != json_type_string ||
+                strpbrk(json_object_get_string(v), "\r\n") || !*name ||
+                strpbrk(name, " \t\r\n:")) {
+                snprintf(field, fieldlen, "headers.%s", name);
+                snprintf(msg, msglen, "not a valid header");
+                return MR_EINVAL;
+            }
+        }
+    }
+    json_object_object_foreach(source, key, v) {
+        (void)v;
+        if (strcmp(key, "url") && strcmp(key, "headers")) {
+            snprintf(field, fieldlen, "%s", key);
+            snprintf(msg, msglen, "unknown key");
+            return MR_EINVAL;
+        }
+    }
+    return MR_OK;
+}
+
+static bool direct_can_handle(const char *url)
+{
+    return http_url(url) && mr_video_type_from_url(url) != NULL;
+}
+
+static int direct_resolve(struct mr_ctx *ctx, const struct mr_media *media,
+                          struct mr_source *out)
+{
+    struct json_object *url, *headers;
+
+    memset(out, 0, sizeof(*out));
+    if (!json_object_object_get_ex(media->source, "url", &url))
+        return MR_EINVAL;
+    out->url = json_object_get_string(url);
+    out->video_type = mr_video_type_from_url(out->url);
+    out->title = media->title;
+    if (json_object_object_get_ex(media->source, "headers", &headers) &&
+        json_object_get_type(headers) == json_type_object) {
+        size_t n = (size_t)json_object_object_length(headers);
+        out->headers.v = mr_arena_calloc(ctx->arena, n ? n : 1, sizeof(struct mr_header));
+        if (!out->headers.v)
+            return MR_ENOMEM;
+        json_object_object_foreach(headers, name, v) {
+            out->headers.v[out->headers.n].name = name;
+            out->headers.v[out->headers.n].value = json_object_get_string(v);
+            out->headers.n++;
+        }
+    }
+    return MR_OK;
+}
+
+const struct mr_provider mr_provider_direct = {
+    .name = "direct",
+    .validate = direct_validate,
+    .can_handle = direct_can_handle,
+    .resolve = direct_resolve,
+};

@@ -1,0 +1,58 @@
+/* provider.h - the interface every media source implements.
+ *
+ * A provider is a const struct of function pointers, one per file, listed in
+ * the NULL-terminated array of providers/registry.c (nginx modules, curl's
+ * protocol handlers).  Everything that is not specific to a source --
+ * caching, proxy vs direct, rewriting, refresh -- is common code.
+ */
+#ifndef MR_PROVIDER_H
+#define MR_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "str.h"
+
+struct json_object;
+struct mr_ctx;
+struct mr_media;
+
+/* What a provider's resolve() finds: where the bytes are and how to ask. */
+struct mr_source {
+    const char *url;                /* upstream URL, as the upstream gave it */
+    struct mr_headers headers;      /* headers the upstream wants */
+    const char *video_type;         /* "mp4", "hls", "mpd", "flv", ... or NULL */
+    time_t expire_at;               /* 0: does not expire */
+    const char *title;
+    double duration;                /* seconds, 0 when unknown */
+};
+
+struct mr_provider {
+    /* The name used in conf and in POST /api/media ("direct"). */
+    const char *name;
+    /* Checks a media item's "source" object.  Returns 0, or MR_EINVAL with
+     * the offending field (relative to source, "" for the whole object) and
+     * a message written into the buffers.  May be NULL: anything goes. */
+    int (*validate)(struct json_object *source, char *field, size_t fieldlen,
+                    char *msg, size_t msglen);
+    /* For /api/resolve?url=: whether this provider understands the URL.
+     * May be NULL: never. */
+    bool (*can_handle)(const char *url);
+    /* Finds the upstream for a media item.  Strings in *out live in the
+     * request's arena (or in the media item, which outlives it). */
+    int (*resolve)(struct mr_ctx *ctx, const struct mr_media *media,
+                   struct mr_source *out);
+};
+
+/* The providers, NULL-terminated, in the order can_handle is asked. */
+extern const struct mr_provider *const mr_providers[];
+
+/* The provider called `name`, or NULL. */
+const struct mr_provider *mr_provider_find(const char *name);
+
+/* A media type from a URL path's extension ("mp4", "hls", "mpd", "flv",
+ * "webm", "mkv", "ts"), or NULL when it says nothing. */
+const char *mr_video_type_from_url(const char *url);
+
+#endif
