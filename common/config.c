@@ -643,11 +643,15 @@ int mr_conf_load_string(const char *name, const char *json, size_t len,
                           : jerr == json_tokener_continue ? "unexpected end of file"
                           : json_tokener_error_desc(jerr));
         json_tokener_free(tok);
+        json_object_put(c->root);   /* a value parsed before the junk */
         mr_conf_free(c);
         return MR_EINVAL;
     }
     json_tokener_free(tok);
-    mr_arena_cleanup(&c->arena, put_json, c->root);
+    if (mr_arena_cleanup(&c->arena, put_json, c->root)) {
+        mr_conf_free(c);
+        return MR_ENOMEM;
+    }
 
     l = (struct loader){ .conf = c, .errors = errors };
     set_defaults(&l, root_fields, c);

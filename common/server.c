@@ -36,6 +36,10 @@
 #include "token.h"
 #include "upstream.h"
 
+#ifndef MR_SYSCONFDIR
+#define MR_SYSCONFDIR "/etc"
+#endif
+
 enum { T_STARTING, T_ACCEPTING, T_BUSY, T_DONE };
 
 struct worker {

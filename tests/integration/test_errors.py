@@ -1,0 +1,74 @@
+"""Routing and the JSON error shape: 404, 405, 401, 501 from the right executable."""
+
+import pytest
+
+from conftest import ADMIN_TOKEN, assert_json_error
+
+MEDIA_ITEM = {"provider": "direct", "source": {"url": "http://127.0.0.1:9/a.mp4"}}
+
+
+@pytest.mark.parametrize("path", ["/api/nope", "/api/health/nope", "/api/media/intro/nope",
+                                  "/api/seg", "/api/m3u8", "/api/proxy", "/live", "/api/seg/",
+                                  "/live/", "/nope"])
+def test_unknown_path_is_not_found(shared_stack, path):
+    assert_json_error(shared_stack.get(path), 404, "not_found")
+
+
+@pytest.mark.parametrize("method,path", [
+    ("PUT", "/api/health"),
+    ("DELETE", "/api/stats"),
+    ("POST", "/api/health/m3u8"),
+    ("PUT", "/api/health/segment"),
+    ("DELETE", "/api/health/proxy"),
+])
+def test_wrong_method(shared_stack, method, path):
+    resp = shared_stack.request(method, path)
+    assert_json_error(resp, 405, "method_not_allowed")
+    assert "GET" in {m.upper() for m in resp.header_tokens("Allow")}, resp
+
+
+@pytest.mark.parametrize("path", ["/api/media/nope/source", "/api/media/nope/index.m3u8",
+                                  "/api/media/nope/manifest.mpd", "/api/proxy/media/nope"])
+def test_unknown_media_is_not_found(shared_stack, path):
+    assert_json_error(shared_stack.get(path), 404, "not_found")
+
+
+def test_media_from_config(shared_stack):
+    assert_json_error(shared_stack.get("/api/media/intro/source"), 501, "not_implemented")
+
+
+def test_media_from_redis(shared_stack):
+    import json
+    shared_stack.redis_cli("SET", "mr:media:fromredis", json.dumps(MEDIA_ITEM))
+    assert_json_error(shared_stack.get("/api/media/fromredis/source"), 501, "not_implemented")
+
+
+@pytest.mark.parametrize("method,path,exe", [
+    ("GET", "/api/m3u8/x.m3u8", "m3u8"),
+    ("GET", "/live/news.m3u8", "m3u8"),
+    ("GET", "/live/channels.m3u", "m3u8"),
+    ("GET", "/api/seg/abc.ts", "segment"),
+    ("GET", "/api/seg/abc/tail/seg-1.m4s", "segment"),
+    ("GET", "/stream?url=http%3A%2F%2F127.0.0.1%3A9%2Fx.mp4", "proxy"),
+    ("GET", "/api/proxy/stream?url=http%3A%2F%2F127.0.0.1%3A9%2Fx.mp4", "proxy"),
+    ("GET", "/api/resolve?url=http%3A%2F%2F127.0.0.1%3A9%2Fx.mp4", "resolve"),
+    ("GET", "/api/stats", "resolve"),
+    ("GET", "/metrics", "resolve"),
+])
+def test_not_implemented_yet(shared_stack, method, path, exe):
+    err = assert_json_error(shared_stack.request(method, path), 501, "not_implemented")
+    assert f"mediarelay-{exe}" in err["message"], err
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"},
+                                     {"Authorization": ADMIN_TOKEN},
+                                     {"Authorization": "Basic dGVzdC1hZG1pbi10b2tlbg=="}])
+def test_admin_needs_token(shared_stack, headers):
+    resp = shared_stack.request("POST", "/api/media", headers=headers, body=MEDIA_ITEM)
+    assert_json_error(resp, 401, "unauthorized")
+
+
+def test_admin_with_token(shared_stack):
+    resp = shared_stack.request("POST", "/api/media", body=MEDIA_ITEM,
+                                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert_json_error(resp, 501, "not_implemented")
