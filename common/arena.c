@@ -27,6 +27,7 @@ struct mr_arena_cleanup {
 void mr_arena_init(struct mr_arena *a, size_t block_size)
 {
     a->head = NULL;
+    a->large = NULL;
     a->cleanups = NULL;
     a->block_size = block_size ? block_size : MR_ARENA_BLOCK;
     a->total = 0;
@@ -44,9 +45,19 @@ static void run_cleanups(struct mr_arena *a)
     }
 }
 
+static void free_large(struct mr_arena *a)
+{
+    while (a->large) {
+        struct mr_arena_block *prev = a->large->prev;
+        free(a->large);
+        a->large = prev;
+    }
+}
+
 void mr_arena_free(struct mr_arena *a)
 {
     run_cleanups(a);
+    free_large(a);
     while (a->head) {
         struct mr_arena_block *prev = a->head->prev;
         free(a->head);
@@ -58,6 +69,8 @@ void mr_arena_free(struct mr_arena *a)
 void mr_arena_reset(struct mr_arena *a)
 {
     run_cleanups(a);
+    free_large(a);
+    a->total = 0;
     if (!a->head)
         return;
     while (a->head->prev) {
@@ -65,15 +78,7 @@ void mr_arena_reset(struct mr_arena *a)
         free(a->head);
         a->head = prev;
     }
-    /* Keep the first block only if it is the ordinary size: a huge one-off
-     * block would otherwise stay resident for the thread's lifetime. */
-    if (a->head->size > a->block_size) {
-        free(a->head);
-        a->head = NULL;
-    } else {
-        a->head->used = 0;
-    }
-    a->total = 0;
+    a->head->used = 0;
 }
 
 static struct mr_arena_block *new_block(size_t size, struct mr_arena_block *prev)
@@ -104,16 +109,14 @@ void *mr_arena_alloc(struct mr_arena *a, size_t n)
 
     if (!b || b->size - b->used < need) {
         if (need > a->block_size / 4) {
-            /* A large allocation gets its own block, slotted under the
-             * current one so the current block's free space is not lost. */
-            struct mr_arena_block *big = new_block(need, b ? b->prev : NULL);
+            /* A large allocation gets a block of its own, on a list of its
+             * own: the current block's free space is not lost, and a reset
+             * frees it rather than keeping it for the thread's lifetime. */
+            struct mr_arena_block *big = new_block(need, a->large);
             if (!big)
                 return NULL;
             big->used = need;
-            if (b)
-                b->prev = big;
-            else
-                a->head = big;
+            a->large = big;
             a->total += need;
             return big->data;
         }

@@ -19,6 +19,7 @@ struct mr_arena_cleanup;
 
 struct mr_arena {
     struct mr_arena_block *head;     /* current block; list of earlier ones */
+    struct mr_arena_block *large;    /* one-off blocks for large allocations */
     struct mr_arena_cleanup *cleanups;
     size_t block_size;
     size_t total;                    /* bytes handed out since the last reset */

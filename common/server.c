@@ -242,6 +242,8 @@ static void *worker_main(void *arg)
             continue;
         }
         serve_one(&ctx, &fr);
+        if (ctx.resp.abort)
+            mr_fcgi_abort(&fr);
         FCGX_Finish_r(&fr);
         mr_arena_reset(&arena);
     }

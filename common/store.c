@@ -286,39 +286,134 @@ int mr_store_hget(struct mr_store *s, struct mr_arena *a, const char *key,
     return rc;
 }
 
-int mr_store_hincrby(struct mr_store *s, const struct mr_store_incr *v, size_t n)
+int mr_store_batch(struct mr_store *s, const struct mr_store_op *ops, size_t n)
 {
     char k[MR_STORE_KEY_MAX];
     redisContext *c = conn(s);
     size_t sent = 0;
-    int rc;
 
     if (c) {
         for (; sent < n; sent++) {
-            if ((rc = full_key(s, v[sent].key, k, sizeof(k))))
+            int ok;
+            if (full_key(s, ops[sent].key, k, sizeof(k)))
                 break;
-            if (redisAppendCommand(c, "HINCRBY %s %s %lld", k, v[sent].field, v[sent].by)
-                != REDIS_OK)
+            if (ops[sent].op == MR_OP_HINCRBY)
+                ok = redisAppendCommand(c, "HINCRBY %s %s %lld", k, ops[sent].field,
+                                        ops[sent].by);
+            else
+                ok = redisAppendCommand(c, "SADD %s %s", k, ops[sent].field);
+            if (ok != REDIS_OK)
                 break;
         }
         for (size_t i = 0; i < sent; i++) {
             void *reply = NULL;
             if (redisGetReply(c, &reply) != REDIS_OK) {
                 mark_down(s, c->errstr[0] ? c->errstr : "connection lost");
+                /* What Redis took before it went is not counted twice. */
+                ops += i;
+                n -= i;
                 c = NULL;
                 break;
             }
             freeReplyObject(reply);
         }
-        if (c && sent == n)
-            return MR_OK;
+        if (c)
+            return sent == n ? MR_OK : MR_EINTERNAL;
     }
     /* Redis is down: count in-process so the numbers are not simply lost. */
     for (size_t i = 0; i < n; i++) {
         char hk[MR_STORE_KEY_MAX];
-        if (!hash_key(s, v[i].key, v[i].field, hk, sizeof(hk)))
-            mr_lru_incr(s->lru, hk, v[i].by, NULL);
+        if (ops[i].op == MR_OP_HINCRBY &&
+            !hash_key(s, ops[i].key, ops[i].field, hk, sizeof(hk)))
+            mr_lru_incr(s->lru, hk, ops[i].by, NULL);
     }
+    return MR_OK;
+}
+
+int mr_store_hincrby(struct mr_store *s, const struct mr_store_incr *v, size_t n)
+{
+    struct mr_store_op ops[32];
+    int rc = MR_OK;
+
+    while (n && !rc) {
+        size_t k = n > 32 ? 32 : n;
+        for (size_t i = 0; i < k; i++)
+            ops[i] = (struct mr_store_op){ MR_OP_HINCRBY, v[i].key, v[i].field, v[i].by };
+        rc = mr_store_batch(s, ops, k);
+        v += k;
+        n -= k;
+    }
+    return rc;
+}
+
+int mr_store_smembers(struct mr_store *s, struct mr_arena *a, const char *key, size_t max,
+                      char ***out, size_t *n)
+{
+    char k[MR_STORE_KEY_MAX];
+    redisReply *r;
+    int rc;
+
+    *n = 0;
+    *out = NULL;
+    if ((rc = full_key(s, key, k, sizeof(k))))
+        return rc;
+    r = command(s, "SMEMBERS %s", k);
+    if (!r)
+        return MR_EUNAVAILABLE;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return MR_EINTERNAL;
+    }
+    *out = mr_arena_calloc(a, (r->elements < max ? r->elements : max) + 1, sizeof(char *));
+    if (!*out) {
+        freeReplyObject(r);
+        return MR_ENOMEM;
+    }
+    for (size_t i = 0; i < r->elements && *n < max; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING &&
+            ((*out)[*n] = mr_arena_strndup(a, r->element[i]->str, r->element[i]->len)))
+            (*n)++;
+    freeReplyObject(r);
+    return MR_OK;
+}
+
+int mr_store_hgetall_many(struct mr_store *s, struct mr_arena *a, const char *const *keys,
+                          size_t n, char ****out)
+{
+    char k[MR_STORE_KEY_MAX];
+    redisContext *c = conn(s);
+    char ***res;
+
+    if (!c)
+        return MR_EUNAVAILABLE;
+    res = mr_arena_calloc(a, n + 1, sizeof(*res));
+    if (!res)
+        return MR_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (full_key(s, keys[i], k, sizeof(k)) ||
+            redisAppendCommand(c, "HGETALL %s", k) != REDIS_OK) {
+            mark_down(s, "pipeline failed");
+            return MR_EUNAVAILABLE;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        size_t m = 0;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+            mark_down(s, c->errstr[0] ? c->errstr : "connection lost");
+            return MR_EUNAVAILABLE;
+        }
+        m = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        res[i] = mr_arena_calloc(a, m + 1, sizeof(char *));
+        for (size_t j = 0; res[i] && j < m; j++)
+            res[i][j] = r->element[j]->type == REDIS_REPLY_STRING
+                        ? mr_arena_strndup(a, r->element[j]->str, r->element[j]->len)
+                        : mr_arena_strdup(a, "");
+        freeReplyObject(r);
+        if (!res[i])
+            return MR_ENOMEM;
+    }
+    *out = res;
     return MR_OK;
 }
 

@@ -55,6 +55,24 @@ struct mr_store_incr {
 /* HINCRBY for each, pipelined: one round trip. */
 int mr_store_hincrby(struct mr_store *s, const struct mr_store_incr *v, size_t n);
 
+/* HINCRBYs and SADDs in one pipeline (one round trip).  While Redis is
+ * down, counters go to the fallback and set members are dropped. */
+struct mr_store_op {
+    enum { MR_OP_HINCRBY, MR_OP_SADD } op;
+    const char *key;
+    const char *field;               /* HINCRBY field, or the SADD member */
+    long long by;
+};
+int mr_store_batch(struct mr_store *s, const struct mr_store_op *ops, size_t n);
+
+/* SMEMBERS into an arena array (at most `max`; NULL-terminated). */
+int mr_store_smembers(struct mr_store *s, struct mr_arena *a, const char *key, size_t max,
+                      char ***out, size_t *n);
+/* HGETALL of each key, pipelined; out[i] is a NULL-terminated array of
+ * field, value, field, value ... (empty for a missing key). */
+int mr_store_hgetall_many(struct mr_store *s, struct mr_arena *a, const char *const *keys,
+                          size_t n, char ****out);
+
 /* SISMEMBER.  Needs Redis (sessions and rooms are written by the host
  * application): MR_EUNAVAILABLE while it is down. */
 int mr_store_sismember(struct mr_store *s, const char *key, const char *member, bool *out);

@@ -49,26 +49,28 @@ struct mr_str mr_str_cut(struct mr_str s, char sep, struct mr_str *head)
 
 bool mr_str_to_long(struct mr_str s, long min, long max, long *out)
 {
+    unsigned long long mag = 0, limit = (unsigned long long)__LONG_MAX__;
     size_t i = 0;
     bool neg = false;
-    long v = 0;
+    long v;
 
     if (s.len && s.p[0] == '-') {
         neg = true;
+        limit += 1;   /* -LONG_MIN is one more than LONG_MAX */
         i = 1;
     }
     if (i == s.len || s.len - i > 19)
         return false;
     for (; i < s.len; i++) {
-        int d = s.p[i] - '0';
-        if (d < 0 || d > 9)
+        unsigned d = (unsigned)(s.p[i] - '0');
+        if (d > 9 || mag > (limit - d) / 10)
             return false;
-        if (v > (__LONG_MAX__ - d) / 10)
-            return false;
-        v = v * 10 + d;
+        mag = mag * 10 + d;
     }
     if (neg)
-        v = -v;
+        v = mag == limit ? (-__LONG_MAX__ - 1) : -(long)mag;
+    else
+        v = (long)mag;
     if (v < min || v > max)
         return false;
     *out = v;

@@ -123,8 +123,15 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     (void)purpose;
     if (!u->conf->upstream.allow_private_networks &&
         (why = mr_netguard_check(&addr->addr, addr->addrlen))) {
-        u->blocked = why;
-        return CURL_SOCKET_BAD;
+        const struct mr_strlist *ok = &u->conf->upstream.allow_networks;
+        size_t i;
+        for (i = 0; i < ok->n; i++)
+            if (mr_netguard_match(&addr->addr, addr->addrlen, ok->v[i]))
+                break;
+        if (i == ok->n) {
+            u->blocked = why;
+            return CURL_SOCKET_BAD;
+        }
     }
     return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
@@ -212,6 +219,23 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
         return 0;
     }
     return len;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    struct mr_upstream *u = arg;
+    int rc;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    if (u->sink && u->sink->check && (rc = u->sink->check(u->sink->arg))) {
+        u->sink_rc = rc;
+        return 1;   /* CURLE_ABORTED_BY_CALLBACK */
+    }
+    return 0;
 }
 
 /* ---- transfers ------------------------------------------------------------ */
@@ -340,6 +364,11 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, u);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, u);
+    if (sink && sink->check) {
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     if (!has_ua)
         curl_easy_setopt(h, CURLOPT_USERAGENT, c->upstream.user_agent);
     if (hl)

@@ -65,6 +65,10 @@ struct mr_sink {
     int (*head)(void *arg, const struct mr_upstream_head *h);
     /* Body bytes; non-zero stops the transfer and is returned. */
     int (*data)(void *arg, const void *p, size_t n);
+    /* Optional: asked about once a second while the transfer runs, also
+     * when no bytes move (a client that left while the upstream stalls);
+     * non-zero stops the transfer and is returned. */
+    int (*check)(void *arg);
     void *arg;
 };
 

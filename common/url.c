@@ -11,8 +11,10 @@
 #include "limits.h"
 
 /* CURLU_PATH_AS_IS is not used: dot segments are removed as RFC 3986 says.
- * CURLU_ALLOW_SPACE: playlists in the wild have spaces in URIs; curl keeps
- * them as they are and the caller decides. */
+ * CURLU_ALLOW_SPACE: playlists in the wild have spaces in URIs.  curl keeps
+ * them in an absolute URL but encodes them in a relative reference (as "+"
+ * in a query), so spaces are encoded as %20 here first, the same way in
+ * both cases, and a "+" in a query never appears from nowhere. */
 #define PARSE_FLAGS (CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE)
 
 size_t mr_url_scheme_len(const char *s)
@@ -45,9 +47,53 @@ void mr_url_strip_fragment(char *url)
         *hash = '\0';
 }
 
+/* Spaces as %20, into the arena; s itself when it has none. */
+static const char *encode_spaces(struct mr_arena *a, const char *s)
+{
+    size_t n = 0, len = strlen(s);
+    char *out, *o;
+
+    for (const char *p = s; *p; p++)
+        n += *p == ' ';
+    if (!n)
+        return s;
+    out = mr_arena_alloc(a, len + 2 * n + 1);
+    if (!out)
+        return NULL;
+    for (o = out; *s; s++) {
+        if (*s == ' ') {
+            memcpy(o, "%20", 3);
+            o += 3;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* curl keeps the host's case; hosts are case-insensitive, and one spelling
+ * makes cache keys and allow-list checks simpler. */
+static void lower_host(CURLU *h)
+{
+    char *host = NULL;
+    if (curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+        bool upper = false;
+        for (char *c = host; *c; c++)
+            if (*c >= 'A' && *c <= 'Z') {
+                *c = (char)(*c - 'A' + 'a');
+                upper = true;
+            }
+        if (upper)
+            curl_url_set(h, CURLUPART_HOST, host, 0);
+    }
+    curl_free(host);
+}
+
 static int get_url(struct mr_arena *a, CURLU *h, char **out)
 {
     char *s = NULL;
+    lower_host(h);
     if (curl_url_get(h, CURLUPART_URL, &s, 0) != CURLUE_OK || !s)
         return MR_EINVAL;
     *out = mr_arena_strdup(a, s);
@@ -70,6 +116,8 @@ int mr_url_normalize(struct mr_arena *a, const char *url, char **out)
 
     if (strlen(url) > MR_URL_MAX || has_ctl(url) || !mr_url_is_http(url))
         return MR_EINVAL;
+    if (!(url = encode_spaces(a, url)))
+        return MR_ENOMEM;
     h = curl_url();
     if (!h)
         return MR_ENOMEM;
@@ -109,6 +157,8 @@ int mr_url_resolve(struct mr_arena *a, const char *base, const char *ref, char *
         return *out ? MR_OK : MR_ENOMEM;
     }
 
+    if (!(ref = encode_spaces(a, ref)) || !(base = encode_spaces(a, base)))
+        return MR_ENOMEM;
     h = curl_url();
     if (!h)
         return MR_ENOMEM;

@@ -2,7 +2,8 @@
  *
  * Upstream URLs are kept as the bytes the upstream gave: percent-encoding
  * and query strings are never decoded and re-encoded (a re-encoded query
- * breaks signed CDN links).  What curl's parser does not do as RFC 3986
+ * breaks signed CDN links).  The one change: a raw space, which no valid URL
+ * has, becomes %20.  What curl's parser does not do as RFC 3986
  * section 5 says (empty and fragment-only references, non-http schemes) is
  * handled here, before it is asked.
  */

@@ -1,12 +1,167 @@
 /* proxy.c - mediarelay-proxy: whole files and dynamic upstreams. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "error.h"
+#include "provider.h"
+#include "relay.h"
 #include "server.h"
+#include "sign.h"
+#include "url.h"
+
+/* GET|HEAD /api/proxy/media/{id}[?t=name] */
+static int proxy_media(struct mr_ctx *ctx)
+{
+    const struct mr_media *m = ctx->media;
+    const struct mr_provider *p = mr_provider_find(m->provider);
+    struct mr_source src;
+    struct mr_relay r;
+    char *t = NULL;
+    int rc;
+
+    rc = mr_request_query(&ctx->req, ctx->arena, "t", &t);
+    if (rc == MR_EINVAL)
+        return mr_resp_error(&ctx->resp, rc, "malformed query string");
+    if (t && *t)
+        return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
+                             "named \"%.64s\"", m->id, t);
+    if (!p)
+        return MR_EINTERNAL;
+    if ((rc = p->resolve(ctx, m, &src)))
+        return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
+    r = (struct mr_relay){ src.url, src.headers, "media", m->id };
+    return mr_relay_run(ctx, &r);
+}
+
+/* Whether host[:port] of the URL is on stream.allow_hosts.  An entry
+ * without a port allows the scheme's default port only. */
+static bool host_allowed(const struct mr_conf *conf, const struct mr_url_parts *u)
+{
+    long defport = !strcasecmp(u->scheme, "https") ? 443 : 80;
+
+    for (size_t i = 0; i < conf->stream.allow_hosts.n; i++) {
+        const char *e = conf->stream.allow_hosts.v[i], *port;
+        size_t hlen;
+        long want = defport;
+        if (e[0] == '[') {
+            const char *close = strchr(e, ']');
+            if (!close)
+                continue;
+            e++;
+            hlen = (size_t)(close - e);
+            port = close[1] == ':' ? close + 2 : NULL;
+        } else {
+            const char *colon = strchr(e, ':');
+            hlen = colon ? (size_t)(colon - e) : strlen(e);
+            port = colon ? colon + 1 : NULL;
+        }
+        if (port && !mr_str_to_long(mr_str_c(port), 1, 65535, &want))
+            continue;
+        if (hlen == strlen(u->host) && !strncasecmp(e, u->host, hlen) && want == u->port)
+            return true;
+    }
+    return false;
+}
+
+/* GET|HEAD /stream?url=U[&exp=&sig=], /api/proxy/stream?url=U */
+static int proxy_stream(struct mr_ctx *ctx)
+{
+    struct mr_url_parts u;
+    struct mr_relay r;
+    char *url = NULL, *exp = NULL, *sig = NULL, *id;
+    int rc;
+
+    rc = mr_request_query(&ctx->req, ctx->arena, "url", &url);
+    if (rc == MR_ENOTFOUND || (url && !*url))
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "the url parameter is required");
+    if (rc)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "malformed query string");
+    if (!mr_url_is_http(url))
+        return mr_resp_error(&ctx->resp, MR_EBLOCKED, "only http and https upstreams "
+                             "are allowed");
+    if (mr_url_parts(ctx->arena, url, &u))
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "the url parameter is not a valid URL");
+    if (!host_allowed(ctx->conf, &u)) {
+        if (mr_request_query(&ctx->req, ctx->arena, "exp", &exp) ||
+            mr_request_query(&ctx->req, ctx->arena, "sig", &sig))
+            return mr_resp_error(&ctx->resp, MR_EFORBIDDEN, "this upstream host is not on "
+                                 "stream.allow_hosts and the link is not signed");
+        rc = mr_sign_stream_verify(ctx->proc->key, ctx->arena, url, exp, sig, time(NULL));
+        if (rc == MR_ETOKEN_EXPIRED)
+            return mr_resp_error(&ctx->resp, rc, "this signed link has expired");
+        if (rc)
+            return mr_resp_error(&ctx->resp, MR_EFORBIDDEN, "bad signature");
+    }
+    id = u.port == (!strcasecmp(u.scheme, "https") ? 443 : 80)
+         ? u.host : mr_arena_printf(ctx->arena, "%s:%ld", u.host, u.port);
+    r = (struct mr_relay){ url, { NULL, 0 }, "stream", id };
+    return mr_relay_run(ctx, &r);
+}
+
+static void put_json(void *o)
+{
+    json_object_put(o);
+}
+
+/* POST /api/proxy/sign {"url": U, "ttl_s": N} (admin) -> {"url", "expires_at"} */
+static int proxy_sign(struct mr_ctx *ctx)
+{
+    struct json_object *in, *v, *out;
+    struct mr_str body;
+    const char *url;
+    char *base, *link;
+    long ttl = 86400;
+    time_t exp;
+    int rc;
+
+    rc = mr_request_body(&ctx->req, ctx->arena, (size_t)ctx->conf->server.max_body_bytes, &body);
+    if (rc == MR_ETOOBIG)
+        return mr_resp_error(&ctx->resp, rc, "the body is larger than %ld bytes",
+                             ctx->conf->server.max_body_bytes);
+    if (rc)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "cannot read the body");
+    in = json_tokener_parse(body.p);
+    if (!in || mr_arena_cleanup(ctx->arena, put_json, in) ||
+        json_object_get_type(in) != json_type_object)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "the body must be a JSON object");
+    if (!json_object_object_get_ex(in, "url", &v) || json_object_get_type(v) != json_type_string)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "url: a string is required");
+    url = json_object_get_string(v);
+    if (!mr_url_is_http(url) || strpbrk(url, " \t\r\n"))
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "url: must be an http(s) URL");
+    if (json_object_object_get_ex(in, "ttl_s", &v)) {
+        if (json_object_get_type(v) != json_type_int)
+            return mr_resp_error(&ctx->resp, MR_EINVAL, "ttl_s: must be an integer");
+        ttl = (long)json_object_get_int64(v);
+    }
+    if (ttl < 1 || ttl > ctx->conf->stream.sign_max_ttl_s)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "ttl_s: must be between 1 and %ld",
+                             ctx->conf->stream.sign_max_ttl_s);
+    if (mr_request_base_url(&ctx->req, ctx->conf, ctx->arena, &base))
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "no usable Host to build the link from");
+    exp = time(NULL) + ttl;
+    if ((rc = mr_sign_stream_link(ctx->proc->key, ctx->arena, base, url, exp, &link)))
+        return rc;
+    out = json_object_new_object();
+    if (!out || mr_arena_cleanup(ctx->arena, put_json, out))
+        return MR_ENOMEM;
+    json_object_object_add(out, "url", json_object_new_string(link));
+    json_object_object_add(out, "expires_at", json_object_new_int64((int64_t)exp));
+    return mr_resp_json(&ctx->resp, 200, out);
+}
 
 static const struct mr_route routes[] = {
     { MR_GET, "/api/health", mr_handle_health, 0 },
     { MR_GET, "/api/health/proxy", mr_handle_health, 0 },
-    { MR_GET, "/api/proxy/media/{id}", mr_handle_not_implemented, MR_ROUTE_MEDIA },
-    { MR_GET, "/stream", mr_handle_not_implemented, 0 },
-    { MR_GET, "/api/proxy/stream", mr_handle_not_implemented, 0 },
+    { MR_GET, "/api/proxy/media/{id}", proxy_media, MR_ROUTE_MEDIA },
+    { MR_GET, "/stream", proxy_stream, 0 },
+    { MR_GET, "/api/proxy/stream", proxy_stream, 0 },
+    { MR_POST, "/api/proxy/sign", proxy_sign, MR_ROUTE_ADMIN },
     { 0 }
 };
 

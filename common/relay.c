@@ -1,0 +1,206 @@
+/* relay.c - the stream pump between an upstream and the client. */
+#include "relay.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "log.h"
+#include "server.h"
+#include "stats.h"
+#include "upstream.h"
+
+/* What comes back from the upstream; everything else (hop-by-hop headers,
+ * cookies, the upstream's own CORS) stays behind. */
+static const char *const pass_back[] = {
+    "Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag",
+    "Last-Modified", "Cache-Control", "Expires", "Content-Disposition",
+    "Content-Encoding", NULL
+};
+
+/* What the client may ask the upstream for itself. */
+static const char *const pass_on[] = {
+    "range", "if-range", "if-none-match", "if-modified-since", NULL
+};
+
+bool mr_relay_policy_header_ok(const char *name)
+{
+    static const char *const refused[] = {
+        "Host", "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
+        "TE", "Trailer", "Upgrade", "Content-Length", "Range", "If-Range",
+        "If-None-Match", "If-Modified-Since", "Expect", "Proxy-Authorization", NULL
+    };
+    for (const char *const *r = refused; *r; r++)
+        if (!strcasecmp(name, *r))
+            return false;
+    return true;
+}
+
+/* A Range value worth forwarding: "bytes=" and a short list of numbers. */
+static bool range_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n > 256 || strncmp(v, "bytes=", 6) || n == 6)
+        return false;
+    return strspn(v + 6, "0123456789-, ") == n - 6;
+}
+
+static bool value_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n > 512)
+        return false;
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f)
+            return false;
+    return true;
+}
+
+struct pump {
+    struct mr_ctx *ctx;
+    long status;                    /* of the upstream */
+    bool retry;                     /* a 403 that deserves a second try */
+    bool may_retry;
+    unsigned long long bytes_up;
+};
+
+static int pump_head(void *arg, const struct mr_upstream_head *h)
+{
+    struct pump *p = arg;
+    struct mr_response *resp = &p->ctx->resp;
+    int rc;
+
+    p->status = h->status;
+    p->ctx->upstream_status = h->status;
+    if (h->status == 403 && p->may_retry) {
+        p->retry = true;
+        return MR_EFORBIDDEN;
+    }
+    if (h->status >= 400 && h->status != 416)
+        return MR_EUPSTREAM;
+    if (h->status >= 300 && h->status != 304)
+        return MR_EUPSTREAM;       /* a redirect curl did not follow */
+
+    mr_resp_status(resp, (int)h->status);
+    for (const char *const *name = pass_back; *name; name++) {
+        const char *v = mr_upstream_header(h, *name);
+        if (v && (rc = mr_resp_set_header(resp, *name, v)) && rc != MR_EINVAL)
+            return rc;
+    }
+    /* Bytes as they come, even behind a buffering web server. */
+    if ((rc = mr_resp_set_header(resp, "X-Accel-Buffering", "no")))
+        return rc;
+    if (mr_resp_send_headers(resp))
+        return MR_ECLIENT;
+    return MR_OK;
+}
+
+static int pump_data(void *arg, const void *data, size_t n)
+{
+    struct pump *p = arg;
+    p->bytes_up += n;
+    return mr_resp_write(&p->ctx->resp, data, n) ? MR_ECLIENT : MR_OK;
+}
+
+static int pump_check(void *arg)
+{
+    struct pump *p = arg;
+    return mr_resp_client_gone(&p->ctx->resp) ? MR_ECLIENT : MR_OK;
+}
+
+static int build_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_referer,
+                         struct mr_header **out, size_t *n, bool *had_referer)
+{
+    size_t max = r->policy.n + 4, k = 0;
+    struct mr_header *v = mr_arena_calloc(ctx->arena, max, sizeof(*v));
+
+    if (!v)
+        return MR_ENOMEM;
+    *had_referer = false;
+    for (size_t i = 0; i < r->policy.n; i++) {
+        const struct mr_header *h = &r->policy.v[i];
+        bool ref = !strcasecmp(h->name, "Referer") || !strcasecmp(h->name, "Origin");
+        if (!mr_relay_policy_header_ok(h->name))
+            continue;
+        if (ref) {
+            *had_referer = true;
+            if (!with_referer)
+                continue;
+        }
+        v[k++] = *h;
+    }
+    for (const char *const *name = pass_on; *name; name++) {
+        const char *val = mr_request_header(&ctx->req, *name);
+        if (!val || !value_ok(val))
+            continue;
+        if (!strcmp(*name, "range") && !range_ok(val))
+            continue;   /* RFC 9110: an invalid Range is ignored */
+        v[k].name = *name;
+        v[k].value = val;
+        k++;
+    }
+    *out = v;
+    *n = k;
+    return MR_OK;
+}
+
+int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
+{
+    struct mr_upstream_head head;
+    struct mr_upstream_req req;
+    struct pump p = { .ctx = ctx };
+    struct mr_sink sink = { pump_head, pump_data, pump_check, &p };
+    struct mr_stats_req st = { r->stats_kind, r->stats_id, 0, 0, false };
+    bool had_referer;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.url = r->url;
+    req.method = ctx->resp.head_only ? "HEAD" : "GET";
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct mr_header *hv;
+        size_t hn;
+        if ((rc = build_headers(ctx, r, attempt == 0, &hv, &hn, &had_referer)))
+            return rc;
+        req.headers = hv;
+        req.nheaders = hn;
+        p.may_retry = attempt == 0 && had_referer;
+        p.retry = false;
+        rc = mr_upstream_stream(ctx->up, ctx->arena, &req, &head, &sink);
+        if (!(rc == MR_EFORBIDDEN && p.retry))
+            break;
+        mr_debug("upstream %s: 403, retrying without Referer/Origin", r->url);
+    }
+
+    st.bytes_up = p.bytes_up;
+    if (rc == MR_ECLIENT) {
+        /* The client left: nothing more to say, and no answer to give. */
+        ctx->resp.failed = true;
+        rc = MR_OK;
+    } else if (rc && ctx->resp.headers_sent) {
+        /* The body broke off: the client must not see a clean end. */
+        mr_warn("upstream %s broke off after %llu bytes: %s", r->url, p.bytes_up,
+                mr_upstream_error(ctx->up));
+        ctx->resp.abort = true;
+        st.upstream_error = true;
+        rc = MR_OK;
+    } else if (rc == MR_EUPSTREAM && p.status >= 400) {
+        /* The upstream's own error status, passed on honestly. */
+        st.upstream_error = true;
+        rc = mr_resp_error_status(&ctx->resp, (int)p.status, "upstream_status",
+                                  mr_arena_printf(ctx->arena, "the upstream answered %ld %s",
+                                                  p.status, mr_http_reason((int)p.status)));
+    } else if (rc == MR_EUPSTREAM && p.status >= 300) {
+        st.upstream_error = true;
+        rc = mr_resp_error(&ctx->resp, MR_EUPSTREAM, "the upstream answered %ld with no "
+                           "usable redirect", p.status);
+    } else if (rc) {
+        st.upstream_error = true;
+        rc = mr_resp_error(&ctx->resp, rc, "%s", mr_upstream_error(ctx->up));
+    }
+    st.bytes_out = ctx->resp.bytes_out;
+    if (st.kind && st.id)
+        mr_stats_record(ctx->store, &st);
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* relay.h - the stream pump: one upstream response relayed to the client.
+ *
+ * Upstream bytes go to the client as they arrive (curl's write callback ->
+ * the FastCGI record writer); nothing holds a body.  The client's Range and
+ * conditional headers are forwarded with the item's header policy; status
+ * and the entity headers come back; a 403 is retried once without Referer
+ * and Origin; an upstream error status is answered as a JSON error with the
+ * same status; a client that leaves stops the upstream transfer within a
+ * second; a body that breaks off midway ends the client's response without
+ * a clean end.
+ */
+#ifndef MR_RELAY_H
+#define MR_RELAY_H
+
+#include "str.h"
+
+struct mr_ctx;
+
+struct mr_relay {
+    const char *url;                 /* the upstream, as given */
+    struct mr_headers policy;        /* headers the upstream wants */
+    const char *stats_kind;          /* "media", "channel", "stream" */
+    const char *stats_id;
+};
+
+/* Relays and answers.  Returns MR_OK when an answer was given (whatever
+ * its status), or an error the caller answers (nothing sent yet). */
+int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r);
+
+/* Whether a header from a policy may be sent upstream (not hop-by-hop, not
+ * one the relay sets itself). */
+bool mr_relay_policy_header_ok(const char *name);
+
+#endif

@@ -1,0 +1,60 @@
+/* sign.c - signing and checking /stream links. */
+#include "sign.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "error.h"
+#include "token.h"
+
+int mr_sign_stream(const struct mr_token_key *k, struct mr_arena *a, const char *url,
+                   time_t exp, char **sig)
+{
+    unsigned char mac[MR_HMAC_LEN];
+    char *msg;
+    int rc;
+
+    msg = mr_arena_printf(a, "stream\n%lld\n%s", (long long)exp, url);
+    *sig = mr_arena_alloc(a, (MR_HMAC_LEN + 2) / 3 * 4 + 1);
+    if (!msg || !*sig)
+        return MR_ENOMEM;
+    if ((rc = mr_hmac_sha256(k, msg, strlen(msg), mac)))
+        return rc;
+    mr_b64url_encode(mac, sizeof(mac), *sig);
+    return MR_OK;
+}
+
+int mr_sign_stream_verify(const struct mr_token_key *k, struct mr_arena *a, const char *url,
+                          const char *exp, const char *sig, time_t now)
+{
+    char *want;
+    long e;
+    int rc;
+
+    if (!exp || !sig || !mr_str_to_long(mr_str_c(exp), 0, __LONG_MAX__, &e))
+        return MR_EFORBIDDEN;
+    if ((rc = mr_sign_stream(k, a, url, (time_t)e, &want)))
+        return rc;
+    if (strlen(sig) != strlen(want) || CRYPTO_memcmp(sig, want, strlen(want)))
+        return MR_EFORBIDDEN;
+    return (time_t)e <= now ? MR_ETOKEN_EXPIRED : MR_OK;
+}
+
+int mr_sign_stream_link(const struct mr_token_key *k, struct mr_arena *a, const char *base,
+                        const char *url, time_t exp, char **out)
+{
+    char *sig, *esc;
+    int rc;
+
+    if ((rc = mr_sign_stream(k, a, url, exp, &sig)))
+        return rc;
+    esc = curl_easy_escape(NULL, url, (int)strlen(url));
+    if (!esc)
+        return MR_ENOMEM;
+    *out = mr_arena_printf(a, "%s/stream?url=%s&exp=%lld&sig=%s", base, esc, (long long)exp, sig);
+    curl_free(esc);
+    return *out ? MR_OK : MR_ENOMEM;
+}
