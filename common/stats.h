@@ -9,6 +9,7 @@
 #define MR_STATS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct mr_ctx;
 struct mr_store;
@@ -28,5 +29,34 @@ struct mr_stats_req {
 void mr_stats_record(struct mr_store *store, const struct mr_stats_req *s);
 
 #define MR_STATS_FIELDS { "requests", "bytes_up", "bytes_out", "upstream_errors" }
+#define MR_STATS_NFIELDS 4
+/* At most this many items are listed by /api/stats and /metrics. */
+#define MR_STATS_MAX_ITEMS 10000
+
+struct mr_arena;
+
+struct mr_stats_item {
+    const char *kind;                /* NULL for the total */
+    const char *id;
+    long long v[MR_STATS_NFIELDS];   /* in MR_STATS_FIELDS order */
+};
+
+struct mr_stats {
+    bool redis_up;
+    struct mr_stats_item total;
+    struct mr_stats_item *items;     /* sorted by kind, then id */
+    size_t n;
+};
+
+/* Reads every counter (two round trips).  While Redis is down: redis_up
+ * false and zero counters. */
+int mr_stats_read(struct mr_store *store, struct mr_arena *a, struct mr_stats *out);
+
+/* As JSON: {"redis":"ok","total":{...},"items":[{"kind","id",...}]}.
+ * The object is new (json_object_put it). */
+struct json_object *mr_stats_json(const struct mr_stats *s);
+
+/* As Prometheus text exposition (version 0.0.4) into buf. */
+int mr_stats_prometheus(const struct mr_stats *s, struct mr_buf *buf);
 
 #endif

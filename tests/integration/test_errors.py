@@ -49,11 +49,7 @@ def test_media_from_redis(shared_stack):
     ("GET", "/live/channels.m3u", "m3u8"),
     ("GET", "/api/seg/abc.ts", "segment"),
     ("GET", "/api/seg/abc/tail/seg-1.m4s", "segment"),
-    ("GET", "/stream?url=http%3A%2F%2F127.0.0.1%3A9%2Fx.mp4", "proxy"),
-    ("GET", "/api/proxy/stream?url=http%3A%2F%2F127.0.0.1%3A9%2Fx.mp4", "proxy"),
     ("GET", "/api/resolve?url=http%3A%2F%2F127.0.0.1%3A9%2Fx.mp4", "resolve"),
-    ("GET", "/api/stats", "resolve"),
-    ("GET", "/metrics", "resolve"),
 ])
 def test_not_implemented_yet(shared_stack, method, path, exe):
     err = assert_json_error(shared_stack.request(method, path), 501, "not_implemented")
