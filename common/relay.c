@@ -145,6 +145,58 @@ static int build_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with
     return MR_OK;
 }
 
+/* nginx offload: the bytes move inside nginx (contrib/nginx's internal
+ * location /_mediarelay_offload); this process only decides where from.
+ * The upstream's host is resolved and vetted here and nginx is handed the
+ * address, so it cannot be pointed anywhere the guard refuses (no DNS
+ * rebinding between the check and the connect). */
+static int offload(struct mr_ctx *ctx, const struct mr_relay *r)
+{
+    static const char *const policy_names[] = { "Referer", "Origin", "User-Agent", "Cookie" };
+    struct mr_response *resp = &ctx->resp;
+    struct mr_stats_req st = { r->stats_kind, r->stats_id, 0, 0, false };
+    char *ip_url, *host, *sni;
+    const char *why, *v;
+    int rc;
+
+    rc = mr_upstream_pin(ctx->conf, ctx->arena, r->url, &ip_url, &host, &sni, &why);
+    if (rc == MR_EBLOCKED)
+        return mr_resp_error(resp, rc, "upstream address refused: %s", why ? why : "none allowed");
+    if (rc == MR_EUPSTREAM)
+        return mr_resp_error(resp, rc, "cannot resolve the upstream's host");
+    if (rc)
+        return mr_resp_error(resp, rc, "the upstream URL is not usable");
+    if ((rc = mr_resp_set_header(resp, "X-Accel-Redirect", "/_mediarelay_offload")) ||
+        (rc = mr_resp_set_header(resp, "X-Accel-Buffering", "no")) ||
+        (rc = mr_resp_set_header(resp, "X-Mediarelay-Upstream", ip_url)) ||
+        (rc = mr_resp_set_header(resp, "X-Mediarelay-Host", host)) ||
+        (rc = mr_resp_set_header(resp, "X-Mediarelay-Sni", sni)))
+        return rc;
+    for (size_t i = 0; i < sizeof(policy_names) / sizeof(policy_names[0]); i++) {
+        const char *val = NULL;
+        char name[64];
+        for (size_t k = 0; k < r->policy.n; k++)
+            if (!strcasecmp(r->policy.v[k].name, policy_names[i]))
+                val = r->policy.v[k].value;
+        if (!val && !strcmp(policy_names[i], "User-Agent"))
+            val = ctx->conf->upstream.user_agent;
+        snprintf(name, sizeof(name), "X-Mediarelay-%s", policy_names[i]);
+        if (val && (rc = mr_resp_set_header(resp, name, val)))
+            return rc;
+    }
+    /* The answer nginx gives is its own: hand it this request's CORS. */
+    if ((v = mr_resp_get_header(resp, "Access-Control-Allow-Origin")) &&
+        (rc = mr_resp_set_header(resp, "X-Mediarelay-Cors-Origin", v)))
+        return rc;
+    if ((v = mr_resp_get_header(resp, "Access-Control-Allow-Credentials")) &&
+        (rc = mr_resp_set_header(resp, "X-Mediarelay-Cors-Credentials", v)))
+        return rc;
+    if (st.kind && st.id)
+        mr_stats_record(ctx->store, &st);   /* bytes are nginx's to count */
+    mr_resp_send_headers(resp);
+    return MR_OK;
+}
+
 int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
 {
     struct mr_upstream_head head;
@@ -154,6 +206,12 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     struct mr_stats_req st = { r->stats_kind, r->stats_id, 0, 0, false };
     bool had_referer;
     int rc;
+
+    /* Offload unless nginx came back because the upstream redirected: that
+     * request is relayed here, where redirects are followed and vetted. */
+    if (!strcmp(ctx->conf->stream.offload, "nginx") &&
+        !mr_request_param(&ctx->req, "MEDIARELAY_OFFLOAD_FALLBACK"))
+        return offload(ctx, r);
 
     memset(&req, 0, sizeof(req));
     req.url = r->url;

@@ -44,6 +44,7 @@ int mr_request_parse(struct mr_request *r, struct mr_arena *a, char **params)
 
     memset(r, 0, sizeof(*r));
     r->content_length = -1;
+    r->params = params;
     r->method = param(params, "REQUEST_METHOD", &found);
     if (!found || !r->method.len)
         return MR_EINVAL;
@@ -88,6 +89,13 @@ int mr_request_parse(struct mr_request *r, struct mr_arena *a, char **params)
         r->nheaders++;
     }
     return MR_OK;
+}
+
+const char *mr_request_param(const struct mr_request *r, const char *name)
+{
+    bool found;
+    struct mr_str v = param(r->params, name, &found);
+    return found ? v.p : NULL;
 }
 
 const char *mr_request_header(const struct mr_request *r, const char *lname)

@@ -28,6 +28,7 @@ struct mr_request {
     struct mr_str remote_addr;
     bool https;
     long content_length;         /* -1 when absent */
+    char **params;               /* every FastCGI param, "NAME=value" */
     mr_read_fn read;
     void *read_arg;
 };
@@ -36,6 +37,9 @@ struct mr_request {
  * path is not an absolute path; MR_ETOOBIG when the path or query exceed
  * their limits. */
 int mr_request_parse(struct mr_request *r, struct mr_arena *a, char **params);
+
+/* A FastCGI param set by the web server (not a client header), or NULL. */
+const char *mr_request_param(const struct mr_request *r, const char *name);
 
 /* A request header by lowercase name, or NULL. */
 const char *mr_request_header(const struct mr_request *r, const char *lname);

@@ -1,6 +1,8 @@
 /* upstream.c - libcurl transfers: fetch-to-buffer and stream-to-sink. */
 #include "upstream.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +115,20 @@ const char *mr_upstream_header(const struct mr_upstream_head *h, const char *nam
     return NULL;
 }
 
+/* The guard's verdict on one address: NULL when it may be reached. */
+static const char *guard(const struct mr_conf *conf, const struct sockaddr *sa, socklen_t len)
+{
+    const struct mr_strlist *ok = &conf->upstream.allow_networks;
+    const char *why;
+
+    if (conf->upstream.allow_private_networks || !(why = mr_netguard_check(sa, len)))
+        return NULL;
+    for (size_t i = 0; i < ok->n; i++)
+        if (mr_netguard_match(sa, len, ok->v[i]))
+            return NULL;
+    return why;
+}
+
 /* ---- callbacks ------------------------------------------------------------ */
 
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
@@ -121,17 +137,9 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     const char *why;
 
     (void)purpose;
-    if (!u->conf->upstream.allow_private_networks &&
-        (why = mr_netguard_check(&addr->addr, addr->addrlen))) {
-        const struct mr_strlist *ok = &u->conf->upstream.allow_networks;
-        size_t i;
-        for (i = 0; i < ok->n; i++)
-            if (mr_netguard_match(&addr->addr, addr->addrlen, ok->v[i]))
-                break;
-        if (i == ok->n) {
-            u->blocked = why;
-            return CURL_SOCKET_BAD;
-        }
+    if ((why = guard(u->conf, &addr->addr, addr->addrlen))) {
+        u->blocked = why;
+        return CURL_SOCKET_BAD;
     }
     return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
@@ -417,4 +425,61 @@ int mr_upstream_stream(struct mr_upstream *u, struct mr_arena *a,
                        struct mr_upstream_head *head, const struct mr_sink *sink)
 {
     return transfer(u, a, req, head, sink, NULL);
+}
+
+int mr_upstream_pin(const struct mr_conf *conf, struct mr_arena *a, const char *url,
+                    char **ip_url, char **host, char **sni, const char **why)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
+    struct mr_url_parts p;
+    char ip[INET6_ADDRSTRLEN], port[16], *hostpart;
+    long defport;
+    CURLU *h;
+    int rc;
+
+    *why = NULL;
+    if ((rc = mr_url_parts(a, url, &p)))
+        return rc;
+    defport = !strcasecmp(p.scheme, "https") ? 443 : 80;
+    snprintf(port, sizeof(port), "%ld", p.port);
+    if (getaddrinfo(p.host, port, &hints, &res) || !res)
+        return MR_EUPSTREAM;
+    for (ai = res; ai; ai = ai->ai_next)
+        if (!(*why = guard(conf, ai->ai_addr, ai->ai_addrlen)))
+            break;
+    if (!ai) {
+        freeaddrinfo(res);
+        return MR_EBLOCKED;
+    }
+    if (ai->ai_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, ip, sizeof(ip));
+    else
+        inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, ip, sizeof(ip));
+    hostpart = ai->ai_family == AF_INET6 ? mr_arena_printf(a, "[%s]", ip) : mr_arena_strdup(a, ip);
+    freeaddrinfo(res);
+    if (!hostpart)
+        return MR_ENOMEM;
+
+    /* The same URL with the address for the host: path and query as they
+     * were written. */
+    h = curl_url();
+    if (!h)
+        return MR_ENOMEM;
+    rc = MR_EINVAL;
+    if (curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE)
+            == CURLUE_OK &&
+        curl_url_set(h, CURLUPART_HOST, hostpart, 0) == CURLUE_OK) {
+        char *s = NULL;
+        if (curl_url_get(h, CURLUPART_URL, &s, 0) == CURLUE_OK && s) {
+            *ip_url = mr_arena_strdup(a, s);
+            rc = *ip_url ? MR_OK : MR_ENOMEM;
+        }
+        curl_free(s);
+    }
+    curl_url_cleanup(h);
+    if (rc)
+        return rc;
+    *sni = strchr(p.host, ':') ? mr_arena_printf(a, "[%s]", p.host) : p.host;
+    *host = p.port == defport ? *sni : mr_arena_printf(a, "%s:%ld", *sni, p.port);
+    return *host ? MR_OK : MR_ENOMEM;
 }

@@ -85,6 +85,15 @@ int mr_upstream_stream(struct mr_upstream *u, struct mr_arena *a,
                        const struct mr_upstream_req *req,
                        struct mr_upstream_head *head, const struct mr_sink *sink);
 
+/* For handing a transfer to someone else (nginx offload): resolves the
+ * URL's host now, picks the first address the SSRF guard allows, and gives
+ * the URL with that address in place of the host (*ip_url), the Host header
+ * value (*host, with a non-default port) and the TLS server name (*sni).
+ * MR_EBLOCKED when no address is allowed (*why says why), MR_EUPSTREAM when
+ * the name does not resolve, MR_EINVAL for a URL that is not http(s). */
+int mr_upstream_pin(const struct mr_conf *conf, struct mr_arena *a, const char *url,
+                    char **ip_url, char **host, char **sni, const char **why);
+
 /* What went wrong last, for logs and error messages ("" when nothing). */
 const char *mr_upstream_error(const struct mr_upstream *u);
 
