@@ -49,22 +49,35 @@ static int write_all(int fd, struct iovec *iov, int iovcnt)
     return 0;
 }
 
-/* Writes p as FCGI_STDOUT records of up to RECORD_MAX bytes. */
+/* Writes p as FCGI_STDOUT records of up to RECORD_MAX bytes, up to
+ * BATCH records per writev(). */
+#define BATCH 8
+
 static int write_records(FCGX_Request *r, const char *p, size_t n)
 {
+    unsigned char heads[BATCH][FCGI_HEADER_LEN];
+    struct iovec iov[2 * BATCH];
+
     while (n) {
-        size_t chunk = n > RECORD_MAX ? RECORD_MAX : n;
-        unsigned char h[FCGI_HEADER_LEN] = {
-            FCGI_VERSION_1, FCGI_STDOUT,
-            (unsigned char)(r->requestId >> 8), (unsigned char)r->requestId,
-            (unsigned char)(chunk >> 8), (unsigned char)chunk,
-            0, 0
-        };
-        struct iovec iov[2] = { { h, sizeof(h) }, { (void *)p, chunk } };
-        if (write_all(r->ipcFd, iov, 2))
+        int k = 0;
+        for (; k < BATCH && n; k++) {
+            size_t chunk = n > RECORD_MAX ? RECORD_MAX : n;
+            unsigned char *h = heads[k];
+            h[0] = FCGI_VERSION_1;
+            h[1] = FCGI_STDOUT;
+            h[2] = (unsigned char)(r->requestId >> 8);
+            h[3] = (unsigned char)r->requestId;
+            h[4] = (unsigned char)(chunk >> 8);
+            h[5] = (unsigned char)chunk;
+            h[6] = 0;
+            h[7] = 0;
+            iov[2 * k] = (struct iovec){ h, FCGI_HEADER_LEN };
+            iov[2 * k + 1] = (struct iovec){ (void *)p, chunk };
+            p += chunk;
+            n -= chunk;
+        }
+        if (write_all(r->ipcFd, iov, 2 * k))
             return -1;
-        p += chunk;
-        n -= chunk;
     }
     return 0;
 }

@@ -10,21 +10,30 @@
 #include "error.h"
 #include "token.h"
 
-int mr_sign_stream(const struct mr_token_key *k, struct mr_arena *a, const char *url,
-                   time_t exp, char **sig)
+/* The MAC over "stream\n" exp "\n" url, exp as written. */
+static int mac(const struct mr_token_key *k, struct mr_arena *a, const char *url,
+               const char *exp, char **sig)
 {
-    unsigned char mac[MR_HMAC_LEN];
+    unsigned char m[MR_HMAC_LEN];
     char *msg;
     int rc;
 
-    msg = mr_arena_printf(a, "stream\n%lld\n%s", (long long)exp, url);
+    msg = mr_arena_printf(a, "stream\n%s\n%s", exp, url);
     *sig = mr_arena_alloc(a, (MR_HMAC_LEN + 2) / 3 * 4 + 1);
     if (!msg || !*sig)
         return MR_ENOMEM;
-    if ((rc = mr_hmac_sha256(k, msg, strlen(msg), mac)))
+    if ((rc = mr_hmac_sha256(k, msg, strlen(msg), m)))
         return rc;
-    mr_b64url_encode(mac, sizeof(mac), *sig);
+    mr_b64url_encode(m, sizeof(m), *sig);
     return MR_OK;
+}
+
+int mr_sign_stream(const struct mr_token_key *k, struct mr_arena *a, const char *url,
+                   time_t exp, char **sig)
+{
+    char e[24];
+    snprintf(e, sizeof(e), "%lld", (long long)exp);
+    return mac(k, a, url, e, sig);
 }
 
 int mr_sign_stream_verify(const struct mr_token_key *k, struct mr_arena *a, const char *url,
@@ -34,9 +43,10 @@ int mr_sign_stream_verify(const struct mr_token_key *k, struct mr_arena *a, cons
     long e;
     int rc;
 
+    /* The expiry is signed as written: "02000" is not "2000". */
     if (!exp || !sig || !mr_str_to_long(mr_str_c(exp), 0, __LONG_MAX__, &e))
         return MR_EFORBIDDEN;
-    if ((rc = mr_sign_stream(k, a, url, (time_t)e, &want)))
+    if ((rc = mac(k, a, url, exp, &want)))
         return rc;
     if (strlen(sig) != strlen(want) || CRYPTO_memcmp(sig, want, strlen(want)))
         return MR_EFORBIDDEN;
