@@ -610,6 +610,14 @@ static void put_json(void *obj)
     json_object_put(obj);
 }
 
+static bool only_space(const char *s, size_t len, size_t from)
+{
+    for (size_t i = from; i < len; i++)
+        if (!strchr(" \t\r\n", s[i]) || !s[i])
+            return false;
+    return true;
+}
+
 int mr_conf_load_string(const char *name, const char *json, size_t len,
                         struct mr_conf **out, struct mr_buf *errors)
 {
@@ -638,6 +646,15 @@ int mr_conf_load_string(const char *name, const char *json, size_t len,
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     c->root = json_tokener_parse_ex(tok, json, (int)len);
     jerr = json_tokener_get_error(tok);
+    if (!c->root && jerr == json_tokener_success && only_space(json, len,
+                                                               json_tokener_get_parse_end(tok))) {
+        /* "null": valid JSON, but not a configuration. */
+        if (errors)
+            mr_buf_printf(errors, "%s: the configuration must be a JSON object\n", name);
+        json_tokener_free(tok);
+        mr_conf_free(c);
+        return MR_EINVAL;
+    }
     if (!c->root || jerr != json_tokener_success ||
         json_tokener_get_parse_end(tok) < len) {
         size_t end = json_tokener_get_parse_end(tok), line = 1, col = 1;

@@ -6,7 +6,7 @@
 #define MR_CONF_MAX_DEPTH        16          /* nesting of the configuration JSON */
 #define MR_REQ_MAX_PATH          8192        /* request path (before '?') */
 #define MR_REQ_MAX_QUERY         16384       /* query string */
-#define MR_REQ_MAX_HEADERS       100         /* request headers kept */
+#define MR_REQ_MAX_HEADERS       64          /* request headers kept */
 #define MR_REQ_MAX_COOKIES       64          /* cookies parsed */
 #define MR_RESP_MAX_HEADERS      64          /* response headers */
 #define MR_ROUTE_MAX_CAPTURES    4           /* {id}, {token}, ... per pattern */

@@ -98,7 +98,7 @@ int mr_media_get(const struct mr_conf *conf, struct mr_store *store, struct mr_a
     struct mr_str json;
     int rc;
 
-    if (!id.len || id.len > MR_MEDIA_ID_MAX)
+    if (!id.len || id.len > MR_MEDIA_ID_MAX || memchr(id.p, '\0', id.len))
         return MR_ENOTFOUND;
     memcpy(idz, id.p, id.len);
     idz[id.len] = '\0';

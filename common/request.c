@@ -185,6 +185,8 @@ int mr_request_body(struct mr_request *r, struct mr_arena *a, size_t cap,
             break;
         got += (size_t)n;
     }
+    if (r->content_length >= 0 && got < want)
+        return MR_EINVAL;
     if (r->content_length < 0 && got == cap && r->read) {
         char extra;
         if (r->read(r->read_arg, &extra, 1) > 0)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "arena.h"
+#include "limits.h"
 #include "str.h"
 
 struct mr_conf;
@@ -23,7 +24,7 @@ struct mr_request {
     struct mr_str uri;           /* REQUEST_URI, raw, with the query */
     struct mr_str path;          /* the raw path part of uri */
     struct mr_str query;         /* after '?', raw; len 0 when none */
-    struct mr_header headers[64];
+    struct mr_header headers[MR_REQ_MAX_HEADERS];
     size_t nheaders;             /* names lowercased: "if-none-match" */
     struct mr_str remote_addr;
     bool https;
@@ -53,7 +54,8 @@ int mr_request_query(const struct mr_request *r, struct mr_arena *a,
                      const char *name, char **out);
 
 /* Reads the whole body (at most cap bytes: MR_ETOOBIG beyond) into the
- * arena; NUL-terminated. */
+ * arena; NUL-terminated.  MR_EINVAL when it is shorter than its
+ * Content-Length (the client stopped sending). */
 int mr_request_body(struct mr_request *r, struct mr_arena *a, size_t cap,
                     struct mr_str *out);
 

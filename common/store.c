@@ -70,15 +70,16 @@ const char *mr_store_last_error(const struct mr_store *s)
 
 static void mark_down(struct mr_store *s, const char *why)
 {
+    /* `why` may be the context's own errstr: copy it before the free. */
+    snprintf(s->err, sizeof(s->err), "%s", why);
     if (s->rc) {
         redisFree(s->rc);
         s->rc = NULL;
     }
     s->up = false;
-    snprintf(s->err, sizeof(s->err), "%s", why);
     s->next_try_ms = now_ms() + s->retry_ms;
     if (s->was_up) {
-        mr_warn("redis %s unreachable (%s): using the in-process cache", s->addr, why);
+        mr_warn("redis %s unreachable (%s): using the in-process cache", s->addr, s->err);
         s->was_up = false;
     }
 }

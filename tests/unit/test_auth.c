@@ -1,0 +1,307 @@
+/* test_auth.c - the admin bearer token and room membership, with a store
+ * that has no Redis and one with a real redis-server. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "buf.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "lru.h"
+#include "media.h"
+#include "request.h"
+#include "server.h"
+#include "store.h"
+
+#include "redis_helper.h"
+
+#define SECRET "0123456789abcdef0123456789abcdef"
+
+struct fx {
+    struct test_redis redis;
+    struct mr_conf *conf;
+    struct mr_lru *lru;
+    struct mr_store *store;
+    struct mr_arena arena;
+    struct mr_ctx ctx;
+};
+
+static struct mr_conf *conf_load(const char *body)
+{
+    char json[1024];
+    struct mr_conf *c = NULL;
+    struct mr_buf err;
+    int rc;
+
+    snprintf(json, sizeof(json), "{\"secret\": \"%s\", %s}", SECRET, body);
+    mr_buf_init(&err, 4096);
+    rc = mr_conf_load_string("t", json, strlen(json), &c, &err);
+    if (rc)
+        print_message("%s", err.p);
+    mr_buf_free(&err);
+    assert_int_equal(rc, MR_OK);
+    return c;
+}
+
+static struct fx *fx_new(const char *conf_body)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    mr_arena_init(&f->arena, 0);
+    f->lru = mr_lru_new(64, 1 << 20);
+    assert_non_null(f->lru);
+    if (conf_body) {
+        f->conf = conf_load(conf_body);
+        f->store = mr_store_new(f->conf, f->lru);
+        assert_non_null(f->store);
+    }
+    return f;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (!f)
+        return 0;
+    mr_store_free(f->store);
+    mr_conf_free(f->conf);
+    mr_lru_free(f->lru);
+    mr_arena_free(&f->arena);
+    test_redis_cleanup(&f->redis);
+    free(f);
+    return 0;
+}
+
+/* A request with up to two extra params ("HTTP_AUTHORIZATION=...") as the
+ * context's request. */
+static void ctx_request(struct fx *f, const char *p1, const char *p2)
+{
+    char **params = mr_arena_calloc(&f->arena, 5, sizeof(char *));
+    size_t n = 0;
+
+    assert_non_null(params);
+    params[n++] = mr_arena_strdup(&f->arena, "REQUEST_METHOD=GET");
+    params[n++] = mr_arena_strdup(&f->arena, "REQUEST_URI=/api/media/x/source");
+    if (p1)
+        params[n++] = mr_arena_strdup(&f->arena, p1);
+    if (p2)
+        params[n++] = mr_arena_strdup(&f->arena, p2);
+    memset(&f->ctx, 0, sizeof(f->ctx));
+    f->ctx.conf = f->conf;
+    f->ctx.arena = &f->arena;
+    f->ctx.store = f->store;
+    assert_int_equal(mr_request_parse(&f->ctx.req, &f->arena, params), MR_OK);
+}
+
+/* ---- admin -------------------------------------------------------------------- */
+
+static void test_admin(void **state)
+{
+    static const struct {
+        const char *auth;        /* NULL: no Authorization header */
+        int rc;
+    } cases[] = {
+        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-token", MR_OK },
+        { "HTTP_AUTHORIZATION=bearer s3cret-admin-token", MR_OK },
+        { "HTTP_AUTHORIZATION=BEARER s3cret-admin-token", MR_OK },
+        { "HTTP_AUTHORIZATION=Bearer   s3cret-admin-token", MR_OK },
+        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-toke", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-tokenX", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer S3CRET-ADMIN-TOKEN", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-token ", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer ", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=s3cret-admin-token", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Basic s3cret-admin-token", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Token s3cret-admin-token", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearers3cret-admin-token", MR_EUNAUTHORIZED },
+        { "HTTP_X_AUTHORIZATION=Bearer s3cret-admin-token", MR_EUNAUTHORIZED },
+        { "HTTP_COOKIE=admin_token=s3cret-admin-token", MR_EUNAUTHORIZED },
+        { NULL, MR_EUNAUTHORIZED },
+    };
+    struct fx *f = fx_new("\"redis\": \"\", \"admin_token\": \"s3cret-admin-token\"");
+
+    *state = f;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc;
+        ctx_request(f, cases[i].auth, NULL);
+        rc = mr_auth_admin(&f->ctx);
+        if (rc != cases[i].rc)
+            print_message("case %zu (%s): rc %d\n", i, cases[i].auth, rc);
+        assert_int_equal(rc, cases[i].rc);
+    }
+}
+
+/* No admin_token configured: the admin endpoints are closed to everyone. */
+static void test_admin_without_token(void **state)
+{
+    static const char *const auths[] = {
+        "HTTP_AUTHORIZATION=Bearer ", "HTTP_AUTHORIZATION=Bearer", "HTTP_AUTHORIZATION=Bearer x",
+        "HTTP_AUTHORIZATION=", NULL,
+    };
+    struct fx *f = fx_new("\"redis\": \"\"");
+
+    *state = f;
+    for (size_t i = 0; i < sizeof(auths) / sizeof(auths[0]); i++) {
+        ctx_request(f, auths[i], NULL);
+        assert_int_equal(mr_auth_admin(&f->ctx), MR_EUNAUTHORIZED);
+    }
+}
+
+/* ---- rooms ---------------------------------------------------------------------- */
+
+static void test_room_open_media(void **state)
+{
+    struct fx *f = fx_new("\"redis\": \"\"");
+    struct mr_media m = { .id = "x", .provider = "direct" };
+
+    *state = f;
+    /* No room: anyone, no cookie needed, no Redis needed. */
+    ctx_request(f, NULL, NULL);
+    assert_int_equal(mr_auth_room(&f->ctx, &m), MR_OK);
+    m.room = "";
+    assert_int_equal(mr_auth_room(&f->ctx, &m), MR_OK);
+}
+
+/* Sessions live in Redis only: without it, a room cannot be checked. */
+static void test_room_without_redis(void **state)
+{
+    struct fx *f = fx_new("\"redis\": \"\"");
+    struct mr_media m = { .id = "x", .provider = "direct", .room = "r1" };
+
+    *state = f;
+    /* Even a session the fallback happens to hold is not trusted. */
+    assert_int_equal(mr_store_set(f->store, "session:sid1", "alice", 5, 0), MR_OK);
+    ctx_request(f, "HTTP_COOKIE=session=sid1", NULL);
+    assert_int_equal(mr_auth_room(&f->ctx, &m), MR_EUNAVAILABLE);
+    /* Without a cookie it is simply unauthenticated. */
+    ctx_request(f, NULL, NULL);
+    assert_int_equal(mr_auth_room(&f->ctx, &m), MR_EUNAUTHORIZED);
+}
+
+static void test_room_with_redis(void **state)
+{
+    static const struct {
+        const char *cookie;      /* NULL: none */
+        const char *room;
+        int rc;
+    } cases[] = {
+        { "HTTP_COOKIE=session=sid-alice", "r1", MR_OK },
+        { "HTTP_COOKIE=a=1; session=sid-alice; b=2", "r1", MR_OK },
+        { "HTTP_COOKIE=session=\"sid-alice\"", "r1", MR_OK },
+        { "HTTP_COOKIE=session=sid-bob", "r1", MR_EFORBIDDEN },      /* not a member */
+        { "HTTP_COOKIE=session=sid-bob", "r2", MR_OK },
+        { "HTTP_COOKIE=session=sid-alice", "r2", MR_EFORBIDDEN },
+        { "HTTP_COOKIE=session=sid-alice", "empty-room", MR_EFORBIDDEN },
+        { "HTTP_COOKIE=session=unknown", "r1", MR_EUNAUTHORIZED },
+        { "HTTP_COOKIE=session=", "r1", MR_EUNAUTHORIZED },
+        { "HTTP_COOKIE=sessionx=sid-alice", "r1", MR_EUNAUTHORIZED },
+        { "HTTP_COOKIE=other=sid-alice", "r1", MR_EUNAUTHORIZED },
+        { "HTTP_COOKIE=session=sid alice", "r1", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer sid-alice", "r1", MR_EUNAUTHORIZED },
+        { NULL, "r1", MR_EUNAUTHORIZED },
+    };
+    struct fx *f = fx_new(NULL);
+    char addr[200], body[300], buf[128];
+    redisContext *raw;
+
+    *state = f;
+    if (!test_redis_installed())
+        skip();
+    assert_int_equal(test_redis_start(&f->redis), 0);
+    snprintf(addr, sizeof(addr), "unix:%s", f->redis.sock);
+    snprintf(body, sizeof(body), "\"redis\": \"%s\", \"store\": {\"timeout_ms\": 300,"
+             " \"retry_ms\": 100}", addr);
+    f->conf = conf_load(body);
+    f->store = mr_store_new(f->conf, f->lru);
+    assert_non_null(f->store);
+
+    /* What the host application writes. */
+    raw = test_redis_connect(&f->redis);
+    assert_non_null(raw);
+    test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:sid-alice alice");
+    test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:sid-bob bob");
+    test_redis_cmd(raw, buf, sizeof(buf), "SADD mr:room:r1:members alice carol");
+    test_redis_cmd(raw, buf, sizeof(buf), "SADD mr:room:r2:members bob");
+    redisFree(raw);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mr_media m = { .id = "x", .provider = "direct", .room = cases[i].room };
+        int rc;
+        ctx_request(f, cases[i].cookie, NULL);
+        rc = mr_auth_room(&f->ctx, &m);
+        if (rc != cases[i].rc)
+            print_message("case %zu (%s, %s): rc %d\n", i, cases[i].cookie, cases[i].room, rc);
+        assert_int_equal(rc, cases[i].rc);
+    }
+
+    /* Redis goes away: a room cannot be checked, whoever asks. */
+    test_redis_stop(&f->redis);
+    {
+        struct mr_media m = { .id = "x", .provider = "direct", .room = "r1" };
+        ctx_request(f, "HTTP_COOKIE=session=sid-alice", NULL);
+        assert_int_equal(mr_auth_room(&f->ctx, &m), MR_EUNAVAILABLE);
+        ctx_request(f, "HTTP_COOKIE=session=unknown", NULL);
+        assert_int_equal(mr_auth_room(&f->ctx, &m), MR_EUNAVAILABLE);
+        /* Open media still play. */
+        m.room = NULL;
+        assert_int_equal(mr_auth_room(&f->ctx, &m), MR_OK);
+    }
+}
+
+/* The cookie name and the key prefix come from conf. */
+static void test_room_conf_names(void **state)
+{
+    struct fx *f = fx_new(NULL);
+    struct mr_media m = { .id = "x", .provider = "direct", .room = "lobby" };
+    char body[300], buf[128];
+    redisContext *raw;
+
+    *state = f;
+    if (!test_redis_installed())
+        skip();
+    assert_int_equal(test_redis_start(&f->redis), 0);
+    snprintf(body, sizeof(body), "\"redis\": \"unix:%s\", \"key_prefix\": \"app1:\","
+             " \"auth\": {\"cookie\": \"sid\"}", f->redis.sock);
+    f->conf = conf_load(body);
+    f->store = mr_store_new(f->conf, f->lru);
+    assert_non_null(f->store);
+    raw = test_redis_connect(&f->redis);
+    assert_non_null(raw);
+    test_redis_cmd(raw, buf, sizeof(buf), "SET app1:session:abc dora");
+    test_redis_cmd(raw, buf, sizeof(buf), "SADD app1:room:lobby:members dora");
+    test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:abc mallory");
+    redisFree(raw);
+
+    ctx_request(f, "HTTP_COOKIE=sid=abc", NULL);
+    assert_int_equal(mr_auth_room(&f->ctx, &m), MR_OK);
+    ctx_request(f, "HTTP_COOKIE=session=abc", NULL);
+    assert_int_equal(mr_auth_room(&f->ctx, &m), MR_EUNAUTHORIZED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_admin, teardown),
+        cmocka_unit_test_teardown(test_admin_without_token, teardown),
+        cmocka_unit_test_teardown(test_room_open_media, teardown),
+        cmocka_unit_test_teardown(test_room_without_redis, teardown),
+        cmocka_unit_test_teardown(test_room_with_redis, teardown),
+        cmocka_unit_test_teardown(test_room_conf_names, teardown),
+    };
+
+    signal(SIGPIPE, SIG_IGN);
+    mr_log_setup("test_auth", "error", "stderr");
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,560 @@
+/* test_store.c - the Redis store against a real redis-server, its fallback
+ * LRU while Redis is down, and the reconnect when it comes back. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "lru.h"
+#include "store.h"
+
+#include "redis_helper.h"
+
+#define SECRET "0123456789abcdef0123456789abcdef"
+
+struct fx {
+    struct test_redis redis;
+    struct mr_conf *conf;
+    struct mr_lru *lru;
+    struct mr_store *store;
+    struct mr_arena arena;
+    redisContext *raw;
+    char buf[512];
+};
+
+static struct mr_conf *conf_for(const char *redis)
+{
+    char json[1024];
+    struct mr_buf err;
+    struct mr_conf *c = NULL;
+    int rc;
+
+    snprintf(json, sizeof(json),
+             "{\"secret\": \"%s\", \"redis\": \"%s\","
+             " \"store\": {\"timeout_ms\": 300, \"retry_ms\": 100}}", SECRET, redis);
+    mr_buf_init(&err, 4096);
+    rc = mr_conf_load_string("test", json, strlen(json), &c, &err);
+    if (rc)
+        print_message("conf errors: %s\n", err.p ? err.p : "");
+    mr_buf_free(&err);
+    assert_int_equal(rc, MR_OK);
+    assert_non_null(c);
+    return c;
+}
+
+/* With a running redis-server (skipped when none is installed). */
+static int setup_redis(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    char addr[200];
+
+    if (!f)
+        return -1;
+    *state = f;
+    mr_arena_init(&f->arena, 0);
+    f->lru = mr_lru_new(256, 1 << 20);
+    if (!f->lru)
+        return -1;
+    if (!test_redis_installed())
+        return 0;
+    if (test_redis_start(&f->redis)) {
+        print_message("cannot start redis-server\n");
+        return -1;
+    }
+    snprintf(addr, sizeof(addr), "unix:%s", f->redis.sock);
+    f->conf = conf_for(addr);
+    f->store = mr_store_new(f->conf, f->lru);
+    f->raw = test_redis_connect(&f->redis);
+    if (!f->store || !f->raw)
+        return -1;
+    return 0;
+}
+
+/* Without Redis: only the fallback. */
+static int setup_plain(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    *state = f;
+    mr_arena_init(&f->arena, 0);
+    f->lru = mr_lru_new(256, 1 << 20);
+    return f->lru ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (!f)
+        return 0;
+    if (f->raw)
+        redisFree(f->raw);
+    mr_store_free(f->store);
+    mr_conf_free(f->conf);
+    if (f->lru)
+        mr_lru_free(f->lru);
+    mr_arena_free(&f->arena);
+    test_redis_cleanup(&f->redis);
+    free(f);
+    return 0;
+}
+
+/* The last error is a readable message ("Broken pipe", "Connection
+ * refused"), not bytes from freed memory. */
+static void assert_readable_error(const struct mr_store *s)
+{
+    const char *e = mr_store_last_error(s);
+    size_t n = strlen(e);
+    bool ok = n >= 4;
+    for (size_t i = 0; i < n; i++)
+        ok = ok && e[i] >= 0x20 && e[i] < 0x7f;
+    if (!ok) {
+        print_message("last error is not readable: \"");
+        for (size_t i = 0; i < n; i++)
+            print_message("\\x%02x", (unsigned char)e[i]);
+        print_message("\"\n");
+    }
+    assert_true(ok);
+}
+
+#define NEED_REDIS(f) do { if (!(f)->redis.pid) skip(); } while (0)
+
+static const char *raw(struct fx *f, const char *fmt, const char *a1, const char *a2)
+{
+    return test_redis_cmd(f->raw, f->buf, sizeof(f->buf), fmt, a1, a2);
+}
+
+static void test_get_set_del(void **state)
+{
+    struct fx *f = *state;
+    struct mr_str v;
+    char longkey[600];
+
+    NEED_REDIS(f);
+    assert_false(mr_store_redis_up(f->store));     /* no I/O yet */
+    assert_int_equal(mr_store_ping(f->store), MR_OK);
+    assert_true(mr_store_redis_up(f->store));
+    assert_string_equal(mr_store_last_error(f->store), "");
+
+    assert_int_equal(mr_store_set(f->store, "k1", "v1", 2, 0), MR_OK);
+    /* The prefix is added: the raw key is "mr:k1". */
+    assert_string_equal(raw(f, "GET %s", "mr:k1", NULL), "v1");
+    assert_string_equal(raw(f, "EXISTS %s", "k1", NULL), "0");
+    assert_string_equal(raw(f, "PTTL %s", "mr:k1", NULL), "-1");
+    assert_int_equal(mr_store_get(f->store, &f->arena, "k1", &v), MR_OK);
+    assert_int_equal(v.len, 2);
+    assert_string_equal(v.p, "v1");
+
+    /* Written raw, read through the store. */
+    raw(f, "SET %s %s", "mr:from-raw", "hello");
+    assert_int_equal(mr_store_get(f->store, &f->arena, "from-raw", &v), MR_OK);
+    assert_string_equal(v.p, "hello");
+
+    /* Binary-safe, NUL-terminated. */
+    assert_int_equal(mr_store_set(f->store, "bin", "a\0b\xff", 4, 0), MR_OK);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "bin", &v), MR_OK);
+    assert_int_equal(v.len, 4);
+    assert_memory_equal(v.p, "a\0b\xff", 4);
+    assert_int_equal(v.p[4], '\0');
+
+    /* Overwrite, missing, delete. */
+    assert_int_equal(mr_store_set(f->store, "k1", "v2", 2, 0), MR_OK);
+    assert_string_equal(raw(f, "GET %s", "mr:k1", NULL), "v2");
+    assert_int_equal(mr_store_get(f->store, &f->arena, "missing", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_del(f->store, "k1"), MR_OK);
+    assert_string_equal(raw(f, "EXISTS %s", "mr:k1", NULL), "0");
+    assert_int_equal(mr_store_get(f->store, &f->arena, "k1", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_del(f->store, "k1"), MR_OK);   /* absent: still OK */
+
+    /* A key of the wrong type is an error, not "absent". */
+    raw(f, "HSET %s f %s", "mr:hash", "1");
+    assert_int_equal(mr_store_get(f->store, &f->arena, "hash", &v), MR_EINTERNAL);
+
+    /* Keys past MR_STORE_KEY_MAX are refused before any I/O. */
+    memset(longkey, 'k', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    assert_int_equal(mr_store_set(f->store, longkey, "x", 1, 0), MR_ETOOBIG);
+    assert_int_equal(mr_store_get(f->store, &f->arena, longkey, &v), MR_ETOOBIG);
+    assert_true(mr_store_redis_up(f->store));
+}
+
+static void test_set_nx_and_ttl(void **state)
+{
+    struct fx *f = *state;
+    struct mr_str v;
+    long pttl;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_set_nx(f->store, "lock:a", "1", 1, 5000), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->store, "lock:a", "2", 1, 5000), MR_EBUSY);
+    assert_string_equal(raw(f, "GET %s", "mr:lock:a", NULL), "1");
+    pttl = atol(raw(f, "PTTL %s", "mr:lock:a", NULL));
+    assert_true(pttl > 0 && pttl <= 5000);
+    assert_int_equal(mr_store_del(f->store, "lock:a"), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->store, "lock:a", "3", 1, 0), MR_OK);
+    assert_string_equal(raw(f, "PTTL %s", "mr:lock:a", NULL), "-1");
+
+    /* PX is honoured: gone after it expires. */
+    assert_int_equal(mr_store_set(f->store, "short", "x", 1, 1000), MR_OK);
+    pttl = atol(raw(f, "PTTL %s", "mr:short", NULL));
+    assert_true(pttl > 0 && pttl <= 1000);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "short", &v), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->store, "short-nx", "x", 1, 1000), MR_OK);
+    test_sleep_ms(1600);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "short", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_set_nx(f->store, "short-nx", "y", 1, 1000), MR_OK);
+}
+
+static void test_hash(void **state)
+{
+    struct fx *f = *state;
+    struct mr_str v;
+    const struct mr_store_incr incr[] = {
+        { "stats:x", "a", 2 },
+        { "stats:x", "b", 5 },
+        { "stats:x", "a", 3 },
+        { "stats:y", "a", -4 },
+    };
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_hincrby(f->store, incr, 4), MR_OK);
+    assert_string_equal(raw(f, "HGET %s %s", "mr:stats:x", "a"), "5");
+    assert_string_equal(raw(f, "HGET %s %s", "mr:stats:x", "b"), "5");
+    assert_string_equal(raw(f, "HGET %s %s", "mr:stats:y", "a"), "-4");
+    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:x", "a", &v), MR_OK);
+    assert_string_equal(v.p, "5");
+    assert_int_equal(mr_store_hincrby(f->store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:x", "a", &v), MR_OK);
+    assert_string_equal(v.p, "7");
+    assert_int_equal(mr_store_hincrby(f->store, incr, 0), MR_OK);
+
+    raw(f, "HSET %s name %s", "mr:settings", "value with spaces");
+    assert_int_equal(mr_store_hget(f->store, &f->arena, "settings", "name", &v), MR_OK);
+    assert_string_equal(v.p, "value with spaces");
+    assert_int_equal(mr_store_hget(f->store, &f->arena, "settings", "nope", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_hget(f->store, &f->arena, "nohash", "a", &v), MR_ENOTFOUND);
+}
+
+/* HINCRBY and SADD in one pipeline; SMEMBERS; HGETALL of many keys. */
+static void test_batch_and_sets(void **state)
+{
+    struct fx *f = *state;
+    const struct mr_store_op ops[] = {
+        { MR_OP_HINCRBY, "stats:b", "bytes", 2 },
+        { MR_OP_SADD, "stats:index", "b", 0 },
+        { MR_OP_SADD, "stats:index", "c", 0 },
+        { MR_OP_HINCRBY, "stats:b", "bytes", 3 },
+        { MR_OP_HINCRBY, "stats:b", "hits", 1 },
+        { MR_OP_SADD, "stats:index", "b", 0 },
+    };
+    const char *const keys[] = { "stats:b", "stats:missing" };
+    char **members, ***all;
+    size_t n;
+    bool seen_b = false, seen_c = false;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_batch(f->store, ops, 6), MR_OK);
+    assert_string_equal(raw(f, "HGET %s %s", "mr:stats:b", "bytes"), "5");
+    assert_string_equal(raw(f, "SCARD %s", "mr:stats:index", NULL), "2");
+    assert_int_equal(mr_store_batch(f->store, ops, 0), MR_OK);
+
+    assert_int_equal(mr_store_smembers(f->store, &f->arena, "stats:index", 10, &members, &n),
+                     MR_OK);
+    assert_int_equal(n, 2);
+    assert_null(members[2]);
+    for (size_t i = 0; i < n; i++) {
+        seen_b |= !strcmp(members[i], "b");
+        seen_c |= !strcmp(members[i], "c");
+    }
+    assert_true(seen_b && seen_c);
+    assert_int_equal(mr_store_smembers(f->store, &f->arena, "stats:index", 1, &members, &n),
+                     MR_OK);
+    assert_int_equal(n, 1);
+    assert_null(members[1]);
+    assert_int_equal(mr_store_smembers(f->store, &f->arena, "stats:none", 10, &members, &n),
+                     MR_OK);
+    assert_int_equal(n, 0);
+    assert_null(members[0]);
+    raw(f, "SET %s %s", "mr:plain", "x");
+    assert_int_equal(mr_store_smembers(f->store, &f->arena, "plain", 10, &members, &n),
+                     MR_EINTERNAL);
+
+    assert_int_equal(mr_store_hgetall_many(f->store, &f->arena, keys, 2, &all), MR_OK);
+    assert_non_null(all[0]);
+    n = 0;
+    for (char **kv = all[0]; *kv; kv += 2) {
+        assert_non_null(kv[1]);
+        if (!strcmp(kv[0], "bytes"))
+            assert_string_equal(kv[1], "5");
+        else if (!strcmp(kv[0], "hits"))
+            assert_string_equal(kv[1], "1");
+        else
+            fail_msg("unexpected field %s", kv[0]);
+        n++;
+    }
+    assert_int_equal(n, 2);
+    assert_non_null(all[1]);
+    assert_null(all[1][0]);
+    assert_null(all[2]);
+    /* The connection is still in step after the pipelines. */
+    assert_int_equal(mr_store_set(f->store, "after-pipe", "1", 1, 0), MR_OK);
+    assert_string_equal(raw(f, "GET %s", "mr:after-pipe", NULL), "1");
+}
+
+static void test_sismember(void **state)
+{
+    struct fx *f = *state;
+    bool in = false;
+
+    NEED_REDIS(f);
+    raw(f, "SADD %s %s", "mr:room:r1:members", "alice");
+    assert_int_equal(mr_store_sismember(f->store, "room:r1:members", "alice", &in), MR_OK);
+    assert_true(in);
+    assert_int_equal(mr_store_sismember(f->store, "room:r1:members", "bob", &in), MR_OK);
+    assert_false(in);
+    in = true;
+    assert_int_equal(mr_store_sismember(f->store, "room:none:members", "alice", &in), MR_OK);
+    assert_false(in);
+    /* Not a set: an error reply, not "no". */
+    raw(f, "SET %s %s", "mr:str", "x");
+    assert_int_equal(mr_store_sismember(f->store, "str", "x", &in), MR_EINTERNAL);
+}
+
+/* Redis goes away: every call works on the fallback; it comes back: the
+ * store uses it again by itself. */
+static void test_failover_and_back(void **state)
+{
+    struct fx *f = *state;
+    const struct mr_store_incr incr[] = { { "stats:z", "n", 2 } };
+    struct mr_str v;
+    bool in;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_set(f->store, "before", "1", 1, 0), MR_OK);
+    assert_true(mr_store_redis_up(f->store));
+
+    redisFree(f->raw);
+    f->raw = NULL;
+    test_redis_stop(&f->redis);
+
+    /* The first call finds the connection dead and falls back. */
+    assert_int_equal(mr_store_set(f->store, "after", "x", 1, 0), MR_OK);
+    assert_false(mr_store_redis_up(f->store));
+    assert_string_not_equal(mr_store_last_error(f->store), "");
+    assert_int_equal(mr_store_get(f->store, &f->arena, "after", &v), MR_OK);
+    assert_string_equal(v.p, "x");
+    assert_int_equal(mr_store_get(f->store, &f->arena, "absent", &v), MR_ENOTFOUND);
+
+    assert_int_equal(mr_store_set_nx(f->store, "lock:b", "1", 1, 5000), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->store, "lock:b", "2", 1, 5000), MR_EBUSY);
+    assert_int_equal(mr_store_del(f->store, "lock:b"), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->store, "lock:b", "3", 1, 5000), MR_OK);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "lock:b", &v), MR_OK);
+    assert_string_equal(v.p, "3");
+
+    /* TTLs hold in the fallback too. */
+    assert_int_equal(mr_store_set(f->store, "fb-short", "x", 1, 300), MR_OK);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "fb-short", &v), MR_OK);
+
+    /* Counters are kept in-process. */
+    assert_int_equal(mr_store_hincrby(f->store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_hincrby(f->store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:z", "n", &v), MR_OK);
+    assert_string_equal(v.p, "4");
+
+    /* Sessions and rooms need Redis; so does the health check. */
+    assert_int_equal(mr_store_sismember(f->store, "room:r1:members", "alice", &in),
+                     MR_EUNAVAILABLE);
+    assert_int_equal(mr_store_ping(f->store), MR_EUNAVAILABLE);
+    assert_false(mr_store_redis_up(f->store));
+
+    test_sleep_ms(800);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "fb-short", &v), MR_ENOTFOUND);
+
+    /* Back on the same socket: after retry_ms the next call reconnects. */
+    assert_int_equal(test_redis_start(&f->redis), 0);
+    f->raw = test_redis_connect(&f->redis);
+    assert_non_null(f->raw);
+    test_sleep_ms(300);
+    assert_int_equal(mr_store_set(f->store, "back", "yes", 3, 0), MR_OK);
+    assert_true(mr_store_redis_up(f->store));
+    assert_string_equal(raw(f, "GET %s", "mr:back", NULL), "yes");
+    assert_string_equal(mr_store_last_error(f->store), "");
+    assert_int_equal(mr_store_ping(f->store), MR_OK);
+    in = false;
+    raw(f, "SADD %s %s", "mr:room:r2:members", "carol");
+    assert_int_equal(mr_store_sismember(f->store, "room:r2:members", "carol", &in), MR_OK);
+    assert_true(in);
+}
+
+/* The health check does not wait out retry_ms. */
+static void test_ping_reconnects_at_once(void **state)
+{
+    struct fx *f = *state;
+
+    NEED_REDIS(f);
+    redisFree(f->raw);
+    f->raw = NULL;
+    assert_int_equal(mr_store_ping(f->store), MR_OK);
+    test_redis_stop(&f->redis);
+    assert_int_equal(mr_store_ping(f->store), MR_EUNAVAILABLE);
+    assert_int_equal(test_redis_start(&f->redis), 0);
+    assert_int_equal(mr_store_ping(f->store), MR_OK);
+    assert_true(mr_store_redis_up(f->store));
+}
+
+/* The pipelined HINCRBY finds Redis gone: the counts go in-process. */
+static void test_hincrby_when_redis_dies(void **state)
+{
+    struct fx *f = *state;
+    const struct mr_store_incr incr[] = { { "stats:d", "n", 3 }, { "stats:d", "m", 1 } };
+    struct mr_str v;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_ping(f->store), MR_OK);
+    redisFree(f->raw);
+    f->raw = NULL;
+    test_redis_stop(&f->redis);
+    assert_int_equal(mr_store_hincrby(f->store, incr, 2), MR_OK);
+    assert_false(mr_store_redis_up(f->store));
+    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:d", "n", &v), MR_OK);
+    assert_string_equal(v.p, "3");
+    assert_readable_error(f->store);
+}
+
+/* The connection dies under a plain command: the reason is kept. */
+static void test_last_error_after_loss(void **state)
+{
+    struct fx *f = *state;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_ping(f->store), MR_OK);
+    redisFree(f->raw);
+    f->raw = NULL;
+    test_redis_stop(&f->redis);
+    assert_int_equal(mr_store_set(f->store, "k", "v", 1, 0), MR_OK);
+    assert_false(mr_store_redis_up(f->store));
+    assert_readable_error(f->store);
+}
+
+/* "redis": "": the fallback only, no connection attempts. */
+static void test_fallback_only(void **state)
+{
+    struct fx *f = *state;
+    const struct mr_store_incr incr[] = { { "stats:q", "n", 7 } };
+    struct mr_str v;
+    bool in;
+
+    f->conf = conf_for("");
+    f->store = mr_store_new(f->conf, f->lru);
+    assert_non_null(f->store);
+
+    assert_int_equal(mr_store_set(f->store, "a", "1", 1, 0), MR_OK);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "a", &v), MR_OK);
+    assert_string_equal(v.p, "1");
+    assert_int_equal(mr_store_set_nx(f->store, "a", "2", 1, 0), MR_EBUSY);
+    assert_int_equal(mr_store_set_nx(f->store, "b", "2", 1, 0), MR_OK);
+    assert_int_equal(mr_store_del(f->store, "a"), MR_OK);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "a", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_hincrby(f->store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:q", "n", &v), MR_OK);
+    assert_string_equal(v.p, "7");
+    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:q", "m", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_sismember(f->store, "room:r:members", "u", &in), MR_EUNAVAILABLE);
+    assert_int_equal(mr_store_ping(f->store), MR_EUNAVAILABLE);
+    assert_false(mr_store_redis_up(f->store));
+    assert_non_null(strstr(mr_store_last_error(f->store), "no redis"));
+
+    /* Batches: counters in-process, set members dropped; reads of sets
+     * and hashes need Redis. */
+    {
+        const struct mr_store_op ops[] = {
+            { MR_OP_HINCRBY, "stats:q", "n", 3 },
+            { MR_OP_SADD, "stats:index", "q", 0 },
+        };
+        const char *const keys[] = { "stats:q" };
+        char **members, ***all;
+        size_t n;
+        assert_int_equal(mr_store_batch(f->store, ops, 2), MR_OK);
+        assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:q", "n", &v), MR_OK);
+        assert_string_equal(v.p, "10");
+        assert_int_equal(mr_store_smembers(f->store, &f->arena, "stats:index", 10, &members, &n),
+                         MR_EUNAVAILABLE);
+        assert_int_equal(mr_store_hgetall_many(f->store, &f->arena, keys, 1, &all),
+                         MR_EUNAVAILABLE);
+    }
+
+    /* The fallback is the process's: another thread's store sees it. */
+    {
+        struct mr_store *other = mr_store_new(f->conf, f->lru);
+        assert_non_null(other);
+        assert_int_equal(mr_store_get(other, &f->arena, "b", &v), MR_OK);
+        assert_string_equal(v.p, "2");
+        mr_store_free(other);
+    }
+}
+
+/* A socket where nothing listens (and a TCP port where nothing listens):
+ * every call works on the fallback. */
+static void test_nothing_listening(void **state)
+{
+    struct fx *f = *state;
+    static const char *const addrs[] = {
+        "unix:/tmp/mr-unit-no-such-dir/none.sock",
+        "127.0.0.1:1",
+    };
+
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        struct mr_conf *c = conf_for(addrs[i]);
+        struct mr_store *s = mr_store_new(c, f->lru);
+        struct mr_str v;
+        bool in;
+        char key[32];
+
+        assert_non_null(s);
+        snprintf(key, sizeof(key), "nl%zu", i);
+        assert_int_equal(mr_store_set(s, key, "v", 1, 0), MR_OK);
+        assert_false(mr_store_redis_up(s));
+        assert_string_not_equal(mr_store_last_error(s), "");
+        assert_int_equal(mr_store_get(s, &f->arena, key, &v), MR_OK);
+        assert_string_equal(v.p, "v");
+        assert_int_equal(mr_store_set_nx(s, key, "w", 1, 0), MR_EBUSY);
+        assert_int_equal(mr_store_sismember(s, "room:r:members", "u", &in), MR_EUNAVAILABLE);
+        assert_int_equal(mr_store_ping(s), MR_EUNAVAILABLE);
+        mr_store_free(s);
+        mr_conf_free(c);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_set_del, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_set_nx_and_ttl, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_hash, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_and_sets, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_sismember, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_failover_and_back, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_ping_reconnects_at_once, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_hincrby_when_redis_dies, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_last_error_after_loss, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_fallback_only, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_listening, setup_plain, teardown),
+    };
+
+    /* As the server does: a write to a dead Redis must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    mr_log_setup("test_store", "error", "stderr");
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

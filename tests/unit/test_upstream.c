@@ -1,0 +1,913 @@
+/* test_upstream.c - fetch and stream against an in-test HTTP/1.1 origin on
+ * 127.0.0.1, the SSRF guard, schemes, caps and timeouts. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "upstream.h"
+
+#define SECRET "0123456789abcdef0123456789abcdef"
+#define CONF_UA "mediarelay-unit/1.0"
+#define BIG (1 << 20)
+
+/* ---- the origin ------------------------------------------------------------ */
+
+struct origin {
+    int lfd;                 /* HTTP */
+    int cfd;                 /* accepts and closes at once */
+    int port, close_port;
+    int stop[2];
+    pthread_t th;
+    pthread_mutex_t mu;
+    char last_req[8192];     /* the last request head */
+    int requests;            /* requests read on lfd */
+    int accepted;            /* connections on lfd and cfd */
+    int aborted;             /* a body write failed: the client left */
+    int slow_closed;         /* /slow saw the client close */
+};
+
+static struct origin origin;
+
+static void set_flag(int *flag)
+{
+    pthread_mutex_lock(&origin.mu);
+    (*flag)++;
+    pthread_mutex_unlock(&origin.mu);
+}
+
+static int get_flag(const int *flag)
+{
+    int v;
+    pthread_mutex_lock(&origin.mu);
+    v = *flag;
+    pthread_mutex_unlock(&origin.mu);
+    return v;
+}
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int send_str(int fd, const char *s)
+{
+    return send_all(fd, s, strlen(s));
+}
+
+/* Waits (at most 10 s) until the peer closes. */
+static void wait_peer_close(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    char buf[512];
+    for (int i = 0; i < 100; i++) {
+        if (poll(&p, 1, 100) > 0) {
+            ssize_t k = recv(fd, buf, sizeof(buf), 0);
+            if (k <= 0)
+                return;
+        }
+    }
+}
+
+static void send_body(int fd, size_t total, bool count_abort)
+{
+    char chunk[16384];
+    size_t sent = 0;
+
+    for (size_t i = 0; i < sizeof(chunk); i++)
+        chunk[i] = (char)('a' + i % 26);
+    while (sent < total) {
+        size_t n = total - sent < sizeof(chunk) ? total - sent : sizeof(chunk);
+        if (send_all(fd, chunk, n)) {
+            if (count_abort)
+                set_flag(&origin.aborted);
+            return;
+        }
+        sent += n;
+    }
+}
+
+static void serve(int fd)
+{
+    char req[8192], method[16], path[1024], head[512];
+    size_t len = 0;
+    struct timeval tv = { 5, 0 };
+    bool is_head;
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (len < sizeof(req) - 1) {
+        ssize_t k = recv(fd, req + len, sizeof(req) - 1 - len, 0);
+        if (k <= 0)
+            return;
+        len += (size_t)k;
+        req[len] = '\0';
+        if (strstr(req, "\r\n\r\n"))
+            break;
+    }
+    pthread_mutex_lock(&origin.mu);
+    snprintf(origin.last_req, sizeof(origin.last_req), "%s", req);
+    origin.requests++;
+    pthread_mutex_unlock(&origin.mu);
+    if (sscanf(req, "%15s %1023s", method, path) != 2)
+        return;
+    is_head = !strcmp(method, "HEAD");
+
+    if (!strcmp(path, "/hello")) {
+        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Test: yes\r\n"
+                     "Content-Length: 11\r\nConnection: close\r\n\r\n");
+        if (!is_head)
+            send_str(fd, "hello world");
+    } else if (!strcmp(path, "/echo")) {
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+                 "Connection: close\r\n\r\n", strlen(req));
+        send_str(fd, head);
+        send_str(fd, req);
+    } else if (!strcmp(path, "/big")) {
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n"
+                 "Content-Length: %d\r\nConnection: close\r\n\r\n", BIG);
+        send_str(fd, head);
+        if (!is_head)
+            send_body(fd, BIG, false);
+    } else if (!strcmp(path, "/big-nolen")) {
+        send_str(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+        send_body(fd, BIG, false);
+    } else if (!strcmp(path, "/endless")) {
+        int small = 8192;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n"
+                     "Connection: close\r\n\r\n");
+        send_body(fd, 256u << 20, true);
+    } else if (!strcmp(path, "/redirect")) {
+        send_str(fd, "HTTP/1.1 302 Found\r\nLocation: /hello\r\nX-Hop: 1\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    } else if (!strcmp(path, "/redirect-file")) {
+        send_str(fd, "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    } else if (!strcmp(path, "/redirect-gopher")) {
+        send_str(fd, "HTTP/1.1 301 Moved\r\nLocation: gopher://127.0.0.1:1/x\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    } else if (!strcmp(path, "/redirect-loop")) {
+        send_str(fd, "HTTP/1.1 302 Found\r\nLocation: /redirect-loop\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    } else if (!strcmp(path, "/slow")) {
+        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n"
+                     "xxxxxxxxxx");
+        wait_peer_close(fd);
+        set_flag(&origin.slow_closed);
+    } else {
+        send_str(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\n");
+        if (!is_head)
+            send_str(fd, "nope");
+    }
+}
+
+static void *origin_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct pollfd p[3] = {
+            { .fd = origin.lfd, .events = POLLIN },
+            { .fd = origin.cfd, .events = POLLIN },
+            { .fd = origin.stop[0], .events = POLLIN },
+        };
+        if (poll(p, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[2].revents)
+            break;
+        if (p[1].revents & POLLIN) {
+            int fd = accept(origin.cfd, NULL, NULL);
+            if (fd >= 0) {
+                set_flag(&origin.accepted);
+                close(fd);
+            }
+        }
+        if (p[0].revents & POLLIN) {
+            int fd = accept(origin.lfd, NULL, NULL);
+            if (fd >= 0) {
+                set_flag(&origin.accepted);
+                serve(fd);
+                close(fd);
+            }
+        }
+    }
+    return NULL;
+}
+
+static int listen_loopback(int *port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t sl = sizeof(sa);
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 16) ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl)) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* ---- fixtures ---------------------------------------------------------------- */
+
+struct fx {
+    struct mr_conf *conf;
+    struct mr_upstream *u;
+    struct mr_arena arena;
+    struct mr_buf body;
+    struct mr_upstream_head head;
+    char url[256];
+};
+
+static struct mr_conf *conf_load(const char *body)
+{
+    char json[2048];
+    struct mr_conf *c = NULL;
+    struct mr_buf err;
+    int rc;
+
+    snprintf(json, sizeof(json), "{\"secret\": \"%s\", %s}", SECRET, body);
+    mr_buf_init(&err, 4096);
+    rc = mr_conf_load_string("t", json, strlen(json), &c, &err);
+    if (rc)
+        print_message("%s", err.p);
+    mr_buf_free(&err);
+    assert_int_equal(rc, MR_OK);
+    return c;
+}
+
+#define OPEN_UPSTREAM "\"upstream\": {\"allow_private_networks\": true, " \
+    "\"connect_timeout_ms\": 1000, \"fetch_timeout_ms\": 2000, \"low_speed_time_s\": 1, " \
+    "\"low_speed_bytes\": 1000, \"user_agent\": \"" CONF_UA "\"}"
+
+static int group_setup(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    mr_log_setup("test_upstream", "error", "stderr");
+    if (mr_upstream_global_init() != MR_OK)
+        return -1;
+    pthread_mutex_init(&origin.mu, NULL);
+    origin.lfd = listen_loopback(&origin.port);
+    origin.cfd = listen_loopback(&origin.close_port);
+    if (origin.lfd < 0 || origin.cfd < 0 || pipe(origin.stop))
+        return -1;
+    return pthread_create(&origin.th, NULL, origin_main, NULL) ? -1 : 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (write(origin.stop[1], "x", 1) != 1)
+        return -1;
+    pthread_join(origin.th, NULL);
+    close(origin.lfd);
+    close(origin.cfd);
+    close(origin.stop[0]);
+    close(origin.stop[1]);
+    pthread_mutex_destroy(&origin.mu);
+    mr_upstream_global_cleanup();
+    return 0;
+}
+
+static int setup_with(void **state, const char *conf)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    f->conf = conf_load(conf);
+    f->u = mr_upstream_new(f->conf);
+    if (!f->u)
+        return -1;
+    mr_arena_init(&f->arena, 0);
+    mr_buf_init(&f->body, 16 << 20);
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, OPEN_UPSTREAM);
+}
+
+static int setup_guarded(void **state)
+{
+    return setup_with(state, "\"upstream\": {\"connect_timeout_ms\": 1000}");
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    mr_upstream_free(f->u);
+    mr_buf_free(&f->body);
+    mr_arena_free(&f->arena);
+    mr_conf_free(f->conf);
+    free(f);
+    return 0;
+}
+
+static const char *url(struct fx *f, const char *path)
+{
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d%s", origin.port, path);
+    return f->url;
+}
+
+static int fetch(struct fx *f, const struct mr_upstream_req *req)
+{
+    mr_buf_reset(&f->body);
+    return mr_upstream_fetch(f->u, &f->arena, req, &f->head, &f->body);
+}
+
+static bool body_is_pattern(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (char)('a' + (i % 16384) % 26))
+            return false;
+    return true;
+}
+
+/* Waits (at most 10 s) for an origin counter to reach `want`. */
+static bool wait_flag(const int *flag, int want)
+{
+    for (int i = 0; i < 200; i++) {
+        struct timespec ts = { 0, 50 * 1000000L };
+        if (get_flag(flag) >= want)
+            return true;
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* ---- fetch --------------------------------------------------------------------- */
+
+static void test_fetch_basic(void **state)
+{
+    struct fx *f = *state;
+    struct mr_upstream_req req = { .url = url(f, "/hello") };
+
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 200);
+    assert_int_equal(f->body.len, 11);
+    assert_string_equal(f->body.p, "hello world");
+    assert_int_equal(f->head.content_length, 11);
+    assert_string_equal(f->head.final_url, url(f, "/hello"));
+    assert_string_equal(mr_upstream_header(&f->head, "X-Test"), "yes");
+    assert_string_equal(mr_upstream_header(&f->head, "x-test"), "yes");
+    assert_string_equal(mr_upstream_header(&f->head, "CONTENT-TYPE"), "text/plain");
+    assert_null(mr_upstream_header(&f->head, "X-Missing"));
+    assert_string_equal(mr_upstream_error(f->u), "");
+    /* Names are kept as sent. */
+    {
+        bool found = false;
+        for (size_t i = 0; i < f->head.nheaders; i++)
+            found |= !strcmp(f->head.headers[i].name, "X-Test");
+        assert_true(found);
+    }
+}
+
+static void test_fetch_status_passes(void **state)
+{
+    struct fx *f = *state;
+    struct mr_upstream_req req = { .url = url(f, "/missing") };
+
+    /* Any HTTP status is MR_OK: the caller judges it. */
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 404);
+    assert_string_equal(f->body.p, "nope");
+}
+
+static void test_fetch_big(void **state)
+{
+    struct fx *f = *state;
+    struct mr_upstream_req req = { .url = url(f, "/big") };
+
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 200);
+    assert_int_equal(f->body.len, BIG);
+    assert_int_equal(f->head.content_length, BIG);
+    assert_true(body_is_pattern(f->body.p, f->body.len));
+
+    req.url = url(f, "/big-nolen");
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->body.len, BIG);
+    assert_true(body_is_pattern(f->body.p, f->body.len));
+}
+
+static void test_fetch_cap(void **state)
+{
+    struct fx *f = *state;
+    static const char *const paths[] = { "/big", "/big-nolen" };
+
+    for (size_t i = 0; i < 2; i++) {
+        struct mr_upstream_req req = { .url = url(f, paths[i]), .max_bytes = 1000 };
+        assert_int_equal(fetch(f, &req), MR_ETOOBIG);
+        assert_true(f->body.len <= 1000);
+        assert_non_null(strstr(mr_upstream_error(f->u), "limit"));
+        /* Exactly the size is fine. */
+        req.max_bytes = BIG;
+        assert_int_equal(fetch(f, &req), MR_OK);
+        assert_int_equal(f->body.len, BIG);
+    }
+    /* The buffer's own cap counts as well. */
+    {
+        struct mr_upstream_req req = { .url = url(f, "/big") };
+        struct mr_buf small;
+        mr_buf_init(&small, 4096);
+        assert_int_equal(mr_upstream_fetch(f->u, &f->arena, &req, &f->head, &small), MR_ETOOBIG);
+        mr_buf_free(&small);
+    }
+    /* conf's max_fetch_bytes is the default cap. */
+    {
+        struct mr_conf *c = conf_load(
+            "\"upstream\": {\"allow_private_networks\": true, \"max_fetch_bytes\": 4096}");
+        struct mr_upstream *u = mr_upstream_new(c);
+        struct mr_upstream_req req = { .url = url(f, "/big-nolen") };
+        assert_non_null(u);
+        mr_buf_reset(&f->body);
+        assert_int_equal(mr_upstream_fetch(u, &f->arena, &req, &f->head, &f->body), MR_ETOOBIG);
+        mr_upstream_free(u);
+        mr_conf_free(c);
+    }
+}
+
+static void test_fetch_head(void **state)
+{
+    struct fx *f = *state;
+    struct mr_upstream_req req = { .method = "HEAD", .url = url(f, "/hello") };
+
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 200);
+    assert_int_equal(f->body.len, 0);
+    assert_int_equal(f->head.content_length, 11);
+    assert_string_equal(mr_upstream_header(&f->head, "X-Test"), "yes");
+    pthread_mutex_lock(&origin.mu);
+    assert_int_equal(strncmp(origin.last_req, "HEAD /hello HTTP/1.1\r\n", 22), 0);
+    pthread_mutex_unlock(&origin.mu);
+
+    /* HEAD of a big file does not wait for its body. */
+    req.url = url(f, "/big");
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->body.len, 0);
+    assert_int_equal(f->head.content_length, BIG);
+}
+
+static void test_request_headers(void **state)
+{
+    struct fx *f = *state;
+    const struct mr_header hs[] = {
+        { "Referer", "http://ref.example/page" },
+        { "X-Custom", "a value" },
+        { "X-Evil", "a\r\nInjected: 1" },
+        { "X-Bad\r\nName", "v" },
+        { "Colon:Name", "v" },
+    };
+    const struct mr_header ua[] = { { "user-agent", "MyPlayer/2.0" } };
+    struct mr_upstream_req req = { .url = url(f, "/echo"), .headers = hs, .nheaders = 5 };
+    char seen[8192];
+
+    assert_int_equal(fetch(f, &req), MR_OK);
+    pthread_mutex_lock(&origin.mu);
+    snprintf(seen, sizeof(seen), "%s", origin.last_req);
+    pthread_mutex_unlock(&origin.mu);
+    assert_string_equal(f->body.p, seen);            /* the echo is what it saw */
+    assert_int_equal(strncmp(seen, "GET /echo HTTP/1.1\r\n", 20), 0);
+    assert_non_null(strstr(seen, "\r\nReferer: http://ref.example/page\r\n"));
+    assert_non_null(strstr(seen, "\r\nX-Custom: a value\r\n"));
+    assert_non_null(strstr(seen, "\r\nUser-Agent: " CONF_UA "\r\n"));   /* conf's default */
+    assert_null(strstr(seen, "Injected"));
+    assert_null(strstr(seen, "X-Evil"));
+    assert_null(strstr(seen, "X-Bad"));
+    assert_null(strstr(seen, "Colon"));
+
+    /* A User-Agent of the request replaces conf's, whatever its case. */
+    req.headers = ua;
+    req.nheaders = 1;
+    assert_int_equal(fetch(f, &req), MR_OK);
+    pthread_mutex_lock(&origin.mu);
+    snprintf(seen, sizeof(seen), "%s", origin.last_req);
+    pthread_mutex_unlock(&origin.mu);
+    assert_non_null(strstr(seen, "\r\nuser-agent: MyPlayer/2.0\r\n"));
+    assert_null(strstr(seen, CONF_UA));
+    /* Headers of the last request do not leak into the next. */
+    assert_null(strstr(seen, "Referer"));
+}
+
+static void test_redirects(void **state)
+{
+    struct fx *f = *state;
+    struct mr_upstream_req req = { .url = url(f, "/redirect") };
+    char want[256];
+
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 200);
+    assert_string_equal(f->body.p, "hello world");
+    snprintf(want, sizeof(want), "http://127.0.0.1:%d/hello", origin.port);
+    assert_string_equal(f->head.final_url, want);
+    /* Only the final response's headers. */
+    assert_null(mr_upstream_header(&f->head, "Location"));
+    assert_null(mr_upstream_header(&f->head, "X-Hop"));
+    assert_string_equal(mr_upstream_header(&f->head, "X-Test"), "yes");
+
+    /* Not followed when asked. */
+    req.no_redirects = true;
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 302);
+    assert_string_equal(mr_upstream_header(&f->head, "Location"), "/hello");
+
+    /* A loop ends at max_redirects. */
+    req.no_redirects = false;
+    req.url = url(f, "/redirect-loop");
+    assert_int_equal(fetch(f, &req), MR_EUPSTREAM);
+    assert_string_not_equal(mr_upstream_error(f->u), "");
+}
+
+/* A redirect to another scheme is never followed: never the file. */
+static void test_redirect_to_other_scheme(void **state)
+{
+    static const char *const paths[] = { "/redirect-file", "/redirect-gopher" };
+    struct fx *f = *state;
+
+    for (size_t i = 0; i < 2; i++) {
+        struct mr_upstream_req req = { .url = url(f, paths[i]) };
+        int rc = fetch(f, &req);
+        if (rc != MR_EBLOCKED && rc != MR_EUPSTREAM)
+            print_message("%s: rc %d (%s)\n", paths[i], rc, mr_upstream_error(f->u));
+        assert_true(rc == MR_EBLOCKED || rc == MR_EUPSTREAM);
+        assert_null(f->body.p ? strstr(f->body.p, "root:") : NULL);
+    }
+}
+
+static void test_schemes_blocked(void **state)
+{
+    struct fx *f = *state;
+    char gopher[128], ftp[128], dict[128], noscheme[128];
+    const char *const urls[] = {
+        "file:///etc/passwd", gopher, ftp, dict, noscheme, "data:text/plain,hi",
+        "javascript:alert(1)", "", NULL,
+    };
+    int before;
+
+    snprintf(gopher, sizeof(gopher), "gopher://127.0.0.1:%d/x", origin.port);
+    snprintf(ftp, sizeof(ftp), "ftp://127.0.0.1:%d/x", origin.port);
+    snprintf(dict, sizeof(dict), "dict://127.0.0.1:%d/x", origin.port);
+    snprintf(noscheme, sizeof(noscheme), "127.0.0.1:%d/hello", origin.port);
+    before = get_flag(&origin.accepted);
+    for (size_t i = 0; urls[i]; i++) {
+        struct mr_upstream_req req = { .url = urls[i] };
+        int rc = fetch(f, &req);
+        if (rc != MR_EBLOCKED)
+            print_message("%s: rc %d\n", urls[i], rc);
+        assert_int_equal(rc, MR_EBLOCKED);
+        assert_int_equal(f->body.len, 0);
+        assert_string_not_equal(mr_upstream_error(f->u), "");
+    }
+    {
+        struct mr_upstream_req req = { .url = NULL };
+        assert_int_equal(fetch(f, &req), MR_EBLOCKED);
+    }
+    /* Without any I/O. */
+    assert_int_equal(get_flag(&origin.accepted), before);
+}
+
+static void test_refused_and_closed(void **state)
+{
+    struct fx *f = *state;
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t sl = sizeof(sa);
+    char u[128];
+    int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+
+    /* A bound socket that does not listen: connections are refused. */
+    assert_true(fd >= 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d/x", ntohs(sa.sin_port));
+    {
+        struct mr_upstream_req req = { .url = u };
+        rc = fetch(f, &req);
+        assert_int_equal(rc, MR_EREFUSED);
+        assert_string_not_equal(mr_upstream_error(f->u), "");
+    }
+    close(fd);
+
+    /* A server that closes at once. */
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d/x", origin.close_port);
+    {
+        struct mr_upstream_req req = { .url = u };
+        assert_int_equal(fetch(f, &req), MR_EUPSTREAM);
+        assert_string_not_equal(mr_upstream_error(f->u), "");
+    }
+}
+
+static void test_timeout(void **state)
+{
+    struct fx *f = *state;
+    struct mr_upstream_req req = { .url = url(f, "/slow") };
+    int closed = get_flag(&origin.slow_closed);
+
+    /* fetch_timeout_ms (and the low-speed limit) end a stalled fetch. */
+    assert_int_equal(fetch(f, &req), MR_ETIMEOUT);
+    assert_non_null(strstr(mr_upstream_error(f->u), "timed out"));
+    assert_true(wait_flag(&origin.slow_closed, closed + 1));
+    /* The handle is usable afterwards. */
+    req.url = url(f, "/hello");
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_string_equal(f->body.p, "hello world");
+}
+
+/* ---- the SSRF guard ---------------------------------------------------------- */
+
+static void test_guard_blocks_loopback(void **state)
+{
+    struct fx *f = *state;
+    char localhost[128];
+    const char *const urls[] = { url(f, "/hello"), localhost };
+    int before = get_flag(&origin.requests);
+
+    snprintf(localhost, sizeof(localhost), "http://localhost:%d/hello", origin.port);
+    for (size_t i = 0; i < 2; i++) {
+        struct mr_upstream_req req = { .url = urls[i] };
+        int rc = fetch(f, &req);
+        if (rc != MR_EBLOCKED)
+            print_message("%s: rc %d %s\n", urls[i], rc, mr_upstream_error(f->u));
+        assert_int_equal(rc, MR_EBLOCKED);
+        assert_non_null(strstr(mr_upstream_error(f->u), "loopback"));
+        assert_int_equal(f->body.len, 0);
+    }
+    {
+        struct mr_upstream_req req = { .url = "http://[::ffff:127.0.0.1]:1/" };
+        assert_int_equal(fetch(f, &req), MR_EBLOCKED);
+    }
+    assert_int_equal(get_flag(&origin.requests), before);
+}
+
+/* allow_networks opens a block without opening everything. */
+static void test_guard_allow_networks(void **state)
+{
+    struct fx *f = *state;
+    struct mr_conf *c = conf_load("\"upstream\": {\"allow_networks\": [\"127.0.0.1/32\"]}");
+    struct mr_conf *other = conf_load("\"upstream\": {\"allow_networks\": [\"10.0.0.0/8\"]}");
+    struct mr_upstream *u = mr_upstream_new(c), *v = mr_upstream_new(other);
+    struct mr_upstream_req req = { .url = url(f, "/hello") };
+
+    assert_non_null(u);
+    assert_non_null(v);
+    mr_buf_reset(&f->body);
+    assert_int_equal(mr_upstream_fetch(u, &f->arena, &req, &f->head, &f->body), MR_OK);
+    assert_string_equal(f->body.p, "hello world");
+    mr_buf_reset(&f->body);
+    assert_int_equal(mr_upstream_fetch(v, &f->arena, &req, &f->head, &f->body), MR_EBLOCKED);
+    mr_upstream_free(u);
+    mr_upstream_free(v);
+    mr_conf_free(c);
+    mr_conf_free(other);
+}
+
+/* ---- stream ------------------------------------------------------------------- */
+
+struct rec {
+    int heads;
+    int datas;
+    int data_before_head;
+    long head_status;
+    long long head_length;
+    size_t bytes;
+    int fail_head;        /* returned by head() */
+    int fail_data_after;  /* data() fails once this many calls were made (0: never) */
+    int fail_check;       /* returned by check() */
+    int checks;
+    bool pattern_ok;
+};
+
+static int rec_head(void *arg, const struct mr_upstream_head *h)
+{
+    struct rec *r = arg;
+    r->heads++;
+    r->head_status = h->status;
+    r->head_length = h->content_length;
+    return r->fail_head;
+}
+
+static int rec_data(void *arg, const void *p, size_t n)
+{
+    struct rec *r = arg;
+    const char *c = p;
+
+    if (!r->heads)
+        r->data_before_head++;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != (char)('a' + ((r->bytes + i) % 16384) % 26))
+            r->pattern_ok = false;
+    r->datas++;
+    r->bytes += n;
+    if (r->fail_data_after && r->datas >= r->fail_data_after)
+        return MR_ECLIENT;
+    return 0;
+}
+
+static int rec_check(void *arg)
+{
+    struct rec *r = arg;
+    r->checks++;
+    /* The client "leaves" once the stall began (bytes arrived). */
+    return r->bytes ? r->fail_check : 0;
+}
+
+static int stream(struct fx *f, const char *path, const char *method, struct rec *r,
+                  bool with_check)
+{
+    struct mr_sink sink = { .head = rec_head, .data = rec_data, .arg = r };
+    struct mr_upstream_req req = { .method = method, .url = url(f, path) };
+    if (with_check)
+        sink.check = rec_check;
+    r->pattern_ok = true;
+    return mr_upstream_stream(f->u, &f->arena, &req, &f->head, &sink);
+}
+
+static void test_stream(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = { 0 };
+
+    assert_int_equal(stream(f, "/big", NULL, &r, false), MR_OK);
+    assert_int_equal(r.heads, 1);
+    assert_int_equal(r.data_before_head, 0);
+    assert_true(r.datas >= 1);
+    assert_int_equal(r.bytes, BIG);
+    assert_true(r.pattern_ok);
+    assert_int_equal(r.head_status, 200);
+    assert_int_equal(r.head_length, BIG);
+    assert_int_equal(f->head.status, 200);
+    assert_string_equal(mr_upstream_header(&f->head, "Content-Type"), "video/mp4");
+
+    /* No cap on streams: the bytes just pass. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream(f, "/big-nolen", NULL, &r, false), MR_OK);
+    assert_int_equal(r.bytes, BIG);
+    assert_int_equal(r.head_length, -1);
+
+    /* An error status is streamed like any other. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream(f, "/missing", NULL, &r, false), MR_OK);
+    assert_int_equal(r.heads, 1);
+    assert_int_equal(r.head_status, 404);
+    assert_int_equal(r.bytes, 4);
+}
+
+static void test_stream_head(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = { 0 };
+
+    /* No body: head() once, at the end. */
+    assert_int_equal(stream(f, "/hello", "HEAD", &r, false), MR_OK);
+    assert_int_equal(r.heads, 1);
+    assert_int_equal(r.datas, 0);
+    assert_int_equal(r.head_status, 200);
+    assert_int_equal(r.head_length, 11);
+}
+
+static void test_stream_sink_errors(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = { 0 };
+    int aborted = get_flag(&origin.aborted);
+
+    /* head() refuses: that error, and no data. */
+    r.fail_head = MR_EFORBIDDEN;
+    assert_int_equal(stream(f, "/hello", NULL, &r, false), MR_EFORBIDDEN);
+    assert_int_equal(r.heads, 1);
+    assert_int_equal(r.datas, 0);
+
+    /* data() fails (the client left): the transfer stops at once with that
+     * error, and the origin sees the connection closed. */
+    memset(&r, 0, sizeof(r));
+    r.fail_data_after = 1;
+    assert_int_equal(stream(f, "/endless", NULL, &r, false), MR_ECLIENT);
+    assert_int_equal(r.datas, 1);
+    assert_true(r.bytes < BIG);
+    assert_true(wait_flag(&origin.aborted, aborted + 1));
+
+    /* The handle is usable afterwards. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream(f, "/hello", NULL, &r, false), MR_OK);
+    assert_int_equal(r.bytes, 11);
+}
+
+/* A stalled stream: no whole-transfer limit, but the low-speed limit and
+ * the sink's check() end it. */
+static void test_stream_stalled(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = { 0 };
+    int closed = get_flag(&origin.slow_closed);
+
+    assert_int_equal(stream(f, "/slow", NULL, &r, false), MR_ETIMEOUT);
+    assert_int_equal(r.heads, 1);
+    assert_int_equal(r.bytes, 10);
+    assert_true(wait_flag(&origin.slow_closed, closed + 1));
+
+    /* check() says the client left while nothing moves. */
+    memset(&r, 0, sizeof(r));
+    r.fail_check = MR_ECLIENT;
+    assert_int_equal(stream(f, "/slow", NULL, &r, true), MR_ECLIENT);
+    assert_true(r.checks >= 1);
+    assert_int_equal(r.bytes, 10);
+    assert_true(wait_flag(&origin.slow_closed, closed + 2));
+
+    /* A per-request timeout applies to streams too. */
+    {
+        struct mr_sink sink = { .head = rec_head, .data = rec_data, .arg = &r };
+        struct mr_upstream_req req = { .url = url(f, "/slow"), .timeout_ms = 300 };
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(mr_upstream_stream(f->u, &f->arena, &req, &f->head, &sink),
+                         MR_ETIMEOUT);
+        assert_true(wait_flag(&origin.slow_closed, closed + 3));
+    }
+}
+
+static void test_header_lookup(void **state)
+{
+    struct mr_upstream_head h;
+
+    (void)state;
+    memset(&h, 0, sizeof(h));
+    h.headers[0] = (struct mr_header){ "Content-Type", "video/mp2t" };
+    h.headers[1] = (struct mr_header){ "ETag", "\"x\"" };
+    h.headers[2] = (struct mr_header){ "etag", "second" };
+    h.nheaders = 3;
+    assert_string_equal(mr_upstream_header(&h, "content-type"), "video/mp2t");
+    assert_string_equal(mr_upstream_header(&h, "CONTENT-TYPE"), "video/mp2t");
+    assert_string_equal(mr_upstream_header(&h, "etag"), "\"x\"");      /* the first */
+    assert_null(mr_upstream_header(&h, "Content"));
+    assert_null(mr_upstream_header(&h, "Content-Type-X"));
+    h.nheaders = 0;
+    assert_null(mr_upstream_header(&h, "ETag"));
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define G(fn) cmocka_unit_test_setup_teardown(fn, setup_guarded, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_fetch_basic),
+        T(test_fetch_status_passes),
+        T(test_fetch_big),
+        T(test_fetch_cap),
+        T(test_fetch_head),
+        T(test_request_headers),
+        T(test_redirects),
+        T(test_redirect_to_other_scheme),
+        T(test_schemes_blocked),
+        T(test_refused_and_closed),
+        T(test_timeout),
+        G(test_guard_blocks_loopback),
+        G(test_guard_allow_networks),
+        G(test_schemes_blocked),
+        T(test_stream),
+        T(test_stream_head),
+        T(test_stream_sink_errors),
+        T(test_stream_stalled),
+        cmocka_unit_test(test_header_lookup),
+    };
+#undef T
+#undef G
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
