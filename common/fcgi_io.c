@@ -143,9 +143,19 @@ void mr_fcgi_bind(FCGX_Request *r, struct mr_out *out, struct mr_request *req)
 
 void mr_fcgi_abort(FCGX_Request *r)
 {
-    /* No FCGI_END_REQUEST: the web server sees the connection die and ends
-     * its own response without a clean end (no final chunk), so a client
-     * never takes a truncated body for a whole one. */
-    if (r->ipcFd >= 0)
-        shutdown(r->ipcFd, SHUT_RDWR);
+    /* The web server must end the client's response as broken.  Closing
+     * the connection is not enough: nginx treats the end of a FastCGI
+     * connection as the end of the body when it does not keep connections
+     * (it then sends the final chunk, or leaves a short Content-Length
+     * response hanging).  A record header it cannot parse (version 0) makes
+     * it fail the request and drop the client connection; every FastCGI
+     * web server refuses such a record.  Nothing of a record is pending
+     * here: records are written whole, and the stream was flushed. */
+    static const unsigned char broken[FCGI_HEADER_LEN] = { 0 };
+    struct iovec iov = { (void *)broken, sizeof(broken) };
+
+    if (r->ipcFd < 0)
+        return;
+    write_all(r->ipcFd, &iov, 1);
+    shutdown(r->ipcFd, SHUT_RDWR);
 }

@@ -79,7 +79,7 @@ static int pump_head(void *arg, const struct mr_upstream_head *h)
     }
     if (h->status >= 400 && h->status != 416)
         return MR_EUPSTREAM;
-    if (h->status >= 300 && h->status != 304)
+    if (h->status >= 300 && h->status < 400 && h->status != 304)
         return MR_EUPSTREAM;       /* a redirect curl did not follow */
 
     mr_resp_status(resp, (int)h->status);
@@ -91,7 +91,8 @@ static int pump_head(void *arg, const struct mr_upstream_head *h)
     /* Bytes as they come, even behind a buffering web server. */
     if ((rc = mr_resp_set_header(resp, "X-Accel-Buffering", "no")))
         return rc;
-    if (mr_resp_send_headers(resp))
+    /* The client sees the head now, not when a buffer fills. */
+    if (mr_resp_send_headers(resp) || mr_resp_flush(resp))
         return MR_ECLIENT;
     return MR_OK;
 }
@@ -100,7 +101,11 @@ static int pump_data(void *arg, const void *data, size_t n)
 {
     struct pump *p = arg;
     p->bytes_up += n;
-    return mr_resp_write(&p->ctx->resp, data, n) ? MR_ECLIENT : MR_OK;
+    /* Small pieces go through libfcgi's buffer: push them on, or a slow
+     * upstream's bytes would wait there (large ones are written at once). */
+    if (mr_resp_write(&p->ctx->resp, data, n) || mr_resp_flush(&p->ctx->resp))
+        return MR_ECLIENT;
+    return MR_OK;
 }
 
 static int pump_check(void *arg)

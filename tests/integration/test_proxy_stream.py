@@ -1,0 +1,181 @@
+"""mediarelay-proxy, /stream?url=: closed unless host[:port] is on stream.allow_hosts
+or the link is signed by POST /api/proxy/sign (admin); expired links are
+token_expired, tampered ones forbidden."""
+
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import ADMIN_TOKEN, assert_json_error, make_config
+from proxyutil import ScriptedOrigin, assert_raw_error, module_stack, path_of, q, raw_get, sign
+
+BODY = bytes(range(256)) * 40
+
+
+@pytest.fixture(scope="module")
+def listed():
+    """An origin whose host:port is on the allow-list."""
+    o = ScriptedOrigin()
+    o.route("/", lambda h, seen: h.answer(200, {"Content-Type": "video/mp4"}, BODY))
+    yield o
+    o.close()
+
+
+@pytest.fixture(scope="module")
+def unlisted():
+    """An origin that is not on the allow-list."""
+    o = ScriptedOrigin()
+    o.route("/", lambda h, seen: h.answer(200, {"Content-Type": "video/mp4"}, BODY))
+    yield o
+    o.close()
+
+
+@pytest.fixture(scope="module")
+def st(request, listed):
+    # "127.0.0.1" without a port allows port 80 only: not the unlisted origin.
+    config = make_config(upstream={"allow_private_networks": True},
+                         stream={"allow_hosts": [listed.host, "127.0.0.1", "cdn.example.com"],
+                                 "sign_max_ttl_s": 3600})
+    yield from module_stack(request, config)
+
+
+ROUTES = ["/stream", "/api/proxy/stream"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_allow_listed_host(st, listed, route):
+    r = raw_get(st.port, f"{route}?url={q(listed.url('/a.mp4'))}")
+    assert r.status == 200 and r.body == BODY, r
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_unlisted_host_forbidden(st, unlisted, route):
+    r = raw_get(st.port, f"{route}?url={q(unlisted.url('/a.mp4'))}")
+    assert_raw_error(r, 403, "forbidden")
+    assert unlisted.seen == []
+
+
+def test_entry_without_port_allows_default_port_only(st, unlisted):
+    # 127.0.0.1 is listed without a port; the origin is on another port.
+    assert_raw_error(raw_get(st.port, f"/stream?url={q(unlisted.url('/x'))}"), 403, "forbidden")
+    # https://127.0.0.1:80 is not the default port of https either
+    assert_raw_error(raw_get(st.port, "/stream?url=" + q("https://127.0.0.1:80/x")), 403, "forbidden")
+
+
+def test_host_matching_is_exact(st, unlisted):
+    # a suffix, a prefix or a userinfo trick must not match "cdn.example.com"
+    for url in ["http://evilcdn.example.com/x", "http://cdn.example.com.evil.example/x",
+                f"http://cdn.example.com@127.0.0.1:{unlisted.port}/x",
+                f"http://cdn.example.com:{unlisted.port}/x"]:
+        r = raw_get(st.port, "/stream?url=" + q(url))
+        assert_raw_error(r, 403, "forbidden")
+
+
+@pytest.mark.parametrize("path", ["/stream", "/stream?url=", "/stream?foo=bar",
+                                  "/api/proxy/stream"])
+def test_missing_url(st, path):
+    assert_raw_error(raw_get(st.port, path), 400, "bad_request")
+
+
+def test_sign_needs_admin(st, unlisted):
+    url = unlisted.url("/a.mp4")
+    r = st.request("POST", "/api/proxy/sign", body={"url": url, "ttl_s": 60})
+    assert_json_error(r, 401, "unauthorized")
+    assert_json_error(sign(st, url, token="wrong-token"), 401, "unauthorized")
+    r = st.request("POST", "/api/proxy/sign", body={"url": url, "ttl_s": 60},
+                   headers={"Authorization": f"Basic {ADMIN_TOKEN}"})
+    assert_json_error(r, 401, "unauthorized")
+
+
+@pytest.mark.parametrize("body", [{"ttl_s": 60}, {"url": 5}, {"url": "not a url"},
+                                  {"url": "http://x.example/", "ttl_s": 0},
+                                  {"url": "http://x.example/", "ttl_s": 3601},
+                                  {"url": "http://x.example/", "ttl_s": "60"},
+                                  [1, 2], "junk"])
+def test_sign_bad_requests(st, body):
+    data = body if not isinstance(body, str) else body.encode()
+    r = st.request("POST", "/api/proxy/sign", body=data,
+                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}",
+                            "Content-Type": "application/json"})
+    assert_json_error(r, 400, "bad_request")
+
+
+def test_signed_link(st, unlisted):
+    url = unlisted.url("/movie.mp4?quality=hd&x=1")
+    now = int(time.time())
+    s = sign(st, url, ttl_s=600)
+    assert s.status == 200, s
+    assert now + 598 <= s.json["expires_at"] <= now + 602, s
+    link = urllib.parse.urlsplit(s.json["url"])
+    assert f"{link.scheme}://{link.netloc}" == st.base_url, s
+    assert link.path == "/stream", s
+    params = urllib.parse.parse_qs(link.query)
+    assert params["url"] == [url] and params["exp"] == [str(s.json["expires_at"])], s
+    before = len(unlisted.seen)
+    r = raw_get(st.port, path_of(s.json["url"]))
+    assert r.status == 200 and r.body == BODY, r
+    assert [x.target for x in unlisted.seen[before:]] == ["/movie.mp4?quality=hd&x=1"]
+    # the same link on the other route, with Range, with HEAD
+    r = raw_get(st.port, "/api/proxy" + path_of(s.json["url"]), headers={"Range": "bytes=1-2"})
+    assert r.status == 200 and r.body == BODY, r          # this origin ignores Range
+    r = raw_get(st.port, path_of(s.json["url"]), method="HEAD")
+    assert r.status == 200 and r.body == b"", r
+
+
+def tamper(link, **changes):
+    u = urllib.parse.urlsplit(link)
+    params = dict(urllib.parse.parse_qsl(u.query))
+    for k, v in changes.items():
+        if v is None:
+            params.pop(k, None)
+        else:
+            params[k] = v(params[k]) if callable(v) else v
+    return u.path + "?" + urllib.parse.urlencode(params)
+
+
+def flip(s):
+    c = "A" if s[5] != "A" else "B"
+    return s[:5] + c + s[6:]
+
+
+def test_tampered_links_forbidden(st, unlisted):
+    url = unlisted.url("/movie.mp4")
+    link = sign(st, url, ttl_s=600).json["url"]
+    cases = {
+        "other path": tamper(link, url=unlisted.url("/other.mp4")),
+        "other host": tamper(link, url=url.replace("127.0.0.1", "localhost")),
+        "url with a query added": tamper(link, url=url + "?a=1"),
+        "exp + 1": tamper(link, exp=lambda e: str(int(e) + 1)),
+        "exp far ahead": tamper(link, exp=str(int(time.time()) + 10 ** 8)),
+        "exp not a number": tamper(link, exp="soon"),
+        "sig flipped": tamper(link, sig=flip),
+        "sig truncated": tamper(link, sig=lambda s: s[:-2]),
+        "sig empty": tamper(link, sig=""),
+        "no sig": tamper(link, sig=None),
+        "no exp": tamper(link, exp=None),
+    }
+    before = len(unlisted.seen)
+    for what, path in cases.items():
+        r = raw_get(st.port, path)
+        try:
+            assert_raw_error(r, 403, "forbidden")
+        except AssertionError as e:
+            raise AssertionError(f"{what}: {path}: {e}") from None
+    assert unlisted.seen[before:] == []
+
+
+def test_expired_link(st, unlisted):
+    s = sign(st, unlisted.url("/movie.mp4"), ttl_s=1)
+    assert s.status == 200, s
+    # valid now
+    r = raw_get(st.port, path_of(s.json["url"]))
+    assert r.status == 200, r
+    while time.time() < s.json["expires_at"] + 0.05:
+        time.sleep(0.1)
+    before = len(unlisted.seen)
+    assert_raw_error(raw_get(st.port, path_of(s.json["url"])), 403, "token_expired")
+    # an expired link with a forged later exp is forbidden, not expired
+    forged = tamper(s.json["url"], exp=lambda e: str(int(e) + 3600))
+    assert_raw_error(raw_get(st.port, forged), 403, "forbidden")
+    assert unlisted.seen[before:] == []
