@@ -17,6 +17,8 @@
 #include <fastcgi.h>
 #include <limits.h>
 #include <poll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -82,6 +84,23 @@ static int write_records(FCGX_Request *r, const char *p, size_t n)
     return 0;
 }
 
+/* A bulk body moves in fewer, larger writes when the connection's send
+ * buffer holds a whole batch of records (the default is far smaller, and a
+ * blocking write then goes out a piece per wake-up).  Once per request:
+ * mr_fcgi_bind forgets the last fd. */
+#define SNDBUF (2 * BATCH * RECORD_MAX)
+
+static _Thread_local int sndbuf_fd = -1;
+
+static void grow_sndbuf(FCGX_Request *r)
+{
+    int size = SNDBUF;
+    if (sndbuf_fd == r->ipcFd)
+        return;
+    setsockopt(r->ipcFd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    sndbuf_fd = r->ipcFd;
+}
+
 static int fcgi_write(void *arg, const void *p, size_t n)
 {
     FCGX_Request *r = arg;
@@ -90,6 +109,7 @@ static int fcgi_write(void *arg, const void *p, size_t n)
     if (n >= BULK_MIN && r->ipcFd >= 0) {
         if (FCGX_FFlush(r->out) < 0 || FCGX_GetError(r->out))
             return -1;
+        grow_sndbuf(r);
         return write_records(r, s, n);
     }
     while (n) {
@@ -133,6 +153,7 @@ static long fcgi_read(void *arg, void *buf, size_t n)
 
 void mr_fcgi_bind(FCGX_Request *r, struct mr_out *out, struct mr_request *req)
 {
+    sndbuf_fd = -1;
     out->write = fcgi_write;
     out->flush = fcgi_flush;
     out->closed = fcgi_closed;
@@ -153,9 +174,19 @@ void mr_fcgi_abort(FCGX_Request *r)
      * here: records are written whole, and the stream was flushed. */
     static const unsigned char broken[FCGI_HEADER_LEN] = { 0 };
     struct iovec iov = { (void *)broken, sizeof(broken) };
+    int queued = 0;
 
     if (r->ipcFd < 0)
         return;
+    /* nginx drops whatever arrives in the same read as a record it
+     * refuses, the response head included: let it take the bytes already
+     * sent first (the socket's unread bytes drain to zero), for at most a
+     * fifth of a second. */
+    for (int i = 0; i < 200; i++) {
+        if (ioctl(r->ipcFd, SIOCOUTQ, &queued) < 0 || queued <= 0)
+            break;
+        usleep(1000);
+    }
     write_all(r->ipcFd, &iov, 1);
     shutdown(r->ipcFd, SHUT_RDWR);
 }

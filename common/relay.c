@@ -2,8 +2,10 @@
 #include "relay.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "error.h"
 #include "log.h"
@@ -63,6 +65,8 @@ struct pump {
     bool retry;                     /* a 403 that deserves a second try */
     bool may_retry;
     unsigned long long bytes_up;
+    size_t gathered;                /* bytes waiting in the gather buffer */
+    long long checked_ms;           /* last hang-up check (monotonic) */
 };
 
 static int pump_head(void *arg, const struct mr_upstream_head *h)
@@ -97,21 +101,76 @@ static int pump_head(void *arg, const struct mr_upstream_head *h)
     return MR_OK;
 }
 
-static int pump_data(void *arg, const void *data, size_t n)
+/* libcurl hands the body over in pieces of at most 16 KiB (it cuts every
+ * read into CURL_MAX_WRITE_SIZE slices).  Written one by one, that is a
+ * FastCGI record and a system call per 16 KiB; gathered into a buffer and
+ * written 128 KiB at a time it is an eighth of both.  Bytes never wait
+ * long: a short piece (the end of what one read brought), the progress
+ * callback (after each round of reads, and about once a second when idle)
+ * and the end of the transfer all push out what is gathered. */
+#define GATHER_SIZE (128 * 1024)
+#define CURL_PIECE 16384
+
+static _Thread_local char *gather;
+
+static int push(struct pump *p)
 {
-    struct pump *p = arg;
-    p->bytes_up += n;
-    /* Small pieces go through libfcgi's buffer: push them on, or a slow
-     * upstream's bytes would wait there (large ones are written at once). */
-    if (mr_resp_write(&p->ctx->resp, data, n) || mr_resp_flush(&p->ctx->resp))
+    struct mr_response *resp = &p->ctx->resp;
+    int rc;
+
+    if (!p->gathered)
+        return MR_OK;
+    rc = mr_resp_write(resp, gather, p->gathered);
+    p->gathered = 0;
+    /* Small pushes went through libfcgi's buffer: flush them on. */
+    if (rc || mr_resp_flush(resp))
         return MR_ECLIENT;
     return MR_OK;
 }
 
+static int pump_data(void *arg, const void *data, size_t n)
+{
+    struct pump *p = arg;
+
+    p->bytes_up += n;
+    if (!gather && !(gather = malloc(GATHER_SIZE)))
+        return MR_ENOMEM;
+    if (p->gathered + n > GATHER_SIZE) {
+        int rc = push(p);
+        if (rc)
+            return rc;
+    }
+    if (n >= GATHER_SIZE) {
+        /* Larger than the buffer: straight through. */
+        if (mr_resp_write(&p->ctx->resp, data, n) || mr_resp_flush(&p->ctx->resp))
+            return MR_ECLIENT;
+        return MR_OK;
+    }
+    memcpy(gather + p->gathered, data, n);
+    p->gathered += n;
+    if (n < CURL_PIECE || p->gathered + CURL_PIECE > GATHER_SIZE)
+        return push(p);
+    return MR_OK;
+}
+
+/* Whether the client left is asked of the socket at most every 200 ms:
+ * curl calls this after every round of reads. */
+#define HANGUP_CHECK_MS 200
+
 static int pump_check(void *arg)
 {
     struct pump *p = arg;
-    return mr_resp_client_gone(&p->ctx->resp) ? MR_ECLIENT : MR_OK;
+    struct timespec now;
+    long long ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (ms - p->checked_ms >= HANGUP_CHECK_MS) {
+        p->checked_ms = ms;
+        if (mr_resp_client_gone(&p->ctx->resp))
+            return MR_ECLIENT;
+    }
+    return push(p);
 }
 
 static int build_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_referer,
@@ -231,6 +290,9 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
         p.may_retry = attempt == 0 && had_referer;
         p.retry = false;
         rc = mr_upstream_stream(ctx->up, ctx->arena, &req, &head, &sink);
+        /* What the transfer left gathered goes out, whole or broken off. */
+        if (ctx->resp.headers_sent && !ctx->resp.failed && push(&p) == MR_ECLIENT && !rc)
+            rc = MR_ECLIENT;
         if (!(rc == MR_EFORBIDDEN && p.retry))
             break;
         mr_debug("upstream %s: 403, retrying without Referer/Origin", r->url);
