@@ -1,6 +1,7 @@
 """contrib/dev/stack itself: usage, stop, --no-redis, --extra-nginx."""
 
 import json
+import os
 import subprocess
 
 from conftest import STACK, alive, free_port, http_request, processes_mentioning
@@ -65,3 +66,19 @@ def test_second_start_in_same_dir_refused(stack):
     r = s.start(check=False)
     assert r.returncode != 0 and "already running" in r.stderr, r
     assert s.get("/api/health").status == 200
+
+
+def test_makefile_lists_every_test_file():
+    """The integration and fuzz files are listed one by one in Makefile.am (a
+    directory in EXTRA_DIST is taken from the build tree when it exists there):
+    a file left out would silently miss `make distcheck`."""
+    import glob
+    src = os.environ["MR_SRCDIR"]
+    with open(os.path.join(src, "Makefile.am")) as f:
+        makefile = f.read()
+    files = [p for pattern in ("tests/integration/*", "tests/fuzz/**/*")
+             for p in glob.glob(os.path.join(src, pattern), recursive=True)
+             if os.path.isfile(p) and "__pycache__" not in p]
+    missing = [os.path.relpath(p, src) for p in files
+               if os.path.relpath(p, src) not in makefile.split()]
+    assert not missing, f"not listed in Makefile.am: {missing}"
