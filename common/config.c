@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "error.h"
+#include "json.h"
 #include "limits.h"
 #include "netguard.h"
 #include "provider.h"
@@ -605,11 +606,6 @@ static void check(struct loader *l)
 
 /* ---- entry points -------------------------------------------------------- */
 
-static void put_json(void *obj)
-{
-    json_object_put(obj);
-}
-
 static bool only_space(const char *s, size_t len, size_t from)
 {
     for (size_t i = from; i < len; i++)
@@ -677,7 +673,7 @@ int mr_conf_load_string(const char *name, const char *json, size_t len,
         return MR_EINVAL;
     }
     json_tokener_free(tok);
-    if (mr_arena_cleanup(&c->arena, put_json, c->root)) {
+    if (mr_json_own(&c->arena, c->root)) {
         mr_conf_free(c);
         return MR_ENOMEM;
     }

@@ -8,15 +8,11 @@
 
 #include "config.h"
 #include "error.h"
+#include "json.h"
 #include "limits.h"
 #include "log.h"
 #include "provider.h"
 #include "store.h"
-
-static void put_json(void *obj)
-{
-    json_object_put(obj);
-}
 
 static const char *opt_string(struct json_object *o, const char *key, bool *bad)
 {
@@ -56,7 +52,7 @@ int mr_media_parse(struct mr_arena *a, const char *id, struct mr_str json,
         return MR_EINVAL;
     }
     json_tokener_free(tok);
-    if ((rc = mr_arena_cleanup(a, put_json, root)))
+    if ((rc = mr_json_own(a, root)))
         return rc;
     if (json_object_get_type(root) != json_type_object) {
         snprintf(why, whylen, "not a JSON object");

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "json.h"
 #include "request.h"
 
 /* What a player may read from a cross-origin answer. */
@@ -190,11 +191,6 @@ int mr_resp_finish(struct mr_response *r)
     return mr_resp_flush(r);
 }
 
-static void put_json(void *obj)
-{
-    json_object_put(obj);
-}
-
 int mr_resp_json(struct mr_response *r, int status, struct json_object *obj)
 {
     const char *body;
@@ -238,7 +234,7 @@ int mr_resp_error_status(struct mr_response *r, int status, const char *code,
         r->nheaders = keep;
     }
     root = json_object_new_object();
-    if (!root || mr_arena_cleanup(r->arena, put_json, root))
+    if (mr_json_own(r->arena, root))
         return MR_ENOMEM;
     err = json_object_new_object();
     if (!err)

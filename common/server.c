@@ -30,6 +30,7 @@
 #include "auth.h"
 #include "config.h"
 #include "error.h"
+#include "json.h"
 #include "fcgi_io.h"
 #include "log.h"
 #include "lru.h"
@@ -148,17 +149,12 @@ done:
 
 /* ---- handlers every executable has ---------------------------------------- */
 
-static void put_json(void *obj)
-{
-    json_object_put(obj);
-}
-
 int mr_handle_health(struct mr_ctx *ctx)
 {
     struct json_object *o = json_object_new_object();
     bool redis_ok;
 
-    if (!o || mr_arena_cleanup(ctx->arena, put_json, o))
+    if (mr_json_own(ctx->arena, o))
         return MR_ENOMEM;
     redis_ok = mr_store_ping(ctx->store) == MR_OK;
     json_object_object_add(o, "status", json_object_new_string("ok"));

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "error.h"
+#include "json.h"
 #include "provider.h"
 #include "relay.h"
 #include "server.h"
@@ -103,11 +104,6 @@ static int proxy_stream(struct mr_ctx *ctx)
     return mr_relay_run(ctx, &r);
 }
 
-static void put_json(void *o)
-{
-    json_object_put(o);
-}
-
 /* POST /api/proxy/sign {"url": U, "ttl_s": N} (admin) -> {"url", "expires_at"} */
 static int proxy_sign(struct mr_ctx *ctx)
 {
@@ -126,7 +122,7 @@ static int proxy_sign(struct mr_ctx *ctx)
     if (rc)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "cannot read the body");
     in = json_tokener_parse(body.p);
-    if (!in || mr_arena_cleanup(ctx->arena, put_json, in) ||
+    if (mr_json_own(ctx->arena, in) ||
         json_object_get_type(in) != json_type_object)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "the body must be a JSON object");
     if (!json_object_object_get_ex(in, "url", &v) || json_object_get_type(v) != json_type_string)
@@ -148,7 +144,7 @@ static int proxy_sign(struct mr_ctx *ctx)
     if ((rc = mr_sign_stream_link(ctx->proc->key, ctx->arena, base, url, exp, &link)))
         return rc;
     out = json_object_new_object();
-    if (!out || mr_arena_cleanup(ctx->arena, put_json, out))
+    if (mr_json_own(ctx->arena, out))
         return MR_ENOMEM;
     json_object_object_add(out, "url", json_object_new_string(link));
     json_object_object_add(out, "expires_at", json_object_new_int64((int64_t)exp));

@@ -3,13 +3,9 @@
 
 #include "buf.h"
 #include "error.h"
+#include "json.h"
 #include "server.h"
 #include "stats.h"
-
-static void put_json(void *o)
-{
-    json_object_put(o);
-}
 
 /* GET /api/stats */
 static int get_stats(struct mr_ctx *ctx)
@@ -21,7 +17,7 @@ static int get_stats(struct mr_ctx *ctx)
     if ((rc = mr_stats_read(ctx->store, ctx->arena, &st)))
         return rc;
     o = mr_stats_json(&st);
-    if (!o || mr_arena_cleanup(ctx->arena, put_json, o))
+    if (mr_json_own(ctx->arena, o))
         return MR_ENOMEM;
     return mr_resp_json(&ctx->resp, 200, o);
 }

@@ -1,0 +1,14 @@
+/* json.h - json-c objects owned by an arena. */
+#ifndef MR_JSON_H
+#define MR_JSON_H
+
+#include <json-c/json.h>
+
+#include "arena.h"
+
+/* Hands obj to the arena (json_object_put at the next reset).  MR_OK, or
+ * MR_ENOMEM (obj is put at once) -- also when obj is NULL, so a failed
+ * json_object_new_* can be passed straight in. */
+int mr_json_own(struct mr_arena *a, struct json_object *obj);
+
+#endif
