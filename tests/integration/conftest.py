@@ -175,6 +175,11 @@ class Response:
         self.status = status
         self.headers = headers
         self.body = body
+        # The proxy's instructions to nginx (X-Mediarelay-*: upstream address,
+        # policy Cookie, ...) and X-Accel-* never reach a client.
+        internal = [k for k in headers.keys()
+                    if k.lower().startswith(("x-mediarelay-", "x-accel-"))]
+        assert not internal, f"internal headers reached the client: {internal} ({status})"
         self.json = None
         if "json" in (headers.get("Content-Type") or "") and body:
             try:

@@ -23,16 +23,28 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from conftest import ADMIN_TOKEN, Stack, _finish, free_port
+from conftest import ADMIN_TOKEN, Stack, _finish, deep_merge, free_port
 
 MiB = 1024 * 1024
+
+# stream.offload: the proxy carries the bytes itself ("off"), or hands the
+# transfer to nginx's internal location /_mediarelay_offload ("nginx").  A
+# module's stack fixture with params=MODES runs its tests in both modes.
+MODES = ["off", "nginx"]
 
 
 # --- a stack per module ------------------------------------------------------------
 
-def module_stack(request, config, extra_nginx=None):
-    """Start a Stack for a module-scoped fixture; yields it, stops it at teardown."""
+def module_stack(request, config, extra_nginx=None, offload=None):
+    """Start a Stack for a module-scoped fixture; yields it, stops it at teardown.
+
+    offload ("off" or "nginx") sets stream.offload; the stack's .offload says
+    which mode it runs in either way."""
+    if offload is not None:
+        config = deep_merge(config, {"stream": {"offload": offload}})
     s = Stack(config, extra_nginx=extra_nginx)
+    s.offload = ((config.get("stream") or {}).get("offload", "off")
+                 if isinstance(config, dict) else "off")
     try:
         s.start()
     except Exception:
@@ -315,6 +327,23 @@ def assert_raw_error(r, status, code):
     return body["error"]
 
 
+def assert_upstream_status(st, r, status):
+    """An upstream's error status passed on: the relay's JSON upstream_status in
+    internal mode; in offload mode the status with the upstream's own body
+    (docs/proxy.md, departures in offload mode)."""
+    if getattr(st, "offload", "off") == "nginx":
+        assert r.status == status, r
+        return None
+    return assert_raw_error(r, status, "upstream_status")
+
+
+def assert_no_internal_headers(names, what=""):
+    """No X-Mediarelay-* (the proxy's instructions to nginx: upstream address,
+    policy Cookie, ...) and no X-Accel-* header in an answer to the client."""
+    bad = [n for n in names if n.lower().startswith(("x-mediarelay-", "x-accel-"))]
+    assert not bad, f"internal headers reached the client: {bad} {what}"
+
+
 def parse_raw(data):
     head, sep, rest = data.partition(b"\r\n\r\n")
     if not sep:
@@ -327,6 +356,7 @@ def parse_raw(data):
         k, v = k.strip().lower(), v.strip()
         raw_headers.append((k, v))
         headers[k] = headers[k] + ", " + v if k in headers else v
+    assert_no_internal_headers(headers, lines[0])
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body, complete = bytearray(), False
         pos = 0
@@ -415,6 +445,8 @@ class StreamClient(threading.Thread):
                     raise AssertionError(f"connection closed before the headers: {buf!r}")
                 buf += b
             self.head, _, body = buf.partition(b"\r\n\r\n")
+            assert_no_internal_headers([ln.partition(b":")[0].decode("latin-1").strip()
+                                        for ln in self.head.split(b"\r\n")[1:]])
             self.status = int(self.head.split()[1])
             self._got(body)
             while True:

@@ -5,14 +5,19 @@ private, link-local, CGNAT, unspecified or other loopback address ([::1],
 127.0.0.2). A redirect to "localhost" reaches 127.0.0.1, the exempt address,
 so it is allowed here; test_proxy_ssrf.py refuses it without the exemption.
 
-The guard refuses before connect(), so the private targets see no traffic."""
+The guard refuses before connect(), so the private targets see no traffic.
+
+In internal mode and in nginx offload mode.  Offload: nginx asks for the first
+URL; a redirect goes back to mediarelay-proxy (@mediarelay_offload_redirect),
+which relays the request itself, following and vetting every hop: the origin
+sees the first URL twice, once from nginx and once from the proxy."""
 
 import urllib.parse
 
 import pytest
 
 from conftest import make_config
-from proxyutil import ScriptedOrigin, assert_raw_error, module_stack, q, raw_get
+from proxyutil import MODES, ScriptedOrigin, assert_raw_error, module_stack, q, raw_get
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,7 @@ def origin():
     o.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=MODES)
 def st(request, origin):
     config = make_config(
         upstream={"allow_private_networks": False, "allow_networks": ["127.0.0.1/32"]},
@@ -60,11 +65,17 @@ def st(request, origin):
         media={"redir": {"provider": "direct", "source": {"url": origin.url("/hop/3")}},
                "bad-redir": {"provider": "direct",
                              "source": {"url": origin.url("/to?u=" + q("http://10.0.0.1/x"))}}})
-    yield from module_stack(request, config)
+    yield from module_stack(request, config, offload=request.param)
 
 
 def stream(st, origin, path, **kw):
     return raw_get(st.port, "/stream?url=" + q(origin.url(path)), **kw)
+
+
+def hops(st, paths):
+    """What the origin sees for a chain that starts with a redirect: offload asks
+    for the first URL twice (nginx, then the proxy that follows the chain)."""
+    return paths[:1] + paths if st.offload == "nginx" else paths
 
 
 @pytest.mark.parametrize("n", [0, 1, 3, 5])
@@ -73,7 +84,8 @@ def test_chain_up_to_five_hops(st, origin, n, kind):
     before = len(origin.seen)
     r = stream(st, origin, f"/{kind}/{n}")
     assert r.status == 200 and r.body == b"arrived", r
-    assert [s.path for s in origin.seen[before:]] == [f"/{kind}/{i}" for i in range(n, -1, -1)]
+    want = [f"/{kind}/{i}" for i in range(n, -1, -1)]
+    assert [s.path for s in origin.seen[before:]] == (hops(st, want) if n else want)
 
 
 @pytest.mark.parametrize("n", [6, 10])
@@ -81,7 +93,9 @@ def test_chain_too_long(st, origin, n):
     before = len(origin.seen)
     r = stream(st, origin, f"/hop/{n}")
     assert_raw_error(r, 502, "upstream_error")
-    assert len(origin.seen) - before == 6, origin.seen[before:]     # 5 redirects followed
+    # 5 redirects followed
+    assert [s.path for s in origin.seen[before:]] == \
+        hops(st, [f"/hop/{i}" for i in range(n, n - 6, -1)]), origin.seen[before:]
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
@@ -94,7 +108,7 @@ def test_redirect_on_head(st, origin):
     before = len(origin.seen)
     r = stream(st, origin, "/hop/2", method="HEAD")
     assert r.status == 200 and r.body == b"", r
-    assert [s.method for s in origin.seen[before:]] == ["HEAD"] * 3
+    assert [s.method for s in origin.seen[before:]] == hops(st, ["HEAD"] * 3)
 
 
 def test_media_item_redirect(st, origin):
@@ -106,7 +120,7 @@ def test_range_survives_redirects(st, origin):
     before = len(origin.seen)
     r = stream(st, origin, "/hop/2", headers={"Range": "bytes=0-1"})
     assert r.status == 200, r
-    assert [s.headers.get("Range") for s in origin.seen[before:]] == ["bytes=0-1"] * 3
+    assert [s.headers.get("Range") for s in origin.seen[before:]] == hops(st, ["bytes=0-1"] * 3)
 
 
 PRIVATE_TARGETS = [
@@ -132,7 +146,8 @@ def test_redirect_into_private_address_refused(st, origin, target, reason, via):
     err = assert_raw_error(r, 403, "upstream_blocked")
     assert reason in err["message"], err
     # the origin saw the hops before the refused one, and nothing after
-    assert [s.path for s in origin.seen[before:]] == (["/to"] if via == "/to" else ["/via", "/to"])
+    assert [s.path for s in origin.seen[before:]] == \
+        hops(st, ["/to"] if via == "/to" else ["/via", "/to"])
 
 
 @pytest.mark.parametrize("target", ["file:///etc/passwd", "gopher://127.0.0.1:70/_x",

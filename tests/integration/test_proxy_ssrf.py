@@ -5,12 +5,15 @@ why, whether the URL is allow-listed, signed, or a media item; schemes other
 than http(s) are refused before anything else.
 
 A live origin listens on 127.0.0.1: it must never see a request. The other
-addresses see no traffic either: the guard refuses before connect()."""
+addresses see no traffic either: the guard refuses before connect().
+
+In internal mode and in nginx offload mode (there mediarelay-proxy resolves
+the host and vets the address before it hands anything to nginx)."""
 
 import pytest
 
 from conftest import assert_json_error, make_config
-from proxyutil import ScriptedOrigin, assert_raw_error, module_stack, path_of, q, raw_get, sign
+from proxyutil import MODES, ScriptedOrigin, assert_raw_error, module_stack, path_of, q, raw_get, sign
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def table(port):
     ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=MODES)
 def st(request, origin):
     allow = [entry for _, _, entry in table(origin.port) if entry]
     media = {
@@ -57,7 +60,7 @@ def st(request, origin):
         upstream={"allow_private_networks": False, "allow_networks": []},
         stream={"allow_hosts": allow},
         media={k: {"provider": "direct", "source": {"url": u}} for k, u in media.items()})
-    yield from module_stack(request, config)
+    yield from module_stack(request, config, offload=request.param)
 
 
 @pytest.fixture(autouse=True)
