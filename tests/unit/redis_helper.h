@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -31,6 +34,8 @@ struct test_redis {
     pid_t pid;                 /* 0 when not running */
     char dir[64];              /* the mkdtemp directory, "" before */
     char sock[128];            /* DIR/r.sock */
+    int port;                  /* also listen on 127.0.0.1:port when > 0 */
+    char portstr[16];
 };
 
 static inline void test_sleep_ms(long ms)
@@ -115,7 +120,7 @@ static inline void test_redis_stop(struct test_redis *r)
 static inline int test_redis_start(struct test_redis *r)
 {
     posix_spawn_file_actions_t fa;
-    char *argv[20];
+    char *argv[24];
     int i = 0, rc;
     bool setpriv = test_in_path("setpriv");
 
@@ -137,7 +142,10 @@ static inline int test_redis_start(struct test_redis *r)
     }
     argv[i++] = (char *)"redis-server";
     argv[i++] = (char *)"--port";
-    argv[i++] = (char *)"0";
+    snprintf(r->portstr, sizeof(r->portstr), "%d", r->port > 0 ? r->port : 0);
+    argv[i++] = r->portstr;
+    argv[i++] = (char *)"--bind";
+    argv[i++] = (char *)"127.0.0.1";
     argv[i++] = (char *)"--unixsocket";
     argv[i++] = r->sock;
     argv[i++] = (char *)"--unixsocketperm";
@@ -173,6 +181,22 @@ static inline int test_redis_start(struct test_redis *r)
     }
     test_redis_stop(r);
     return -1;
+}
+
+/* A TCP port on 127.0.0.1 that nothing listens on right now. */
+static inline int test_free_port(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
 }
 
 /* Stops the server and removes its directory. */

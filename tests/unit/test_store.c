@@ -505,6 +505,35 @@ static void test_fallback_only(void **state)
     }
 }
 
+/* Redis over TCP ("host:port") works like the unix socket. */
+static void test_tcp(void **state)
+{
+    struct fx *f = *state;
+    struct test_redis tcp = { 0 };
+    struct mr_conf *c;
+    struct mr_store *s;
+    struct mr_str v;
+    char addr[64];
+
+    if (!test_redis_installed())
+        skip();
+    tcp.port = test_free_port();
+    assert_true(tcp.port > 0);
+    assert_int_equal(test_redis_start(&tcp), 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", tcp.port);
+    c = conf_for(addr);
+    s = mr_store_new(c, f->lru);
+    assert_non_null(s);
+    assert_int_equal(mr_store_ping(s), MR_OK);
+    assert_true(mr_store_redis_up(s));
+    assert_int_equal(mr_store_set(s, "tcp-key", "over tcp", 8, 0), MR_OK);
+    assert_int_equal(mr_store_get(s, &f->arena, "tcp-key", &v), MR_OK);
+    assert_string_equal(v.p, "over tcp");
+    mr_store_free(s);
+    mr_conf_free(c);
+    test_redis_cleanup(&tcp);
+}
+
 /* A socket where nothing listens (and a TCP port where nothing listens):
  * every call works on the fallback. */
 static void test_nothing_listening(void **state)
@@ -551,6 +580,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_last_error_after_loss, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_only, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_listening, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp, setup_plain, teardown),
     };
 
     /* As the server does: a write to a dead Redis must not kill us. */
