@@ -111,7 +111,7 @@ static int proxy_sign(struct mr_ctx *ctx)
     struct mr_str body;
     const char *url;
     char *base, *link;
-    long ttl = 86400;
+    long max = ctx->conf->stream.sign_max_ttl_s, ttl = max < 86400 ? max : 86400;
     time_t exp;
     int rc;
 
@@ -135,9 +135,8 @@ static int proxy_sign(struct mr_ctx *ctx)
             return mr_resp_error(&ctx->resp, MR_EINVAL, "ttl_s: must be an integer");
         ttl = (long)json_object_get_int64(v);
     }
-    if (ttl < 1 || ttl > ctx->conf->stream.sign_max_ttl_s)
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "ttl_s: must be between 1 and %ld",
-                             ctx->conf->stream.sign_max_ttl_s);
+    if (ttl < 1 || ttl > max)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "ttl_s: must be between 1 and %ld", max);
     if (mr_request_base_url(&ctx->req, ctx->conf, ctx->arena, &base))
         return mr_resp_error(&ctx->resp, MR_EINVAL, "no usable Host to build the link from");
     exp = time(NULL) + ttl;

@@ -16,8 +16,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: mediarelay-sign [--config FILE] [--ttl SECONDS] [--base URL] URL\n"
             "\n"
-            "Prints a /stream link that relays URL until now + SECONDS (default 86400,\n"
-            "at most stream.sign_max_ttl_s), signed with the configuration's secret.\n"
+            "Prints a /stream link that relays URL until now + SECONDS (default a day,\n"
+            "or stream.sign_max_ttl_s if that is less; at most stream.sign_max_ttl_s),\n"
+            "signed with the configuration's secret.\n"
             "The link starts with --base, else the configuration's public_url.\n");
 }
 
@@ -28,7 +29,7 @@ int main(int argc, char **argv)
     struct mr_conf *conf;
     struct mr_arena a;
     struct mr_buf errors;
-    long ttl = 86400;
+    long ttl = 0;
     char *link;
     int rc;
 
@@ -70,6 +71,8 @@ int main(int argc, char **argv)
         return 1;
     }
     mr_buf_free(&errors);
+    if (!ttl)
+        ttl = conf->stream.sign_max_ttl_s < 86400 ? conf->stream.sign_max_ttl_s : 86400;
     if (ttl > conf->stream.sign_max_ttl_s) {
         fprintf(stderr, "mediarelay-sign: --ttl is above stream.sign_max_ttl_s (%ld)\n",
                 conf->stream.sign_max_ttl_s);
