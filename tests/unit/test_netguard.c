@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -175,7 +176,7 @@ static void test_check_other(void **state)
 
     memset(&un, 0, sizeof(un));
     un.sun_family = AF_UNIX;
-    strcpy(un.sun_path, "/run/redis.sock");
+    snprintf(un.sun_path, sizeof(un.sun_path), "%s", "/run/redis.sock");
     assert_string_equal(mr_netguard_check((struct sockaddr *)&un, sizeof(un)), "reserved");
 
     memset(&ss, 0, sizeof(ss));

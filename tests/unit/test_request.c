@@ -245,7 +245,7 @@ static void test_parse_limits(void **state)
 
     assert_non_null(uri);
     /* A path of exactly the limit is fine, one more byte is not. */
-    strcpy(uri, "REQUEST_URI=/");
+    memcpy(uri, "REQUEST_URI=/", 13);
     memset(uri + 13, 'p', MR_REQ_MAX_PATH - 1);
     uri[12 + MR_REQ_MAX_PATH] = '\0';
     assert_int_equal(parse(&r, a, params), MR_OK);
@@ -258,7 +258,7 @@ static void test_parse_limits(void **state)
     uri = malloc(MR_REQ_MAX_QUERY + 64);
     assert_non_null(uri);
     params[1] = uri;
-    strcpy(uri, "REQUEST_URI=/a?");
+    memcpy(uri, "REQUEST_URI=/a?", 15);
     memset(uri + 15, 'q', MR_REQ_MAX_QUERY);
     uri[15 + MR_REQ_MAX_QUERY] = '\0';
     assert_int_equal(parse(&r, a, params), MR_OK);

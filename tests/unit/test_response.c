@@ -417,7 +417,7 @@ static void test_error_shape(void **state)
         root = error_body(f, &code, &message);
         assert_string_equal(code, cases[i].code);
         assert_string_equal(message, mr_strerror(cases[i].err));   /* NULL: mr_strerror */
-        assert_int_equal(atol(out_header(f, "Content-Length")), strlen(out_body(f)));
+        assert_int_equal(strtol(out_header(f, "Content-Length"), NULL, 10), strlen(out_body(f)));
         json_object_put(root);
     }
 }
@@ -448,7 +448,7 @@ static void test_error_message_and_headers(void **state)
     assert_null(out_header(f, "Content-Disposition"));
     assert_null(out_header(f, "Accept-Ranges"));
     assert_string_equal(out_header(f, "Content-Type"), "application/json");
-    assert_int_equal(atol(out_header(f, "Content-Length")), strlen(out_body(f)));
+    assert_int_equal(strtol(out_header(f, "Content-Length"), NULL, 10), strlen(out_body(f)));
     root = error_body(f, &code, &message);
     assert_string_equal(code, "not_found");
     assert_string_equal(message, "no media \"x\\y\"\n7");   /* escaped, and back */

@@ -199,7 +199,7 @@ static void test_set_nx_and_ttl(void **state)
     assert_int_equal(mr_store_set_nx(f->store, "lock:a", "1", 1, 5000), MR_OK);
     assert_int_equal(mr_store_set_nx(f->store, "lock:a", "2", 1, 5000), MR_EBUSY);
     assert_string_equal(raw(f, "GET %s", "mr:lock:a", NULL), "1");
-    pttl = atol(raw(f, "PTTL %s", "mr:lock:a", NULL));
+    pttl = strtol(raw(f, "PTTL %s", "mr:lock:a", NULL), NULL, 10);
     assert_true(pttl > 0 && pttl <= 5000);
     assert_int_equal(mr_store_del(f->store, "lock:a"), MR_OK);
     assert_int_equal(mr_store_set_nx(f->store, "lock:a", "3", 1, 0), MR_OK);
@@ -207,7 +207,7 @@ static void test_set_nx_and_ttl(void **state)
 
     /* PX is honoured: gone after it expires. */
     assert_int_equal(mr_store_set(f->store, "short", "x", 1, 1000), MR_OK);
-    pttl = atol(raw(f, "PTTL %s", "mr:short", NULL));
+    pttl = strtol(raw(f, "PTTL %s", "mr:short", NULL), NULL, 10);
     assert_true(pttl > 0 && pttl <= 1000);
     assert_int_equal(mr_store_get(f->store, &f->arena, "short", &v), MR_OK);
     assert_int_equal(mr_store_set_nx(f->store, "short-nx", "x", 1, 1000), MR_OK);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -391,7 +392,7 @@ static void test_strip_fragment(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[64];
-        strcpy(buf, cases[i].in);
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
         mr_url_strip_fragment(buf);
         assert_string_equal(buf, cases[i].out);
     }
