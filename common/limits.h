@@ -17,6 +17,10 @@
 #define MR_URL_MAX               8192        /* one URL */
 #define MR_UPSTREAM_HEADERS_MAX  64          /* upstream response headers kept */
 #define MR_HEADER_MAX_LINE       8192        /* one upstream header line */
+#define MR_M3U8_MAX_BYTES        (8u << 20)  /* a playlist (conf may lower it) */
+#define MR_M3U8_MAX_LINE         (64u << 10) /* one playlist line */
+#define MR_M3U8_MAX_VARS         64          /* EXT-X-DEFINE variables */
+#define MR_M3U8_MAX_VAR_VALUE    4096        /* one variable's value */
 #define MR_ARENA_BLOCK           16384       /* first arena block per request */
 
 #endif

@@ -4,8 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The low-level SHA-256 API is deprecated in OpenSSL 3 in favour of EVP,
+ * but its context is a plain struct: copying a prepared HMAC state is a
+ * memcpy, where EVP_MD_CTX_copy_ex allocates and frees on every copy --
+ * which was half the cost of a token, and a playlist of 20,000 segments
+ * makes 20,000 tokens. */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "error.h"
 #include "limits.h"
@@ -13,16 +20,15 @@
 #define BLOCK 64
 
 struct mr_token_key {
-    EVP_MD_CTX *inner;   /* SHA-256 after absorbing key ^ ipad */
-    EVP_MD_CTX *outer;   /* SHA-256 after absorbing key ^ opad */
+    SHA256_CTX inner;    /* SHA-256 after absorbing key ^ ipad */
+    SHA256_CTX outer;    /* SHA-256 after absorbing key ^ opad */
 };
 
 void mr_token_key_free(struct mr_token_key *k)
 {
     if (!k)
         return;
-    EVP_MD_CTX_free(k->inner);
-    EVP_MD_CTX_free(k->outer);
+    OPENSSL_cleanse(k, sizeof(*k));
     free(k);
 }
 
@@ -34,10 +40,6 @@ struct mr_token_key *mr_token_key_new(const void *secret, size_t len)
 
     if (!k)
         return NULL;
-    k->inner = EVP_MD_CTX_new();
-    k->outer = EVP_MD_CTX_new();
-    if (!k->inner || !k->outer)
-        goto fail;
     /* RFC 2104: a key longer than the block is hashed first. */
     if (len > BLOCK) {
         if (!EVP_Digest(secret, len, key, &n, EVP_sha256(), NULL))
@@ -47,13 +49,11 @@ struct mr_token_key *mr_token_key_new(const void *secret, size_t len)
     }
     for (int i = 0; i < BLOCK; i++)
         pad[i] = key[i] ^ 0x36;
-    if (!EVP_DigestInit_ex(k->inner, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(k->inner, pad, BLOCK))
+    if (!SHA256_Init(&k->inner) || !SHA256_Update(&k->inner, pad, BLOCK))
         goto fail;
     for (int i = 0; i < BLOCK; i++)
         pad[i] = key[i] ^ 0x5c;
-    if (!EVP_DigestInit_ex(k->outer, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(k->outer, pad, BLOCK))
+    if (!SHA256_Init(&k->outer) || !SHA256_Update(&k->outer, pad, BLOCK))
         goto fail;
     OPENSSL_cleanse(key, sizeof(key));
     OPENSSL_cleanse(pad, sizeof(pad));
@@ -64,25 +64,18 @@ fail:
     return NULL;
 }
 
-/* One scratch context per thread: copying a prepared state is cheap, making
- * a context is a malloc. */
-static _Thread_local EVP_MD_CTX *scratch;
-
 int mr_hmac_sha256(const struct mr_token_key *k, const void *data, size_t len,
                    unsigned char out[MR_HMAC_LEN])
 {
     unsigned char ih[MR_HMAC_LEN];
-    unsigned int n;
+    SHA256_CTX c = k->inner;
 
-    if (!scratch && !(scratch = EVP_MD_CTX_new()))
-        return MR_ENOMEM;
-    if (!EVP_MD_CTX_copy_ex(scratch, k->inner) ||
-        !EVP_DigestUpdate(scratch, data, len) ||
-        !EVP_DigestFinal_ex(scratch, ih, &n) ||
-        !EVP_MD_CTX_copy_ex(scratch, k->outer) ||
-        !EVP_DigestUpdate(scratch, ih, sizeof(ih)) ||
-        !EVP_DigestFinal_ex(scratch, out, &n))
+    if (!SHA256_Update(&c, data, len) || !SHA256_Final(ih, &c))
         return MR_EINTERNAL;
+    c = k->outer;
+    if (!SHA256_Update(&c, ih, sizeof(ih)) || !SHA256_Final(out, &c))
+        return MR_EINTERNAL;
+    OPENSSL_cleanse(&c, sizeof(c));
     return MR_OK;
 }
 

@@ -8,7 +8,7 @@
  * and shared.
  *
  * The HMAC key schedule (the SHA-256 states after key^ipad and key^opad) is
- * computed once in mr_token_key_init, not per token.
+ * computed once in mr_token_key_new, not per token.
  */
 #ifndef MR_TOKEN_H
 #define MR_TOKEN_H

@@ -127,6 +127,57 @@ int mr_url_normalize(struct mr_arena *a, const char *url, char **out)
     return rc;
 }
 
+/* Most references in a playlist are plain relative names ("seg-1.ts?t=x"):
+ * RFC 3986's merge is then the base's directory plus the reference, with no
+ * dot segments to remove.  Done here without parsing, as curl would give
+ * it; anything less plain goes to curl.  True when it answered. */
+static bool fast_resolve(struct mr_arena *a, const char *base, const char *ref, char **out)
+{
+    size_t rlen = strcspn(ref, "?#"), slen, auth, end, dir;
+    const char *p;
+
+    if (!*ref || strchr("/?#.", ref[0]) || strpbrk(ref, " \\%") ||
+        strstr(ref, "/.") || (rlen && ref[rlen - 1] == '.'))
+        return false;
+    /* The base: scheme "://" authority [path] with a lowercase authority
+     * (curl lowercases hosts) and no dot segments in its path. */
+    slen = mr_url_scheme_len(base);
+    if (!slen || strncmp(base + slen, "://", 3))
+        return false;
+    auth = slen + 3;
+    end = auth + strcspn(base + auth, "/?#");
+    for (size_t i = auth; i < end; i++)
+        if ((base[i] >= 'A' && base[i] <= 'Z') || base[i] == '@' || base[i] == '%')
+            return false;
+    for (size_t i = 0; i < slen; i++)
+        if (base[i] >= 'A' && base[i] <= 'Z')
+            return false;
+    p = base + end;
+    dir = end;
+    if (*p == '/') {
+        size_t plen = strcspn(p, "?#");
+        if (memmem(p, plen, "/.", 2) || memchr(p, '%', plen) || memchr(p, ' ', plen))
+            return false;
+        for (size_t i = 0; i < plen; i++)
+            if (p[i] == '/')
+                dir = end + i + 1;
+    } else {
+        dir = end;
+    }
+    {
+        size_t n = strlen(ref), slash = *p == '/' ? 0 : 1;
+        char *o = mr_arena_alloc(a, dir + slash + n + 1);
+        if (o) {
+            memcpy(o, base, dir);
+            if (slash)
+                o[dir] = '/';
+            memcpy(o + dir + slash, ref, n + 1);
+        }
+        *out = o;
+    }
+    return true;
+}
+
 int mr_url_resolve(struct mr_arena *a, const char *base, const char *ref, char **out)
 {
     size_t slen;
@@ -157,6 +208,8 @@ int mr_url_resolve(struct mr_arena *a, const char *base, const char *ref, char *
         return *out ? MR_OK : MR_ENOMEM;
     }
 
+    if (fast_resolve(a, base, ref, out))
+        return *out ? MR_OK : MR_ENOMEM;
     if (!(ref = encode_spaces(a, ref)) || !(base = encode_spaces(a, base)))
         return MR_ENOMEM;
     h = curl_url();

@@ -1,0 +1,60 @@
+/* m3u8.h - the HLS playlist rewriter: playlist bytes + final URL -> bytes.
+ *
+ * A pure function: every URI of the playlist (RFC 8216bis: URI lines and the
+ * URI attribute of EXT-X-MEDIA, EXT-X-I-FRAME-STREAM-INF, EXT-X-KEY,
+ * EXT-X-SESSION-KEY, EXT-X-MAP, EXT-X-PART, EXT-X-PRELOAD-HINT,
+ * EXT-X-RENDITION-REPORT, EXT-X-SESSION-DATA) is resolved against the
+ * playlist's final URL and replaced by a signed relay URL; every other byte
+ * is kept (tags, comments, blank lines, attribute order and quoting, CRLF or
+ * LF, a missing last newline).  Playlist-like URIs (variant lines, URI= of
+ * EXT-X-MEDIA, EXT-X-I-FRAME-STREAM-INF, EXT-X-RENDITION-REPORT) become
+ * PREFIX/api/m3u8/TOKEN.m3u8, the others PREFIX/api/seg/TOKEN[.ext] with the
+ * upstream file's extension.  skd:// and data: URIs stay as they are.
+ * EXT-X-DEFINE variables ({$name}: NAME/VALUE, QUERYPARAM, IMPORT) are
+ * substituted in URIs before resolving, as a player would.
+ *
+ * Knows nothing of FastCGI or the network, so unit tests and the fuzzer
+ * call it directly.
+ */
+#ifndef MR_M3U8_H
+#define MR_M3U8_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "str.h"
+
+struct mr_token_key;
+
+/* Token payload kinds (the first byte of a token's data). */
+#define MR_TOKEN_PLAYLIST 'p'
+#define MR_TOKEN_SEGMENT  's'
+
+struct mr_m3u8_ctx {
+    const struct mr_token_key *key;
+    const char *prefix;              /* before "/api/...": "" or "https://relay.example/x" */
+    const char *scope;               /* what the tokens are bound to: "m:intro", "c:news" */
+    time_t expire_at;                /* of every token made */
+    const struct mr_headers *imports;/* EXT-X-DEFINE:IMPORT values, or NULL */
+    size_t max_bytes;                /* input cap; 0 = MR_M3U8_MAX_BYTES */
+};
+
+/* Rewrites `body` (fetched from `final_url`, after redirects) into `out`
+ * (a buffer the caller initialized; its cap is respected).  MR_EUPSTREAM
+ * with `why` (static text) for a body that is not a playlist or holds a URI
+ * with control bytes; MR_ETOOBIG past the size or line cap. */
+int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_str body,
+                    const char *final_url, struct mr_buf *out, const char **why);
+
+/* The token data for a URI: kind, scope, '\n', absolute URL.  Parses it back:
+ * MR_EFORBIDDEN when it is not of that shape. */
+int mr_m3u8_token_data(struct mr_str data, char *kind, struct mr_str *scope,
+                       struct mr_str *url);
+
+/* Whether the body looks like a playlist (after an optional BOM, its first
+ * line that is not blank begins with #EXTM3U, comments allowed before). */
+bool mr_m3u8_is_playlist(struct mr_str body);
+
+#endif

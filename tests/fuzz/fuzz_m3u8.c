@@ -1,0 +1,34 @@
+/* fuzz_m3u8.c - the HLS rewriter on arbitrary playlists. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "m3u8.h"
+#include "token.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct mr_token_key *key;
+    static const struct mr_header imports[] = { { "v", "imported" } };
+    static const struct mr_headers im = { (struct mr_header *)imports, 1 };
+    struct mr_m3u8_ctx c = {
+        .prefix = "", .scope = "m:fuzz", .expire_at = 4000000000, .imports = &im,
+    };
+    struct mr_arena a;
+    struct mr_buf out;
+    const char *why;
+
+    if (!key)
+        key = mr_token_key_new("fuzz-secret-fuzz-secret-fuzz-secret", 35);
+    c.key = key;
+    mr_arena_init(&a, 0);
+    mr_buf_init(&out, 64u << 20);
+    mr_m3u8_rewrite(&a, &c, (struct mr_str){ (const char *)data, size },
+                    "https://cdn.example.com/a/b/index.m3u8?q=1&x=%2F", &out, &why);
+    mr_buf_free(&out);
+    mr_arena_free(&a);
+    return 0;
+}

@@ -1,0 +1,471 @@
+/* test_m3u8.c - the HLS rewriter: every playlist of ../shared/corpus/hls
+ * (every URI through the relay, every other line kept, or a clear refusal
+ * for the malformed ones), and cases written for one rule each. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "error.h"
+#include "limits.h"
+#include "m3u8.h"
+#include "token.h"
+#include "url.h"
+
+#ifndef MR_TOP_SRCDIR
+#define MR_TOP_SRCDIR "."
+#endif
+
+#define BASE "https://cdn.example.com/vod/movie/index.m3u8?auth=a%2Fb"
+
+static struct mr_token_key *key;
+
+static int setup(void **state)
+{
+    (void)state;
+    key = mr_token_key_new("0123456789abcdef0123456789abcdef", 32);
+    return key ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mr_token_key_free(key);
+    return 0;
+}
+
+static const struct mr_m3u8_ctx ctx = {
+    .key = NULL, .prefix = "", .scope = "m:movie", .expire_at = 4000000000,
+};
+
+static int rewrite(struct mr_arena *a, const char *in, size_t len, const char *base,
+                   struct mr_buf *out, const char **why)
+{
+    struct mr_m3u8_ctx c = ctx;
+    c.key = key;
+    mr_buf_init(out, 64u << 20);
+    return mr_m3u8_rewrite(a, &c, (struct mr_str){ in, len }, base, out, why);
+}
+
+/* The upstream URL a relay URL stands for ("/api/seg/TOKEN.ext"). */
+static const char *decode(struct mr_arena *a, struct mr_str relay, char *kind)
+{
+    struct mr_str tok, data, scope, url;
+    const char *p;
+    time_t exp;
+
+    if (mr_str_starts_c(relay, "/api/seg/")) {
+        tok = (struct mr_str){ relay.p + 9, relay.len - 9 };
+    } else if (mr_str_starts_c(relay, "/api/m3u8/")) {
+        tok = (struct mr_str){ relay.p + 10, relay.len - 10 };
+    } else {
+        return NULL;
+    }
+    /* token = payload "." mac, then an optional ".ext" */
+    p = memchr(tok.p, '.', tok.len);
+    if (!p)
+        return NULL;
+    p = memchr(p + 1, '.', tok.len - (size_t)(p + 1 - tok.p));
+    if (p)
+        tok.len = (size_t)(p - tok.p);
+    if (mr_token_verify(key, a, tok, 1000, &data, &exp) != MR_OK)
+        return NULL;
+    if (mr_m3u8_token_data(data, kind, &scope, &url) || !mr_str_eq_c(scope, "m:movie"))
+        return NULL;
+    return mr_arena_strdup_str(a, url);
+}
+
+/* ---- the corpus ------------------------------------------------------------ */
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *p;
+    long n;
+
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    p = malloc((size_t)n + 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (p) {
+        p[n] = '\0';
+        *len = (size_t)n;
+    }
+    return p;
+}
+
+static const char *const malformed[] = {
+    "videojs__empty.m3u8", "videojs__manifestNoExtM3u.m3u8", NULL
+};
+
+static const char *const uri_tags[] = {
+    "#EXT-X-MEDIA:", "#EXT-X-I-FRAME-STREAM-INF:", "#EXT-X-RENDITION-REPORT:", "#EXT-X-KEY:",
+    "#EXT-X-SESSION-KEY:", "#EXT-X-MAP:", "#EXT-X-PART:", "#EXT-X-PRELOAD-HINT:",
+    "#EXT-X-SESSION-DATA:", NULL
+};
+
+/* Next line of s (without its LF; CR kept); false at the end. */
+static bool next_line(struct mr_str *s, struct mr_str *line)
+{
+    struct mr_str rest;
+    if (!s->p)
+        return false;
+    rest = mr_str_cut(*s, '\n', line);
+    *s = rest;
+    return true;
+}
+
+/* Checks one rewritten line against its original: the number of URIs that
+ * went through the relay is added to *relayed. */
+static void check_line(struct mr_arena *a, const char *file, struct mr_str in,
+                       struct mr_str out, int *relayed)
+{
+    struct mr_str t = mr_str_trim(in);
+    char kind;
+
+    if (t.len && t.p[t.len - 1] == '\r')
+        t.len--;
+    if (!t.len || (t.p[0] == '#' && !mr_str_starts_c(t, "#EXT"))) {
+        if (!mr_str_eq(in, out))
+            fail_msg("%s: a blank or comment line changed: [%.*s] -> [%.*s]", file,
+                     (int)in.len, in.p, (int)out.len, out.p);
+        return;
+    }
+    if (t.p[0] != '#') {
+        struct mr_str o = out;
+        const char *up;
+        if (o.len && o.p[o.len - 1] == '\r')
+            o.len--;
+        up = decode(a, o, &kind);
+        if (!up)
+            fail_msg("%s: URI line [%.*s] not relayed: [%.*s]", file, (int)in.len, in.p,
+                     (int)out.len, out.p);
+        if (strncmp(up, "http://", 7) && strncmp(up, "https://", 8))
+            fail_msg("%s: [%.*s] resolved to a non-http URL %s", file, (int)in.len, in.p, up);
+        (*relayed)++;
+        return;
+    }
+    for (int i = 0; uri_tags[i]; i++) {
+        const char *u;
+        if (!mr_str_starts_c(in, uri_tags[i]))
+            continue;
+        u = memmem(in.p, in.len, "URI=\"", 5);
+        if (!u)
+            break;
+        {
+            size_t head = (size_t)(u + 5 - in.p);
+            const char *q = memchr(in.p + head, '"', in.len - head);
+            struct mr_str value = { in.p + head, q ? (size_t)(q - in.p) - head : 0 };
+            const char *oq;
+            size_t tail = q ? in.len - (size_t)(q - in.p) : 0;
+            assert_non_null(q);
+            /* Everything before and after the value is the same. */
+            if (out.len < head + tail || memcmp(out.p, in.p, head) ||
+                memcmp(out.p + out.len - tail, q, tail))
+                fail_msg("%s: tag changed outside its URI: [%.*s] -> [%.*s]", file,
+                         (int)in.len, in.p, (int)out.len, out.p);
+            oq = out.p + head;
+            if (mr_str_starts_c(value, "skd:") || mr_str_starts_c(value, "data:")) {
+                if (!mr_str_eq(in, out))
+                    fail_msg("%s: skd:/data: URI changed", file);
+                return;
+            }
+            if (!decode(a, (struct mr_str){ oq, out.len - head - tail }, &kind))
+                fail_msg("%s: URI of [%.*s] not relayed: [%.*s]", file, (int)in.len, in.p,
+                         (int)out.len, out.p);
+            (*relayed)++;
+            return;
+        }
+    }
+    if (!mr_str_eq(in, out))
+        fail_msg("%s: a tag line changed: [%.*s] -> [%.*s]", file, (int)in.len, in.p,
+                 (int)out.len, out.p);
+}
+
+static void test_corpus(void **state)
+{
+    char dirpath[512];
+    const char *env = getenv("MR_CORPUS");
+    struct dirent *e;
+    DIR *d;
+    int files = 0;
+
+    (void)state;
+    snprintf(dirpath, sizeof(dirpath), "%s/hls", env ? env : MR_TOP_SRCDIR "/../shared/corpus");
+    d = opendir(dirpath);
+    if (!d) {
+        print_message("no corpus at %s (set MR_CORPUS): skipped\n", dirpath);
+        skip();
+    }
+    while ((e = readdir(d))) {
+        char path[1024];
+        struct mr_arena a;
+        struct mr_buf out;
+        struct mr_str in, ol, il;
+        const char *why;
+        bool bad = false;
+        size_t len = 0;
+        char *body;
+        int rc, relayed = 0, uris = 0;
+
+        if (!strstr(e->d_name, ".m3u8"))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dirpath, e->d_name);
+        body = read_file(path, &len);
+        assert_non_null(body);
+        for (int i = 0; malformed[i]; i++)
+            bad |= !strcmp(e->d_name, malformed[i]);
+        mr_arena_init(&a, 0);
+        rc = rewrite(&a, body, len, BASE, &out, &why);
+        if (bad) {
+            if (rc != MR_EUPSTREAM || !why)
+                fail_msg("%s: malformed, yet not refused (rc %d)", e->d_name, rc);
+        } else {
+            if (rc)
+                fail_msg("%s: refused: %s", e->d_name, why ? why : "?");
+            in = (struct mr_str){ body, len };
+            if (len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3)) {
+                in.p += 3;
+                in.len -= 3;
+            }
+            ol = mr_buf_str(&out);
+            /* Line for line, the same line endings. */
+            while (next_line(&in, &il)) {
+                struct mr_str t = mr_str_trim(il);
+                if (!next_line(&ol, &(struct mr_str){ 0 }))
+                    fail_msg("%s: output has fewer lines", e->d_name);
+                (void)t;
+            }
+            assert_null(ol.p);
+            /* Again, now line by line. */
+            in = (struct mr_str){ body, len };
+            if (len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3)) {
+                in.p += 3;
+                in.len -= 3;
+            }
+            ol = mr_buf_str(&out);
+            while (next_line(&in, &il)) {
+                struct mr_str o, t = mr_str_trim(il);
+                next_line(&ol, &o);
+                if (t.len && t.p[0] != '#' && !(t.len == 1 && t.p[0] == '\r'))
+                    uris++;
+                check_line(&a, e->d_name, il, o, &relayed);
+            }
+            if (relayed < uris)
+                fail_msg("%s: %d URI lines, %d relayed", e->d_name, uris, relayed);
+        }
+        mr_buf_free(&out);
+        mr_arena_free(&a);
+        free(body);
+        files++;
+    }
+    closedir(d);
+    assert_true(files >= 60);
+}
+
+/* ---- one rule each ---------------------------------------------------------- */
+
+struct tcase {
+    const char *in;
+    const char *base;
+    const char *want;   /* the upstream URL of the first relayed URI, or NULL */
+    char kind;
+};
+
+static void test_resolution(void **state)
+{
+    static const struct tcase cases[] = {
+        { "#EXTM3U\n#EXTINF:4,\nseg-1.ts\n", BASE, "https://cdn.example.com/vod/movie/seg-1.ts", 's' },
+        { "#EXTM3U\n#EXTINF:4,\n./seg-1.ts\n", BASE, "https://cdn.example.com/vod/movie/seg-1.ts", 's' },
+        { "#EXTM3U\n#EXTINF:4,\n../../../../up.ts\n", BASE, "https://cdn.example.com/up.ts", 's' },
+        { "#EXTM3U\n#EXTINF:4,\n/root.ts?x=%2F\n", BASE, "https://cdn.example.com/root.ts?x=%2F", 's' },
+        { "#EXTM3U\n#EXTINF:4,\n//other.example/p.ts\n", BASE, "https://other.example/p.ts", 's' },
+        { "#EXTM3U\n#EXTINF:4,\nhttp://abs.example/a%2Fb.ts?q=1&r=%3D#frag\n", BASE,
+          "http://abs.example/a%2Fb.ts?q=1&r=%3D", 's' },
+        { "#EXTM3U\n#EXTINF:4,\n \tseg 1.ts\t \n", BASE, "https://cdn.example.com/vod/movie/seg%201.ts", 's' },
+        { "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv/1.m3u8?s=1\n", BASE,
+          "https://cdn.example.com/vod/movie/v/1.m3u8?s=1", 'p' },
+        { "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"x\",URI=\"a/en.m3u8\"\n", BASE,
+          "https://cdn.example.com/vod/movie/a/en.m3u8", 'p' },
+        { "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"../k.bin?x\",IV=0x1\n", BASE,
+          "https://cdn.example.com/vod/k.bin?x", 's' },
+        { "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"10@0\"\n", BASE,
+          "https://cdn.example.com/vod/movie/init.mp4", 's' },
+        { "#EXTM3U\n#EXT-X-DEFINE:NAME=\"h\",VALUE=\"v.example\"\n#EXTINF:1,\nhttps://{$h}/x.ts\n",
+          BASE, "https://v.example/x.ts", 's' },
+        { "#EXTM3U\n#EXT-X-DEFINE:QUERYPARAM=\"auth\"\n#EXTINF:1,\ns.ts?auth={$auth}\n", BASE,
+          "https://cdn.example.com/vod/movie/s.ts?auth=a%2Fb", 's' },
+        { "#EXTM3U\n#EXT-X-DEFINE:NAME=\"a\",VALUE=\"1\"\n#EXT-X-DEFINE:NAME=\"b\",VALUE=\"{$a}2\"\n"
+          "#EXTINF:1,\n{$b}.ts\n", BASE, "https://cdn.example.com/vod/movie/12.ts", 's' },
+        { "\xEF\xBB\xBF#EXTM3U\r\n#EXTINF:1,\r\na.ts\r\n", BASE,
+          "https://cdn.example.com/vod/movie/a.ts", 's' },
+        { "# a comment first\n#EXTM3U\n#EXTINF:1,\na.ts", BASE,
+          "https://cdn.example.com/vod/movie/a.ts", 's' },
+        { "#EXTM3U\n#EXTINF:1,\na.ts\n", "http://Host.Example:8080", "http://host.example:8080/a.ts", 's' },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mr_arena a;
+        struct mr_buf out;
+        const char *why, *up, *p;
+        char kind = 0;
+        int rc;
+
+        mr_arena_init(&a, 0);
+        rc = rewrite(&a, cases[i].in, strlen(cases[i].in), cases[i].base, &out, &why);
+        if (rc)
+            fail_msg("case %zu refused: %s", i, why);
+        p = strstr(out.p, "/api/");
+        assert_non_null(p);
+        up = decode(&a, (struct mr_str){ p, strcspn(p, "\"\r\n") }, &kind);
+        if (!up || strcmp(up, cases[i].want) || kind != cases[i].kind)
+            fail_msg("case %zu: got %s (%c), want %s (%c)\n%s", i, up ? up : "(none)",
+                     kind ? kind : '-', cases[i].want, cases[i].kind, out.p);
+        mr_buf_free(&out);
+        mr_arena_free(&a);
+    }
+}
+
+static void test_bytes_kept(void **state)
+{
+    static const char in[] =
+        "#EXTM3U\r\n"
+        "#EXT-X-VERSION:7\r\n"
+        "## comment with http://x/y.ts\r\n"
+        "#EXT-X-DATERANGE:ID=\"ad\",X-ASSET-URI=\"http://ads/ad.m3u8\",START-DATE=\"2020\"\r\n"
+        "#EXT-X-UNKNOWN-TAG:URI=\"left.ts\"\r\n"
+        "\r\n"
+        "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://key-1\",KEYFORMAT=\"com.apple\"\r\n"
+        "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"data:text/plain;base64,AAAA\"\r\n"
+        "#EXTINF:4.0,title, with comma\r\n"
+        "seg.ts\r\n"
+        "#EXT-X-ENDLIST";
+    struct mr_arena a;
+    struct mr_buf out;
+    const char *why, *seg;
+    int rc;
+
+    (void)state;
+    mr_arena_init(&a, 0);
+    rc = rewrite(&a, in, strlen(in), BASE, &out, &why);
+    assert_int_equal(rc, MR_OK);
+    seg = strstr(in, "seg.ts");
+    /* Everything up to the URI line is byte for byte the same. */
+    assert_memory_equal(out.p, in, (size_t)(seg - in));
+    assert_true(mr_str_starts_c(mr_str_c(out.p + (seg - in)), "/api/seg/"));
+    /* ...with the extension kept, the CRLF kept, no newline added at the end. */
+    assert_non_null(strstr(out.p, ".ts\r\n#EXT-X-ENDLIST"));
+    assert_int_equal(out.p[out.len - 1], 'T');
+    mr_buf_free(&out);
+    mr_arena_free(&a);
+}
+
+static void test_prefix_and_determinism(void **state)
+{
+    static const char in[] = "#EXTM3U\n#EXTINF:1,\na.ts\n";
+    struct mr_m3u8_ctx c = ctx;
+    struct mr_arena a;
+    struct mr_buf o1, o2;
+    const char *why;
+
+    (void)state;
+    c.key = key;
+    c.prefix = "https://relay.example/r";
+    mr_arena_init(&a, 0);
+    mr_buf_init(&o1, 1 << 20);
+    mr_buf_init(&o2, 1 << 20);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(in), BASE, &o1, &why), MR_OK);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(in), BASE, &o2, &why), MR_OK);
+    assert_string_equal(o1.p, o2.p);
+    assert_non_null(strstr(o1.p, "\nhttps://relay.example/r/api/seg/"));
+    mr_buf_free(&o1);
+    mr_buf_free(&o2);
+    mr_arena_free(&a);
+}
+
+static void test_refusals(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+    } cases[] = {
+        { "", MR_EUPSTREAM },
+        { "<html>not a playlist</html>", MR_EUPSTREAM },
+        { "#EXTINF:1,\na.ts\n", MR_EUPSTREAM },
+        { "#EXTM3U\n#EXTINF:1,\na\x01.ts\n", MR_EUPSTREAM },
+        { "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\x1b.bin\"\n", MR_EUPSTREAM },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mr_arena a;
+        struct mr_buf out;
+        const char *why = NULL;
+        mr_arena_init(&a, 0);
+        assert_int_equal(rewrite(&a, cases[i].in, strlen(cases[i].in), BASE, &out, &why),
+                         cases[i].rc);
+        assert_non_null(why);
+        mr_buf_free(&out);
+        mr_arena_free(&a);
+    }
+}
+
+static void test_caps(void **state)
+{
+    struct mr_m3u8_ctx c = ctx;
+    struct mr_arena a;
+    struct mr_buf out;
+    const char *why;
+    size_t n = MR_M3U8_MAX_LINE + 100;
+    char *big = malloc(n + 16);
+
+    (void)state;
+    c.key = key;
+    mr_arena_init(&a, 0);
+    memcpy(big, "#EXTM3U\n#", 9);
+    memset(big + 9, 'x', n);
+    big[9 + n] = '\0';
+    mr_buf_init(&out, 1 << 20);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(big), BASE, &out, &why), MR_ETOOBIG);
+    mr_buf_reset(&out);
+    c.max_bytes = 100;
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(big), BASE, &out, &why), MR_ETOOBIG);
+    /* An output cap is respected too. */
+    c.max_bytes = 0;
+    mr_buf_free(&out);
+    mr_buf_init(&out, 64);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c("#EXTM3U\n#EXTINF:1,\na.ts\n"), BASE,
+                                     &out, &why), MR_ETOOBIG);
+    mr_buf_free(&out);
+    mr_arena_free(&a);
+    free(big);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_resolution),
+        cmocka_unit_test(test_bytes_kept),
+        cmocka_unit_test(test_prefix_and_determinism),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_caps),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
