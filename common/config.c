@@ -127,6 +127,12 @@ static const struct field stream_fields[] = {
     END
 };
 
+static const struct field hls_fields[] = {
+    INT("token_ttl_s", C(hls.token_ttl_s), 21600, 300, 30L * 86400),
+    INT("max_playlist_bytes", C(hls.max_playlist_bytes), 8 << 20, 1024, 64 << 20),
+    END
+};
+
 #define CH(m) offsetof(struct mr_conf_channel, m)
 static const struct field channel_fields[] = {
     { .key = "url", .kind = K_STRING, .off = CH(url), .required = true },
@@ -200,6 +206,7 @@ static const struct field root_fields[] = {
     SECTION("cors", cors_fields),
     SECTION("upstream", upstream_fields),
     SECTION("stream", stream_fields),
+    SECTION("hls", hls_fields),
     MAP("channels", C(channels), struct mr_conf_channel, channel_fields),
     STR("channels_m3u", C(channels_m3u), ""),
     MAP("media", C(media), struct mr_conf_media, media_fields),

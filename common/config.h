@@ -95,6 +95,10 @@ struct mr_conf {
         char *offload;
         long sign_max_ttl_s;
     } stream;
+    struct {
+        long token_ttl_s;
+        long max_playlist_bytes;
+    } hls;
     struct mr_conf_map channels;      /* of struct mr_conf_channel */
     char *channels_m3u;
     struct mr_conf_map media;         /* of struct mr_conf_media */

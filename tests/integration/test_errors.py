@@ -44,10 +44,7 @@ def test_media_from_redis(shared_stack):
 
 
 @pytest.mark.parametrize("method,path,exe", [
-    ("GET", "/api/m3u8/x.m3u8", "m3u8"),
-    ("GET", "/live/news.m3u8", "m3u8"),
     ("GET", "/live/channels.m3u", "m3u8"),
-    ("GET", "/api/seg/abc.ts", "segment"),
     ("GET", "/api/seg/abc/tail/seg-1.m4s", "segment"),
     ("GET", "/api/resolve?url=http%3A%2F%2F127.0.0.1%3A9%2Fx.mp4", "resolve"),
 ])
@@ -68,3 +65,12 @@ def test_admin_with_token(shared_stack):
     resp = shared_stack.request("POST", "/api/media", body=MEDIA_ITEM,
                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert_json_error(resp, 501, "not_implemented")
+
+
+@pytest.mark.parametrize("path,status,code", [
+    ("/api/m3u8/x.m3u8", 403, "forbidden"),          # not a token
+    ("/api/seg/abc.ts", 403, "forbidden"),
+    ("/live/news.m3u8", 404, "not_found"),           # no such channel
+])
+def test_hls_routes_refuse_bad_input(shared_stack, path, status, code):
+    assert_json_error(shared_stack.get(path), status, code)

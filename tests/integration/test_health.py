@@ -46,7 +46,7 @@ def test_redis_killed_then_back(stack):
     assert s.get("/api/media/nope/source").status == 404
     stats = s.get("/api/stats")
     assert stats.status == 200 and stats.json["redis"] == "down", stats
-    assert s.get("/api/seg/abc.ts").status == 501
+    assert s.get("/api/seg/abc.ts").status == 403   # not a token
 
     s.start_redis()
     for path, exe in [("/api/health", "resolve")] + [(f"/api/health/{e}", e) for e in EXES]:

@@ -15,7 +15,7 @@ def access_line(log, method, path, status):
 @pytest.mark.parametrize("exe,path,status", [
     ("resolve", "/api/health", 200),
     ("resolve", "/api/nope-logged", 404),
-    ("segment", "/api/seg/logged.ts", 501),
+    ("segment", "/api/seg/logged.ts", 403),
     ("proxy", "/api/health/proxy", 200),
 ])
 def test_access_line(shared_stack, exe, path, status):
