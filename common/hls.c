@@ -44,6 +44,12 @@ static int scope_policy(struct mr_ctx *ctx, struct mr_str scope, struct mr_heade
         *id = ch->id;
         return MR_OK;
     }
+    if (mr_str_eq_c(head, "u")) {
+        /* A /stream URL: no policy; counted under its host. */
+        *kind = "stream";
+        *id = mr_arena_strdup_str(ctx->arena, rest);
+        return *id ? MR_OK : MR_ENOMEM;
+    }
     if (mr_str_eq_c(head, "m")) {
         struct mr_media *m = mr_arena_calloc(ctx->arena, 1, sizeof(*m));
         struct mr_source src;

@@ -2,7 +2,8 @@
  * segments, keys and init sections relayed, all behind signed tokens.
  *
  * A token's scope says whose header policy applies upstream: "m:{media}"
- * (the media item's provider) or "c:{channel}" (the channel's headers).
+ * (the media item's provider), "c:{channel}" (the channel's headers) or
+ * "u:{host}" (a /stream URL: none).
  */
 #ifndef MR_HLS_H
 #define MR_HLS_H

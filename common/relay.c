@@ -61,6 +61,8 @@ static bool value_ok(const char *v)
 
 struct pump {
     struct mr_ctx *ctx;
+    const struct mr_relay *r;
+    bool playlist;                  /* the answer is an HLS playlist */
     long status;                    /* of the upstream */
     bool retry;                     /* a 403 that deserves a second try */
     bool may_retry;
@@ -68,6 +70,20 @@ struct pump {
     size_t gathered;                /* bytes waiting in the gather buffer */
     long long checked_ms;           /* last hang-up check (monotonic) */
 };
+
+static bool is_playlist_type(const char *ct)
+{
+    static const char *const types[] = {
+        "application/vnd.apple.mpegurl", "application/x-mpegurl", "audio/mpegurl",
+        "audio/x-mpegurl", NULL
+    };
+    if (!ct)
+        return false;
+    for (const char *const *t = types; *t; t++)
+        if (!strncasecmp(ct, *t, strlen(*t)))
+            return true;
+    return false;
+}
 
 static int pump_head(void *arg, const struct mr_upstream_head *h)
 {
@@ -86,6 +102,11 @@ static int pump_head(void *arg, const struct mr_upstream_head *h)
     if (h->status >= 300 && h->status < 400 && h->status != 304)
         return MR_EUPSTREAM;       /* a redirect curl did not follow */
 
+    if (p->r->playlists_back && h->status / 100 == 2 &&
+        is_playlist_type(mr_upstream_header(h, "Content-Type"))) {
+        p->playlist = true;
+        return MR_EBUSY;
+    }
     mr_resp_status(resp, (int)h->status);
     for (const char *const *name = pass_back; *name; name++) {
         const char *v = mr_upstream_header(h, *name);
@@ -265,7 +286,7 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
 {
     struct mr_upstream_head head;
     struct mr_upstream_req req;
-    struct pump p = { .ctx = ctx };
+    struct pump p = { .ctx = ctx, .r = r };
     struct mr_sink sink = { pump_head, pump_data, pump_check, &p };
     struct mr_stats_req st = { r->stats_kind, r->stats_id, 0, 0, false };
     bool had_referer;
@@ -299,6 +320,8 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     }
 
     st.bytes_up = p.bytes_up;
+    if (rc == MR_EBUSY && p.playlist)
+        return MR_EBUSY;   /* nothing answered: the caller rewrites it */
     if (rc == MR_ECLIENT) {
         /* The client left: nothing more to say, and no answer to give. */
         ctx->resp.failed = true;

@@ -12,6 +12,8 @@
 #ifndef MR_RELAY_H
 #define MR_RELAY_H
 
+#include <stdbool.h>
+
 #include "str.h"
 
 struct mr_ctx;
@@ -21,6 +23,10 @@ struct mr_relay {
     struct mr_headers policy;        /* headers the upstream wants */
     const char *stats_kind;          /* "media", "channel", "stream" */
     const char *stats_id;
+    bool playlists_back;             /* a 2xx HLS playlist answer is not relayed:
+                                        mr_relay_run returns MR_EBUSY unanswered,
+                                        for the caller to fetch it whole and
+                                        rewrite it (a Range on it is ignored) */
 };
 
 /* Relays and answers.  Returns MR_OK when an answer was given (whatever

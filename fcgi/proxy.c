@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "error.h"
+#include "hls.h"
 #include "json.h"
 #include "provider.h"
 #include "relay.h"
@@ -35,7 +36,7 @@ static int proxy_media(struct mr_ctx *ctx)
         return MR_EINTERNAL;
     if ((rc = p->resolve(ctx, m, &src)))
         return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
-    r = (struct mr_relay){ src.url, src.headers, "media", m->id };
+    r = (struct mr_relay){ src.url, src.headers, "media", m->id, false };
     return mr_relay_run(ctx, &r);
 }
 
@@ -100,8 +101,22 @@ static int proxy_stream(struct mr_ctx *ctx)
     }
     id = u.port == (!strcasecmp(u.scheme, "https") ? 443 : 80)
          ? u.host : mr_arena_printf(ctx->arena, "%s:%ld", u.host, u.port);
-    r = (struct mr_relay){ url, { NULL, 0 }, "stream", id };
-    return mr_relay_run(ctx, &r);
+    /* A playlist comes back rewritten, its segments through the relay: by
+     * its name first, else by the Content-Type of the answer. */
+    {
+        const char *type = mr_video_type_from_url(url);
+        static const struct mr_headers none = { NULL, 0 };
+        char *scope = mr_arena_printf(ctx->arena, "u:%s", id);
+        if (!scope)
+            return MR_ENOMEM;
+        if (type && !strcmp(type, "hls"))
+            return mr_hls_serve_playlist(ctx, url, &none, scope);
+        r = (struct mr_relay){ url, { NULL, 0 }, "stream", id, true };
+        rc = mr_relay_run(ctx, &r);
+        if (rc == MR_EBUSY)
+            return mr_hls_serve_playlist(ctx, url, &none, scope);
+        return rc;
+    }
 }
 
 /* POST /api/proxy/sign {"url": U, "ttl_s": N} (admin) -> {"url", "expires_at"} */

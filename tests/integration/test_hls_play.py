@@ -56,6 +56,7 @@ def origin(tmp_path_factory):
 def st(request, origin):
     cfg = make_config(
         upstream={"allow_networks": ["127.0.0.1/32"]},
+        stream={"allow_hosts": [origin.host]},
         media={"master": {"provider": "direct", "source": {"url": origin.url("/master.m3u8")}},
                "enc": {"provider": "direct", "source": {"url": origin.url("/enc/index.m3u8")}},
                "junk": {"provider": "direct", "source": {"url": origin.url("/notaplaylist.m3u8")}},
@@ -64,6 +65,10 @@ def st(request, origin):
                           "headers": {"Referer": "https://tv.example/"}}})
     # /ref/ serves the same files only with the channel's Referer.
     extra = origin.nginx_conf(extra_locations=f"""
+    location = /plain/noext {{
+        default_type application/vnd.apple.mpegurl;
+        alias {origin.path('')}/plain/index.m3u8;
+    }}
     location /ref/ {{
         alias {origin.path('')}/;
         if ($http_referer != "https://tv.example/") {{ return 403; }}
@@ -164,3 +169,20 @@ def test_tokens(st, origin):
     a = st.get("/api/media/master/index.m3u8").body
     b = st.get("/api/media/master/index.m3u8").body
     assert a == b
+
+
+def test_stream_playlists_are_rewritten(st, origin):
+    """/stream hands a playlist to the rewriter: by its name, or by its Content-Type."""
+    import urllib.parse
+    for path in ("/plain/index.m3u8", "/plain/noext"):
+        url = urllib.parse.quote(origin.url(path), safe="")
+        r = st.get(f"/stream?url={url}")
+        assert r.status == 200, r
+        segs = relay_lines(r.body.decode())
+        assert len(segs) == 4 and all(s.startswith("/api/seg/") for s in segs), r.body
+        assert st.get(segs[1]).status == 200
+        play(st.url(f"/stream?url={url}"))
+    # Not a playlist: relayed as it is.
+    mp4 = urllib.parse.quote(origin.url("/plain/seg00.ts"), safe="")
+    r = st.get(f"/stream?url={mp4}")
+    assert r.status == 200 and r.body == origin.path("plain/seg00.ts").read_bytes()
