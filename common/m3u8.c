@@ -322,7 +322,8 @@ static int do_line(struct rw *w, struct mr_str line)
     if (!t.len)
         return mr_buf_append_str(w->out, line);
     if (t.p[0] == '#') {
-        if (!mr_str_starts_c(line, "#EXT"))
+        /* Only #EXT-X-... tags hold URIs (#EXTINF, comments: as they are). */
+        if (!mr_str_starts_c(line, "#EXT-X-"))
             return mr_buf_append_str(w->out, line);
         if (mr_str_starts_c(line, "#EXT-X-STREAM-INF:")) {
             w->next_is_playlist = true;
