@@ -261,7 +261,7 @@ static const char *type_name(enum kind k)
     }
 }
 
-static bool strlist_from_csv(struct loader *l, struct mr_strlist *out, const char *s)
+static bool strlist_one(struct loader *l, struct mr_strlist *out, const char *s)
 {
     out->v = NULL;
     out->n = 0;
@@ -289,7 +289,7 @@ static void set_defaults(struct loader *l, const struct field *f, void *base)
             *(bool *)at(base, f->off) = f->idef != 0;
             break;
         case K_STRLIST:
-            strlist_from_csv(l, at(base, f->off), f->def);
+            strlist_one(l, at(base, f->off), f->def);
             break;
         case K_HEADERS:
             *(struct mr_headers *)at(base, f->off) = (struct mr_headers){ NULL, 0 };
@@ -406,7 +406,7 @@ static void load_value(struct loader *l, const struct field *f,
         struct mr_strlist *out = at(base, f->off);
         size_t n;
         if (t == json_type_string) {
-            strlist_from_csv(l, out, json_object_get_string(v));
+            strlist_one(l, out, json_object_get_string(v));
             return;
         }
         if (t != json_type_array) {

@@ -184,6 +184,7 @@ int mr_hls_channel_playlist(struct mr_ctx *ctx)
 
 int mr_hls_nested_playlist(struct mr_ctx *ctx)
 {
+    char *u, *sc;
     struct mr_str data, scope, url;
     struct mr_headers policy;
     const char *kind_s, *id;
@@ -196,8 +197,11 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
         return token_error(ctx, MR_EFORBIDDEN);
     if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id)))
         return token_error(ctx, rc);
-    return mr_hls_serve_playlist(ctx, mr_arena_strdup_str(ctx->arena, url), &policy,
-                                 mr_arena_strdup_str(ctx->arena, scope));
+    u = mr_arena_strdup_str(ctx->arena, url);
+    sc = mr_arena_strdup_str(ctx->arena, scope);
+    if (!u || !sc)
+        return MR_ENOMEM;
+    return mr_hls_serve_playlist(ctx, u, &policy, sc);
 }
 
 int mr_hls_segment(struct mr_ctx *ctx)

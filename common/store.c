@@ -331,22 +331,6 @@ int mr_store_batch(struct mr_store *s, const struct mr_store_op *ops, size_t n)
     return MR_OK;
 }
 
-int mr_store_hincrby(struct mr_store *s, const struct mr_store_incr *v, size_t n)
-{
-    struct mr_store_op ops[32];
-    int rc = MR_OK;
-
-    while (n && !rc) {
-        size_t k = n > 32 ? 32 : n;
-        for (size_t i = 0; i < k; i++)
-            ops[i] = (struct mr_store_op){ MR_OP_HINCRBY, v[i].key, v[i].field, v[i].by };
-        rc = mr_store_batch(s, ops, k);
-        v += k;
-        n -= k;
-    }
-    return rc;
-}
-
 int mr_store_smembers(struct mr_store *s, struct mr_arena *a, const char *key, size_t max,
                       char ***out, size_t *n)
 {

@@ -47,14 +47,6 @@ int mr_store_del(struct mr_store *s, const char *key);
 int mr_store_hget(struct mr_store *s, struct mr_arena *a, const char *key,
                   const char *field, struct mr_str *out);
 
-struct mr_store_incr {
-    const char *key;
-    const char *field;
-    long long by;
-};
-/* HINCRBY for each, pipelined: one round trip. */
-int mr_store_hincrby(struct mr_store *s, const struct mr_store_incr *v, size_t n);
-
 /* HINCRBYs and SADDs in one pipeline (one round trip).  While Redis is
  * down, counters go to the fallback and set members are dropped. */
 struct mr_store_op {

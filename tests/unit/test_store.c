@@ -220,24 +220,24 @@ static void test_hash(void **state)
 {
     struct fx *f = *state;
     struct mr_str v;
-    const struct mr_store_incr incr[] = {
-        { "stats:x", "a", 2 },
-        { "stats:x", "b", 5 },
-        { "stats:x", "a", 3 },
-        { "stats:y", "a", -4 },
+    const struct mr_store_op incr[] = {
+        { MR_OP_HINCRBY, "stats:x", "a", 2 },
+        { MR_OP_HINCRBY, "stats:x", "b", 5 },
+        { MR_OP_HINCRBY, "stats:x", "a", 3 },
+        { MR_OP_HINCRBY, "stats:y", "a", -4 },
     };
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_hincrby(f->store, incr, 4), MR_OK);
+    assert_int_equal(mr_store_batch(f->store, incr, 4), MR_OK);
     assert_string_equal(raw(f, "HGET %s %s", "mr:stats:x", "a"), "5");
     assert_string_equal(raw(f, "HGET %s %s", "mr:stats:x", "b"), "5");
     assert_string_equal(raw(f, "HGET %s %s", "mr:stats:y", "a"), "-4");
     assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:x", "a", &v), MR_OK);
     assert_string_equal(v.p, "5");
-    assert_int_equal(mr_store_hincrby(f->store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_batch(f->store, incr, 1), MR_OK);
     assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:x", "a", &v), MR_OK);
     assert_string_equal(v.p, "7");
-    assert_int_equal(mr_store_hincrby(f->store, incr, 0), MR_OK);
+    assert_int_equal(mr_store_batch(f->store, incr, 0), MR_OK);
 
     raw(f, "HSET %s name %s", "mr:settings", "value with spaces");
     assert_int_equal(mr_store_hget(f->store, &f->arena, "settings", "name", &v), MR_OK);
@@ -336,7 +336,7 @@ static void test_sismember(void **state)
 static void test_failover_and_back(void **state)
 {
     struct fx *f = *state;
-    const struct mr_store_incr incr[] = { { "stats:z", "n", 2 } };
+    const struct mr_store_op incr[] = { { MR_OP_HINCRBY, "stats:z", "n", 2 } };
     struct mr_str v;
     bool in;
 
@@ -368,8 +368,8 @@ static void test_failover_and_back(void **state)
     assert_int_equal(mr_store_get(f->store, &f->arena, "fb-short", &v), MR_OK);
 
     /* Counters are kept in-process. */
-    assert_int_equal(mr_store_hincrby(f->store, incr, 1), MR_OK);
-    assert_int_equal(mr_store_hincrby(f->store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_batch(f->store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_batch(f->store, incr, 1), MR_OK);
     assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:z", "n", &v), MR_OK);
     assert_string_equal(v.p, "4");
 
@@ -415,10 +415,12 @@ static void test_ping_reconnects_at_once(void **state)
 }
 
 /* The pipelined HINCRBY finds Redis gone: the counts go in-process. */
-static void test_hincrby_when_redis_dies(void **state)
+static void test_batch_when_redis_dies(void **state)
 {
     struct fx *f = *state;
-    const struct mr_store_incr incr[] = { { "stats:d", "n", 3 }, { "stats:d", "m", 1 } };
+    const struct mr_store_op incr[] = {
+        { MR_OP_HINCRBY, "stats:d", "n", 3 }, { MR_OP_HINCRBY, "stats:d", "m", 1 }
+    };
     struct mr_str v;
 
     NEED_REDIS(f);
@@ -426,7 +428,7 @@ static void test_hincrby_when_redis_dies(void **state)
     redisFree(f->raw);
     f->raw = NULL;
     test_redis_stop(&f->redis);
-    assert_int_equal(mr_store_hincrby(f->store, incr, 2), MR_OK);
+    assert_int_equal(mr_store_batch(f->store, incr, 2), MR_OK);
     assert_false(mr_store_redis_up(f->store));
     assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:d", "n", &v), MR_OK);
     assert_string_equal(v.p, "3");
@@ -452,7 +454,7 @@ static void test_last_error_after_loss(void **state)
 static void test_fallback_only(void **state)
 {
     struct fx *f = *state;
-    const struct mr_store_incr incr[] = { { "stats:q", "n", 7 } };
+    const struct mr_store_op incr[] = { { MR_OP_HINCRBY, "stats:q", "n", 7 } };
     struct mr_str v;
     bool in;
 
@@ -467,7 +469,7 @@ static void test_fallback_only(void **state)
     assert_int_equal(mr_store_set_nx(f->store, "b", "2", 1, 0), MR_OK);
     assert_int_equal(mr_store_del(f->store, "a"), MR_OK);
     assert_int_equal(mr_store_get(f->store, &f->arena, "a", &v), MR_ENOTFOUND);
-    assert_int_equal(mr_store_hincrby(f->store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_batch(f->store, incr, 1), MR_OK);
     assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:q", "n", &v), MR_OK);
     assert_string_equal(v.p, "7");
     assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:q", "m", &v), MR_ENOTFOUND);
@@ -576,7 +578,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sismember, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_failover_and_back, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_ping_reconnects_at_once, setup_redis, teardown),
-        cmocka_unit_test_setup_teardown(test_hincrby_when_redis_dies, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_when_redis_dies, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_last_error_after_loss, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_only, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_listening, setup_plain, teardown),
