@@ -130,6 +130,10 @@ static const struct field stream_fields[] = {
 static const struct field hls_fields[] = {
     INT("token_ttl_s", C(hls.token_ttl_s), 21600, 300, 30L * 86400),
     INT("max_playlist_bytes", C(hls.max_playlist_bytes), 8 << 20, 1024, 64 << 20),
+    INT("segment_cache_max_bytes", C(hls.segment_cache_max_bytes), 16 << 20, 0, 256 << 20),
+    INT("segment_cache_ttl_s", C(hls.segment_cache_ttl_s), 600, 1, 7 * 86400),
+    INT("live_playlist_max_cache_ms", C(hls.live_playlist_max_cache_ms), 5000, 0, 60000),
+    INT("vod_playlist_cache_s", C(hls.vod_playlist_cache_s), 300, 0, 3600),
     END
 };
 
@@ -140,6 +144,7 @@ static const struct field channel_fields[] = {
     STR("group", CH(group), NULL),
     STR("logo", CH(logo), NULL),
     { .key = "headers", .kind = K_HEADERS, .off = CH(headers) },
+    BOOL("cache_ignore_query", CH(cache_ignore_query), 0),
     END
 };
 

@@ -40,6 +40,7 @@ struct mr_conf_channel {
     char *group;
     char *logo;
     struct mr_headers headers;
+    bool cache_ignore_query;      /* segment cache keys without the query */
 };
 
 struct mr_conf_alist_instance {
@@ -98,6 +99,10 @@ struct mr_conf {
     struct {
         long token_ttl_s;
         long max_playlist_bytes;
+        long segment_cache_max_bytes;  /* 0: no segment cache */
+        long segment_cache_ttl_s;
+        long live_playlist_max_cache_ms;  /* 0: live playlists not cached */
+        long vod_playlist_cache_s;        /* 0: VOD playlists not cached */
     } hls;
     struct mr_conf_map channels;      /* of struct mr_conf_channel */
     char *channels_m3u;

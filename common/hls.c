@@ -3,7 +3,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <time.h>
+
+#include <openssl/sha.h>
 
 #include "config.h"
 #include "error.h"
@@ -11,7 +14,9 @@
 #include "media.h"
 #include "provider.h"
 #include "relay.h"
+#include "segcache.h"
 #include "server.h"
+#include "store.h"
 #include "token.h"
 #include "upstream.h"
 
@@ -95,24 +100,56 @@ static int token_error(struct mr_ctx *ctx, int rc)
     return mr_resp_error(&ctx->resp, MR_EFORBIDDEN, "bad token");
 }
 
-int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
-                          const char *scope)
+/* How long a rewritten playlist may be served again: a live one (no
+ * EXT-X-ENDLIST) for half its target duration (RFC 8216bis 6.3.4 lets a
+ * client reload no sooner than that), bounded by conf; a VOD or master
+ * playlist for hls.vod_playlist_cache_s.  0: not at all. */
+static long fresh_ms(const struct mr_conf *c, struct mr_str body)
+{
+    static const char target[] = "#EXT-X-TARGETDURATION:";
+    bool live = false, endlist = false;
+    long target_s = 0, ms;
+
+    for (const char *p = body.p, *end = body.p + body.len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n >= sizeof(target) - 1 && !memcmp(p, target, sizeof(target) - 1)) {
+            live = true;
+            for (const char *d = p + sizeof(target) - 1; d < p + n && *d >= '0' && *d <= '9'
+                 && target_s < 100000; d++)
+                target_s = target_s * 10 + (*d - '0');
+        } else if (n >= 14 && !memcmp(p, "#EXT-X-ENDLIST", 14)) {
+            endlist = true;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    if (!live || endlist)
+        return c->hls.vod_playlist_cache_s * 1000;
+    ms = target_s * 500;
+    return ms < c->hls.live_playlist_max_cache_ms ? ms : c->hls.live_playlist_max_cache_ms;
+}
+
+/* Fetches and rewrites a playlist into *out.  On failure the error is
+ * answered and *out is NULL. */
+static int fetch_rewritten(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
+                           const char *scope, struct mr_buf **out, long *fresh)
 {
     struct mr_upstream_req req;
     struct mr_upstream_head head;
     struct mr_m3u8_ctx mc;
-    struct mr_buf *body, *out;
+    struct mr_buf *body, *o;
     const char *why, *final;
     int rc;
 
+    *out = NULL;
     body = mr_arena_alloc(ctx->arena, sizeof(*body));
-    out = mr_arena_alloc(ctx->arena, sizeof(*out));
-    if (!body || !out)
+    o = mr_arena_alloc(ctx->arena, sizeof(*o));
+    if (!body || !o)
         return MR_ENOMEM;
     mr_buf_init(body, (size_t)ctx->conf->hls.max_playlist_bytes);
-    mr_buf_init(out, 4 * (size_t)ctx->conf->hls.max_playlist_bytes + (64u << 10));
+    mr_buf_init(o, 4 * (size_t)ctx->conf->hls.max_playlist_bytes + (64u << 10));
     if ((rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, body)) ||
-        (rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, out)))
+        (rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, o)))
         return rc;
 
     memset(&req, 0, sizeof(req));
@@ -143,16 +180,150 @@ int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_h
     mc.expire_at = token_expiry(ctx->conf);
     mc.max_bytes = (size_t)ctx->conf->hls.max_playlist_bytes;
     final = head.final_url ? head.final_url : url;
-    rc = mr_m3u8_rewrite(ctx->arena, &mc, mr_buf_str(body), final, out, &why);
+    rc = mr_m3u8_rewrite(ctx->arena, &mc, mr_buf_str(body), final, o, &why);
     if (rc == MR_EUPSTREAM || rc == MR_ETOOBIG)
         return mr_resp_error_status(&ctx->resp, 502, "bad_playlist", why);
     if (rc)
         return rc;
+    *fresh = fresh_ms(ctx->conf, mr_buf_str(body));
+    *out = o;
+    return MR_OK;
+}
+
+static int send_playlist(struct mr_ctx *ctx, const char *p, size_t n, const char *how)
+{
+    int rc;
+
     if ((rc = mr_resp_set_header(&ctx->resp, "Content-Type", "application/vnd.apple.mpegurl")) ||
         (rc = mr_resp_set_header(&ctx->resp, "Cache-Control", "no-cache")) ||
-        (rc = mr_resp_headerf(&ctx->resp, "Content-Length", "%zu", out->len)))
+        (how && (rc = mr_resp_set_header(&ctx->resp, "X-Cache", how))) ||
+        (rc = mr_resp_headerf(&ctx->resp, "Content-Length", "%zu", n)))
         return rc;
-    return mr_resp_write(&ctx->resp, out->p ? out->p : "", out->len);
+    return mr_resp_write(&ctx->resp, p ? p : "", n);
+}
+
+/* The playlist cache.  pl:{hash of scope, URL and prefix} holds
+ * "MRPL1 <fresh until, ms since the epoch>\n" and the rewritten playlist;
+ * it is kept past its freshness (a stale copy is what the others serve
+ * while one request refreshes it under lock:pl:{hash}). */
+#define PL_MAGIC "MRPL1 "
+#define PL_LOCK_MS 10000
+#define PL_POLL_MAX_US 16000
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct cached_pl {
+    long long fresh_until;
+    const char *p;
+    size_t n;
+};
+
+static int pl_get(struct mr_ctx *ctx, const char *key, struct cached_pl *out)
+{
+    struct mr_str v;
+    const char *nl;
+    int rc;
+
+    if ((rc = mr_store_get(ctx->store, ctx->arena, key, &v)))
+        return rc;
+    nl = memchr(v.p, '\n', v.len);
+    if (!nl || v.len < sizeof(PL_MAGIC) || memcmp(v.p, PL_MAGIC, sizeof(PL_MAGIC) - 1))
+        return MR_ENOTFOUND;
+    out->fresh_until = strtoll(v.p + sizeof(PL_MAGIC) - 1, NULL, 10);
+    out->p = nl + 1;
+    out->n = v.len - (size_t)(nl + 1 - v.p);
+    return MR_OK;
+}
+
+static void pl_put(struct mr_ctx *ctx, const char *key, const struct mr_buf *o, long fresh)
+{
+    char head[48];
+    int hn = snprintf(head, sizeof(head), PL_MAGIC "%lld\n", wall_ms() + fresh);
+    struct mr_buf v;
+    /* A stale copy stays for a while: twice its freshness, at least 10 s. */
+    long keep = fresh * 2 > 10000 ? fresh * 2 : 10000;
+
+    mr_buf_init(&v, o->len + (size_t)hn);
+    if (!mr_buf_append(&v, head, (size_t)hn) && !mr_buf_append(&v, o->p ? o->p : "", o->len))
+        mr_store_set(ctx->store, key, v.p, v.len, keep);
+    mr_buf_cleanup(&v);
+}
+
+static void pl_keys(struct mr_ctx *ctx, const char *url, const char *scope, char **key,
+                    char **lock)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    char *all = mr_arena_printf(ctx->arena, "%s\n%s\n%s", scope, url, ctx->conf->public_url);
+    char h[33];
+
+    *key = *lock = NULL;
+    if (!all)
+        return;
+    SHA256((const unsigned char *)all, strlen(all), md);
+    for (int i = 0; i < 16; i++) {
+        h[2 * i] = hex[md[i] >> 4];
+        h[2 * i + 1] = hex[md[i] & 15];
+    }
+    h[32] = '\0';
+    *key = mr_arena_printf(ctx->arena, "pl:%s", h);
+    *lock = mr_arena_printf(ctx->arena, "lock:pl:%s", h);
+}
+
+int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
+                          const char *scope)
+{
+    const struct mr_conf *c = ctx->conf;
+    struct cached_pl pl;
+    struct mr_buf *o;
+    char *key, *lock;
+    long fresh = 0;
+    bool have, locked;
+    int rc;
+
+    if (!c->hls.live_playlist_max_cache_ms && !c->hls.vod_playlist_cache_s) {
+        if ((rc = fetch_rewritten(ctx, url, policy, scope, &o, &fresh)) || !o)
+            return rc;
+        return send_playlist(ctx, o->p, o->len, NULL);
+    }
+    pl_keys(ctx, url, scope, &key, &lock);
+    if (!key || !lock)
+        return MR_ENOMEM;
+    have = !pl_get(ctx, key, &pl);
+    if (have && wall_ms() < pl.fresh_until)
+        return send_playlist(ctx, pl.p, pl.n, "HIT");
+
+    locked = mr_store_set_nx(ctx->store, lock, "1", 1, PL_LOCK_MS) == MR_OK;
+    if (!locked) {
+        /* Another request is refreshing it: the copy there is, or wait
+         * for the new one. */
+        long long deadline = wall_ms() + c->upstream.fetch_timeout_ms + 1000;
+        if (have)
+            return send_playlist(ctx, pl.p, pl.n, "STALE");
+        for (long us = 1000; wall_ms() < deadline && !mr_resp_client_gone(&ctx->resp);
+             us = us < PL_POLL_MAX_US ? us * 2 : PL_POLL_MAX_US) {
+            struct timespec ts = { 0, us * 1000 };
+            struct mr_str v;
+            nanosleep(&ts, NULL);
+            if (!pl_get(ctx, key, &pl))
+                return send_playlist(ctx, pl.p, pl.n, "WAIT");
+            if (mr_store_get(ctx->store, ctx->arena, lock, &v) == MR_ENOTFOUND)
+                break;  /* the refresh failed: ask the upstream ourselves */
+        }
+    }
+    rc = fetch_rewritten(ctx, url, policy, scope, &o, &fresh);
+    if (!rc && o && fresh > 0)
+        pl_put(ctx, key, o, fresh);
+    if (locked)
+        mr_store_del(ctx->store, lock);
+    if (rc || !o)
+        return rc;
+    return send_playlist(ctx, o->p, o->len, "MISS");
 }
 
 int mr_hls_media_playlist(struct mr_ctx *ctx)
@@ -204,9 +375,25 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     return mr_hls_serve_playlist(ctx, u, &policy, sc);
 }
 
+/* What a segment is cached under: its URL, without the query for a channel
+ * whose upstream rotates tokens in it. */
+static const char *cache_key(struct mr_ctx *ctx, struct mr_str scope, struct mr_str url)
+{
+    struct mr_str head, rest = mr_str_cut(scope, ':', &head);
+
+    if (mr_str_eq_c(head, "c")) {
+        const struct mr_conf_channel *ch = mr_conf_channel_find(ctx->conf, rest);
+        const char *q = memchr(url.p, '?', url.len);
+        if (ch && ch->cache_ignore_query && q)
+            url.len = (size_t)(q - url.p);
+    }
+    return mr_arena_strdup_str(ctx->arena, url);
+}
+
 int mr_hls_segment(struct mr_ctx *ctx)
 {
     struct mr_str data, scope, url;
+    const char *key;
     struct mr_relay r;
     char kind;
     int rc;
@@ -221,5 +408,8 @@ int mr_hls_segment(struct mr_ctx *ctx)
     r.url = mr_arena_strdup_str(ctx->arena, url);
     if (!r.url)
         return MR_ENOMEM;
-    return mr_relay_run(ctx, &r);
+    if (!(key = cache_key(ctx, scope, url)))
+        return MR_ENOMEM;
+    rc = mr_segcache_serve(ctx, &r, key);
+    return rc == MR_EBUSY ? mr_relay_run(ctx, &r) : rc;
 }

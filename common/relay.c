@@ -194,8 +194,9 @@ static int pump_check(void *arg)
     return push(p);
 }
 
-static int build_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_referer,
-                         struct mr_header **out, size_t *n, bool *had_referer)
+int mr_relay_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_referer,
+                     bool client_conditionals, struct mr_header **out, size_t *n,
+                     bool *had_referer)
 {
     size_t max = r->policy.n + 4, k = 0;
     struct mr_header *v = mr_arena_calloc(ctx->arena, max, sizeof(*v));
@@ -215,7 +216,7 @@ static int build_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with
         }
         v[k++] = *h;
     }
-    for (const char *const *name = pass_on; *name; name++) {
+    for (const char *const *name = pass_on; client_conditionals && *name; name++) {
         const char *val = mr_request_header(&ctx->req, *name);
         if (!val || !value_ok(val))
             continue;
@@ -304,7 +305,7 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     for (int attempt = 0; attempt < 2; attempt++) {
         struct mr_header *hv;
         size_t hn;
-        if ((rc = build_headers(ctx, r, attempt == 0, &hv, &hn, &had_referer)))
+        if ((rc = mr_relay_headers(ctx, r, attempt == 0, true, &hv, &hn, &had_referer)))
             return rc;
         req.headers = hv;
         req.nheaders = hn;

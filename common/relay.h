@@ -33,6 +33,13 @@ struct mr_relay {
  * its status), or an error the caller answers (nothing sent yet). */
 int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r);
 
+/* The request headers for the upstream: the policy's (without Referer and
+ * Origin when !with_referer) and, when client_conditionals, the client's
+ * Range and conditional headers.  *had_referer: the policy has either. */
+int mr_relay_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_referer,
+                     bool client_conditionals, struct mr_header **out, size_t *n,
+                     bool *had_referer);
+
 /* Whether a header from a policy may be sent upstream (not hop-by-hop, not
  * one the relay sets itself). */
 bool mr_relay_policy_header_ok(const char *name);

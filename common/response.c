@@ -222,14 +222,15 @@ int mr_resp_error_status(struct mr_response *r, int status, const char *code,
     if (r->headers_sent)
         return MR_EINTERNAL;
     /* Headers a handler set for a success answer do not belong on an error,
-     * except CORS and Allow. */
+     * except CORS, Allow and a 416's Content-Range. */
     {
         size_t keep = 0;
         for (size_t i = 0; i < r->nheaders; i++)
             if (!strncasecmp(r->headers[i].name, "Access-Control-", 15) ||
                 !strcasecmp(r->headers[i].name, "Vary") ||
                 !strcasecmp(r->headers[i].name, "Allow") ||
-                !strcasecmp(r->headers[i].name, "WWW-Authenticate"))
+                !strcasecmp(r->headers[i].name, "WWW-Authenticate") ||
+                (status == 416 && !strcasecmp(r->headers[i].name, "Content-Range")))
                 r->headers[keep++] = r->headers[i];
         r->nheaders = keep;
     }

@@ -419,3 +419,18 @@ int mr_store_sismember(struct mr_store *s, const char *key, const char *member, 
     freeReplyObject(r);
     return rc;
 }
+
+struct redisContext *mr_store_redis(struct mr_store *s)
+{
+    return conn(s);
+}
+
+int mr_store_key(const struct mr_store *s, const char *key, char *buf, size_t len)
+{
+    return full_key(s, key, buf, len);
+}
+
+void mr_store_lost(struct mr_store *s)
+{
+    mark_down(s, s->rc && s->rc->errstr[0] ? s->rc->errstr : "connection lost");
+}

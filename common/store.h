@@ -69,4 +69,13 @@ int mr_store_hgetall_many(struct mr_store *s, struct mr_arena *a, const char *co
  * application): MR_EUNAVAILABLE while it is down. */
 int mr_store_sismember(struct mr_store *s, const char *key, const char *member, bool *out);
 
+/* For data that is Redis-shaped (the segment cache's growing bodies):
+ * this thread's live connection, or NULL while Redis is down (no fallback
+ * here: the caller does without).  Keys are made with mr_store_key; after a
+ * command on the connection fails, mr_store_lost closes it and marks Redis
+ * down like any other failure. */
+struct redisContext *mr_store_redis(struct mr_store *s);
+int mr_store_key(const struct mr_store *s, const char *key, char *buf, size_t len);
+void mr_store_lost(struct mr_store *s);
+
 #endif

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import free_port, make_config
 from proxyutil import NginxOrigin, module_stack
-from test_hls_play import make_hls
+from test_hls_play import make_hls, make_more_media, more_media_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-headless-shell")
 pytestmark = pytest.mark.skipif(not CHROMIUM or not shutil.which("ffmpeg"),
@@ -147,3 +147,61 @@ def test_hlsjs_plays_through_the_relay(st, path):
     result = play_in_chromium(st.url(path))
     assert result is not None, "the page never reported (no POST within the timeout)"
     assert result.get("ok"), result
+
+
+# --- fMP4 (EXT-X-MAP), separate audio renditions, EXT-X-BYTERANGE --------------------
+# The streams of test_hls_play.py's later cases, on an origin and a stack of their own.
+
+
+@pytest.fixture(scope="module")
+def more_origin(tmp_path_factory):
+    o = NginxOrigin(tmp_path_factory.mktemp("browser-more-origin"))
+    make_more_media(o.path(""))
+    return o
+
+
+@pytest.fixture(scope="module")
+def more_st(request, more_origin):
+    yield from module_stack(request, more_media_config(more_origin),
+                            extra_nginx=more_origin.nginx_conf())
+
+
+def fetched_ok(lines, path):
+    """The origin served path (200 or 206) in these access-log lines."""
+    return any(l.split()[1:3] in ([path, "200"], [path, "206"]) for l in lines)
+
+
+def test_hlsjs_plays_fmp4(more_st, more_origin):
+    before = len(more_origin.log_lines())
+    result = play_in_chromium(more_st.url("/api/media/fmp4/index.m3u8"))
+    assert result is not None, "the page never reported (no POST within the timeout)"
+    assert result.get("ok"), result
+    lines = more_origin.log_lines()[before:]
+    # The init section (EXT-X-MAP) and the .m4s segments came through the relay.
+    for name in ("init.mp4", "seg00.m4s", "seg01.m4s", "seg02.m4s"):
+        assert fetched_ok(lines, f"/fmp4/{name}"), (name, lines)
+
+
+def test_hlsjs_plays_alt_audio(more_st, more_origin):
+    before = len(more_origin.log_lines())
+    result = play_in_chromium(more_st.url("/api/media/alt/index.m3u8"))
+    assert result is not None, "the page never reported (no POST within the timeout)"
+    assert result.get("ok"), result
+    lines = more_origin.log_lines()[before:]
+    # 5 s played: the first three segments of the DEFAULT=YES audio rendition and
+    # of a video-only variant were loaded (through the relay).
+    for i in range(3):
+        assert fetched_ok(lines, f"/alt/audio/en/seg0{i}.ts"), (i, lines)
+        assert (fetched_ok(lines, f"/alt/video/hi/seg0{i}.ts")
+                or fetched_ok(lines, f"/alt/video/lo/seg0{i}.ts")), (i, lines)
+
+
+def test_hlsjs_plays_byterange(more_st, more_origin):
+    before = len(more_origin.log_lines())
+    result = play_in_chromium(more_st.url("/api/media/br/index.m3u8"))
+    assert result is not None, "the page never reported (no POST within the timeout)"
+    assert result.get("ok"), result
+    # hls.js asked for byte ranges of the one file (cross-origin, through the relay).
+    lines = [l for l in more_origin.log_lines()[before:] if " /br/all.ts " in l]
+    assert len([l for l in lines if " 206 \"bytes=" in l]) >= 3, lines
+    assert not any(" 200 " in l for l in lines), lines

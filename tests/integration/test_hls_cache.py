@@ -1,0 +1,448 @@
+"""The segment cache (issue 4): segments, keys and parts are fetched from the
+upstream once and served from Redis; clients that come while a fill runs get
+the bytes as they arrive; a fill that breaks is never served as complete;
+Range, HEAD and conditionals are answered from the cache; no-store and
+oversized objects are relayed uncached; channels may drop the query from
+the cache key; without Redis everything is still served."""
+
+import hashlib
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import SECRET, Stack, _finish, assert_json_error, make_config
+from proxyutil import ScriptedOrigin, StreamClient, module_stack, raw_get, trickle
+from test_hls_play import mint
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+def body_of(n, seed):
+    """n bytes that differ per seed (so a mixed-up body cannot pass)."""
+    block = hashlib.sha256(seed.encode()).digest() * 2048      # 64 KiB
+    return (block * (n // len(block) + 1))[:n]
+
+
+@pytest.fixture(scope="module")
+def origin():
+    o = ScriptedOrigin()
+    yield o
+    o.close()
+
+
+def config(origin, **hls):
+    return make_config(
+        upstream={"allow_networks": ["127.0.0.1/32"]},
+        hls={"segment_cache_max_bytes": 4 * MiB, **hls},
+        channels={"cam": {"url": origin.url("/cam/index.m3u8")},
+                  "rot": {"url": origin.url("/rot/index.m3u8"), "cache_ignore_query": True}})
+
+
+@pytest.fixture(scope="module")
+def st(request, origin):
+    yield from module_stack(request, config(origin))
+
+
+def seg_path(origin, path, scope="c:cam", ext=".ts"):
+    tok = mint(b"s", scope, origin.url(path), int(time.time()) + 600)
+    return f"/api/seg/{tok}{ext}"
+
+
+def static(origin, path, data, headers=None):
+    """A route that answers data (with an ETag and Last-Modified) and counts."""
+    def fn(h, seen):
+        hdrs = {"Content-Type": "video/mp2t", "ETag": '"v1"',
+                "Last-Modified": "Wed, 21 Oct 2026 07:28:00 GMT", **(headers or {})}
+        h.answer(200, hdrs, data)
+    origin.route(path, fn)
+
+
+def test_second_request_is_a_hit(st, origin):
+    data = body_of(300 * KiB, "a")
+    static(origin, "/a.ts", data)
+    p = seg_path(origin, "/a.ts")
+    r1 = raw_get(st.port, p)
+    r2 = raw_get(st.port, p)
+    assert (r1.status, r2.status) == (200, 200)
+    assert r1.body == data and r2.body == data
+    assert r1.headers["x-cache"] == "MISS" and r2.headers["x-cache"] == "HIT"
+    assert r2.headers["content-length"] == str(len(data))
+    assert r2.headers["content-type"] == "video/mp2t"
+    assert r2.headers["etag"] == '"v1"'
+    assert r2.headers["accept-ranges"] == "bytes"
+    assert len(origin.requests_to("/a.ts")) == 1
+    # Another token for the same upstream URL (another scope, later expiry):
+    # the same object.
+    r3 = raw_get(st.port, seg_path(origin, "/a.ts", scope="c:rot"))
+    assert r3.body == data and r3.headers["x-cache"] == "HIT"
+    assert len(origin.requests_to("/a.ts")) == 1
+
+
+def test_ranges_heads_and_conditionals_from_the_cache(st, origin):
+    data = body_of(200 * KiB, "b")
+    static(origin, "/b.ts", data)
+    p = seg_path(origin, "/b.ts")
+    assert raw_get(st.port, p).status == 200
+    r = raw_get(st.port, p, {"Range": "bytes=100-199"})
+    assert r.status == 206 and r.body == data[100:200]
+    assert r.headers["content-range"] == f"bytes 100-199/{len(data)}"
+    r = raw_get(st.port, p, {"Range": "bytes=-500"})
+    assert r.status == 206 and r.body == data[-500:]
+    r = raw_get(st.port, p, {"Range": f"bytes={len(data) - 10}-"})
+    assert r.status == 206 and r.body == data[-10:]
+    r = raw_get(st.port, p, {"Range": f"bytes=0-{10 * len(data)}"})
+    assert r.status == 206 and r.body == data
+    r = raw_get(st.port, p, {"Range": f"bytes={len(data)}-"})
+    assert r.status == 416 and r.headers["content-range"] == f"bytes */{len(data)}"
+    # Several ranges: the whole object (allowed by RFC 9110).
+    r = raw_get(st.port, p, {"Range": "bytes=0-1,5-6"})
+    assert r.status == 200 and r.body == data
+    # If-Range with another validator: the whole object.
+    r = raw_get(st.port, p, {"Range": "bytes=0-9", "If-Range": '"v0"'})
+    assert r.status == 200 and r.body == data
+    r = raw_get(st.port, p, {"Range": "bytes=0-9", "If-Range": '"v1"'})
+    assert r.status == 206 and r.body == data[:10]
+    r = raw_get(st.port, p, method="HEAD")
+    assert r.status == 200 and r.body == b"" and r.headers["content-length"] == str(len(data))
+    assert r.headers["x-cache"] == "HIT"
+    r = raw_get(st.port, p, {"If-None-Match": 'W/"v1"'})
+    assert r.status == 304 and r.body == b""
+    r = raw_get(st.port, p, {"If-Modified-Since": "Wed, 21 Oct 2026 07:28:00 GMT"})
+    assert r.status == 304
+    r = raw_get(st.port, p, {"If-Modified-Since": "Tue, 20 Oct 2026 07:28:00 GMT"})
+    assert r.status == 200 and r.body == data
+    assert len(origin.requests_to("/b.ts")) == 1
+
+
+def test_a_range_that_misses_fills_the_cache(st, origin):
+    data = body_of(150 * KiB, "c")
+    static(origin, "/c.ts", data)
+    p = seg_path(origin, "/c.ts")
+    r = raw_get(st.port, p, {"Range": "bytes=1000-1999"})
+    assert r.status == 206 and r.body == data[1000:2000]
+    assert r.headers["content-range"] == f"bytes 1000-1999/{len(data)}"
+    r = raw_get(st.port, p, {"Range": "bytes=5000-"})
+    assert r.status == 206 and r.body == data[5000:] and r.headers["x-cache"] == "HIT"
+    assert len(origin.requests_to("/c.ts")) == 1
+    # The upstream saw no Range: the object is fetched whole.
+    assert origin.requests_to("/c.ts")[0].headers.get("Range") is None
+
+
+def test_no_store_and_private_are_never_cached(st, origin):
+    for path, cc in (("/ns.ts", "no-store"), ("/pv.ts", "private, max-age=60")):
+        data = body_of(50 * KiB, path)
+        static(origin, path, data, {"Cache-Control": cc})
+        p = seg_path(origin, path)
+        for _ in range(3):
+            r = raw_get(st.port, p)
+            assert r.status == 200 and r.body == data
+            assert r.headers.get("x-cache") != "HIT"
+        assert len(origin.requests_to(path)) >= 3
+
+
+def test_objects_over_the_cap_are_relayed_uncached(st, origin):
+    data = body_of(5 * MiB, "big")
+    static(origin, "/big.ts", data)
+    p = seg_path(origin, "/big.ts")
+    for _ in range(2):
+        r = raw_get(st.port, p, timeout=30)
+        assert r.status == 200 and r.body == data and r.headers.get("x-cache") != "HIT"
+    assert len(origin.requests_to("/big.ts")) >= 2
+    # The same without a Content-Length: the fill notices past the cap.
+    def chunked(h, seen):
+        h.send_response(200)
+        h.send_header("Content-Type", "video/mp2t")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(data)
+        h.wfile.flush()
+        h.close_connection = True
+    origin.route("/bigc.ts", chunked)
+    p = seg_path(origin, "/bigc.ts")
+    r = raw_get(st.port, p, timeout=30)
+    assert r.status == 200 and r.body == data
+    r = raw_get(st.port, p, timeout=30)
+    assert r.status == 200 and r.body == data and r.headers.get("x-cache") != "HIT"
+
+
+def test_upstream_errors_keep_their_status_and_are_not_cached(st, origin):
+    n = {"k": 0}
+    def flaky(h, seen):
+        n["k"] += 1
+        if n["k"] <= 2:
+            h.answer(404, {"Content-Type": "text/plain"}, b"not yet\n")
+        else:
+            h.answer(200, {"Content-Type": "video/mp2t"}, b"x" * 1000)
+    origin.route("/late.ts", flaky)
+    p = seg_path(origin, "/late.ts")
+    r = raw_get(st.port, p)
+    assert r.status == 404
+    r = raw_get(st.port, p)
+    assert r.status == 200 and r.body == b"x" * 1000
+
+
+def test_collapsed_forwarding_serves_waiters_as_bytes_arrive(st, origin):
+    """20 clients at once, an origin that takes 2 s: one upstream fetch, and
+    every client has its first bytes long before the origin finished."""
+    chunk = body_of(64 * KiB, "slow")
+    count = 20
+    def slow(h, seen):
+        trickle(h, seen, chunk, count, 0.1)
+    origin.route("/slow.ts", slow)
+    p = seg_path(origin, "/slow.ts")
+    first = StreamClient(st.port, p, sha=True)
+    first.start()
+    time.sleep(0.3)
+    clients = [StreamClient(st.port, p, sha=True) for _ in range(19)]
+    for c in clients:
+        c.start()
+    for c in [first] + clients:
+        c.join(30)
+    want = hashlib.sha256(chunk * count).hexdigest()
+    for c in [first] + clients:
+        assert c.error is None, c.error
+        assert c.status == 200
+        assert c.hash.hexdigest() == want
+    assert len(origin.requests_to("/slow.ts")) == 1
+    # Served while the bytes arrive: the last client's first byte came well
+    # before the last one of the fill (the origin needs ~2 s).
+    assert all(c.t_first < first.t_end - 0.8 for c in clients)
+    assert any(b"X-Cache: WAIT" in c.head for c in clients)
+
+
+def test_a_fill_that_breaks_is_never_served_complete(st, origin):
+    chunk = body_of(64 * KiB, "broken")
+    state = {"n": 0}
+    def breaks_once(h, seen):
+        state["n"] += 1
+        if state["n"] == 1:
+            # Says 10 chunks, sends 4 slowly, then closes.
+            h.send_response(200)
+            h.send_header("Content-Type", "video/mp2t")
+            h.send_header("Content-Length", str(len(chunk) * 10))
+            h.end_headers()
+            for _ in range(4):
+                h.wfile.write(chunk)
+                h.wfile.flush()
+                time.sleep(0.2)
+            h.close_connection = True
+            h.connection.shutdown(2)
+        else:
+            h.answer(200, {"Content-Type": "video/mp2t"}, chunk * 10)
+    origin.route("/brk.ts", breaks_once)
+    p = seg_path(origin, "/brk.ts")
+    filler = StreamClient(st.port, p)
+    filler.start()
+    time.sleep(0.3)
+    follower = StreamClient(st.port, p)
+    follower.start()
+    filler.join(30)
+    follower.join(30)
+    for c in (filler, follower):
+        assert c.status == 200
+        assert c.nbytes < len(chunk) * 10        # broken off, never a clean end
+    r = raw_get(st.port, p)
+    assert r.status == 200 and r.complete and r.body == chunk * 10
+    assert r.headers["x-cache"] == "MISS"
+    assert len(origin.requests_to("/brk.ts")) == 2
+    r = raw_get(st.port, p)
+    assert r.headers["x-cache"] == "HIT" and r.body == chunk * 10
+
+
+def test_a_filler_whose_client_leaves_finishes_for_the_others(st, origin):
+    chunk = body_of(64 * KiB, "leave")
+    def slow(h, seen):
+        trickle(h, seen, chunk, 10, 0.1)
+    origin.route("/leave.ts", slow)
+    p = seg_path(origin, "/leave.ts")
+    from proxyutil import read_some_then_close
+    assert read_some_then_close(st.port, p, 1000) == 200
+    time.sleep(1.5)
+    r = raw_get(st.port, p)
+    assert r.status == 200 and r.body == chunk * 10
+    assert r.headers["x-cache"] in ("HIT", "WAIT")
+    assert len(origin.requests_to("/leave.ts")) == 1
+
+
+def test_channel_may_ignore_the_query(st, origin):
+    data = body_of(20 * KiB, "rot")
+    static(origin, "/rot/s1.ts", data)
+    a = raw_get(st.port, seg_path(origin, "/rot/s1.ts?tok=1", scope="c:rot"))
+    b = raw_get(st.port, seg_path(origin, "/rot/s1.ts?tok=2", scope="c:rot"))
+    assert a.body == data and b.body == data and b.headers["x-cache"] == "HIT"
+    assert len(origin.requests_to("/rot/s1.ts")) == 1
+    # Other channels keep the query in the key.
+    static(origin, "/cam/s1.ts", data)
+    raw_get(st.port, seg_path(origin, "/cam/s1.ts?tok=1"))
+    b = raw_get(st.port, seg_path(origin, "/cam/s1.ts?tok=2"))
+    assert b.headers["x-cache"] == "MISS"
+    assert len(origin.requests_to("/cam/s1.ts")) == 2
+
+
+def test_cache_keys_live_in_redis_with_a_ttl(st, origin):
+    data = body_of(10 * KiB, "ttl")
+    static(origin, "/ttl.ts", data)
+    raw_get(st.port, seg_path(origin, "/ttl.ts"))
+    key = "mr:seg:" + hashlib.sha256(origin.url("/ttl.ts").encode()).hexdigest()[:32]
+    assert st.redis_cli("HGET", key, "st").strip() == "done"
+    ttl = int(st.redis_cli("TTL", key + ":b").strip())
+    assert 590 <= ttl <= 600
+    assert int(st.redis_cli("STRLEN", key + ":b").strip()) == len(data)
+    assert st.redis_cli("EXISTS", "mr:lock:seg:" + key[7:]).strip() == "0"
+
+
+def test_without_redis_segments_are_relayed(request, origin):
+    data = body_of(30 * KiB, "noredis")
+    static(origin, "/nr.ts", data)
+    s = Stack(config(origin), no_redis=True)
+    try:
+        s.start()
+        p = seg_path(origin, "/nr.ts")
+        for _ in range(2):
+            r = raw_get(s.port, p)
+            assert r.status == 200 and r.body == data and "x-cache" not in r.headers
+    finally:
+        _finish(s, False)
+
+
+def test_cache_off(request, origin):
+    data = body_of(30 * KiB, "off")
+    static(origin, "/off.ts", data)
+    s = Stack(config(origin, segment_cache_max_bytes=0))
+    try:
+        s.start()
+        p = seg_path(origin, "/off.ts")
+        for _ in range(2):
+            r = raw_get(s.port, p)
+            assert r.status == 200 and r.body == data and "x-cache" not in r.headers
+        assert len(origin.requests_to("/off.ts")) == 2
+    finally:
+        _finish(s, False)
+
+
+# --- playlists -----------------------------------------------------------------------
+
+def live_playlist(seq, n=4, target=2):
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}",
+             f"#EXT-X-MEDIA-SEQUENCE:{seq}"]
+    for i in range(seq, seq + n):
+        lines += [f"#EXTINF:{target}.0,", f"s{i}.ts"]
+    return "\n".join(lines) + "\n"
+
+
+def test_live_playlist_is_fetched_once_per_refresh(st, origin):
+    """30 viewers at once cost one upstream fetch; the copy is fresh for half
+    the target duration (2 s -> 1 s), then one request refreshes it."""
+    state = {"seq": 0}
+    def pl(h, seen):
+        time.sleep(0.3)     # a slow origin: the others must wait, not fetch
+        h.answer(200, {"Content-Type": "application/vnd.apple.mpegurl"},
+                 live_playlist(state["seq"]))
+    origin.route("/cam/index.m3u8", pl)
+    results = []
+    def get():
+        results.append(raw_get(st.port, "/live/cam.m3u8"))
+    threads = [threading.Thread(target=get) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 30
+    assert all(r.status == 200 for r in results)
+    assert len({r.body for r in results}) == 1
+    assert b"/api/seg/" in results[0].body and b"s0.ts" not in results[0].body
+    assert len(origin.requests_to("/cam/index.m3u8")) == 1
+    assert {r.headers["x-cache"] for r in results} <= {"MISS", "WAIT", "HIT"}
+    assert raw_get(st.port, "/live/cam.m3u8").headers["x-cache"] == "HIT"
+    # After half the target duration: refreshed, by one request.
+    state["seq"] = 1
+    time.sleep(1.1)
+    r = raw_get(st.port, "/live/cam.m3u8")
+    assert r.status == 200 and r.headers["x-cache"] == "MISS"
+    assert r.body != results[0].body
+    assert len(origin.requests_to("/cam/index.m3u8")) == 2
+
+
+def test_vod_playlists_are_cached_longer_and_errors_not_at_all(st, origin):
+    def vod(h, seen):
+        h.answer(200, {"Content-Type": "application/vnd.apple.mpegurl"},
+                 live_playlist(0, target=1) + "#EXT-X-ENDLIST\n")
+    origin.route("/vod/index.m3u8", vod)
+    p = "/api/m3u8/" + mint(b"p", "c:cam", origin.url("/vod/index.m3u8"),
+                            int(time.time()) + 600) + ".m3u8"
+    assert raw_get(st.port, p).headers["x-cache"] == "MISS"
+    time.sleep(1.2)      # past what a live one with this target would get
+    assert raw_get(st.port, p).headers["x-cache"] == "HIT"
+    assert len(origin.requests_to("/vod/index.m3u8")) == 1
+    n = {"k": 0}
+    def flaky(h, seen):
+        n["k"] += 1
+        if n["k"] == 1:
+            h.answer(503, {"Content-Type": "text/plain"}, b"busy\n")
+        else:
+            h.answer(200, {"Content-Type": "application/vnd.apple.mpegurl"}, live_playlist(0))
+    origin.route("/flaky/index.m3u8", flaky)
+    p = "/api/m3u8/" + mint(b"p", "c:cam", origin.url("/flaky/index.m3u8"),
+                            int(time.time()) + 600) + ".m3u8"
+    assert_json_error(st.get(p), 503, "upstream_status")
+    assert raw_get(st.port, p).status == 200
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg not installed")
+def test_twenty_ffmpeg_viewers_cost_the_origin_one_fetch_per_segment(request, tmp_path):
+    """A live channel (1 s segments, a 4-segment window that moves every
+    second) watched by 20 ffmpeg processes at once through the relay: the
+    origin serves every segment exactly once."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
+                    "-i", "testsrc2=size=160x90:rate=25", "-t", "30", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-g", "25", "-f", "hls", "-hls_time", "1",
+                    "-hls_playlist_type", "vod", "-hls_segment_filename",
+                    str(tmp_path / "seg%02d.ts"), str(tmp_path / "src.m3u8")],
+                   check=True, timeout=120)
+    segs = sorted(tmp_path.glob("seg*.ts"))
+    o = ScriptedOrigin()
+    t0 = time.monotonic()
+    def playlist(h, seen):
+        seq = int(time.monotonic() - t0)
+        body = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1",
+                f"#EXT-X-MEDIA-SEQUENCE:{seq}"]
+        for i in range(seq, seq + 4):
+            body += ["#EXTINF:1.000,", f"live{i}.ts"]
+        h.answer(200, {"Content-Type": "application/vnd.apple.mpegurl"}, "\n".join(body) + "\n")
+    def segment(h, seen):
+        i = int(seen.path.rsplit("live", 1)[1].split(".")[0])
+        h.answer(200, {"Content-Type": "video/mp2t"}, segs[i % len(segs)].read_bytes())
+    o.route("/tv/index.m3u8", playlist)
+    o.route("/tv/", segment)
+    cfg = make_config(upstream={"allow_networks": ["127.0.0.1/32"]},
+                      channels={"tv": {"url": o.url("/tv/index.m3u8")}})
+    s = Stack(cfg)
+    failed = True
+    try:
+        s.start()
+        procs = [subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-i",
+                                   s.url("/live/tv.m3u8"), "-map", "0", "-c", "copy",
+                                   "-t", "6", "-f", "null", "-"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for _ in range(20)]
+        for p in procs:
+            _, err = p.communicate(timeout=90)
+            assert p.returncode == 0, err.decode(errors="replace")[-2000:]
+        counts = {}
+        for seen in o.seen:
+            if seen.path.startswith("/tv/live"):
+                counts[seen.path] = counts.get(seen.path, 0) + 1
+        assert len(counts) >= 5, counts
+        assert all(n == 1 for n in counts.values()), counts
+        # Playlist fetches: about two per second (half the target duration),
+        # not 20 viewers' worth of refreshes.
+        elapsed = time.monotonic() - t0
+        assert len(o.requests_to("/tv/index.m3u8")) <= 2 * elapsed + 3
+        failed = False
+    finally:
+        _finish(s, failed)
+        o.close()
