@@ -20,6 +20,7 @@
 
 #include <json-c/json.h>
 
+#include "channels.h"
 #include "error.h"
 #include "json.h"
 #include "limits.h"
@@ -551,6 +552,65 @@ static bool http_url(const char *s)
     return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
 }
 
+/* channels_m3u: the list's channels join the configuration's (which win
+ * an id they share).  A relative path is taken from the configuration
+ * file's directory. */
+static void import_m3u(struct loader *l)
+{
+    struct mr_conf *c = l->conf;
+    const char *path = c->channels_m3u;
+    struct mr_conf_channel *got, *all;
+    struct mr_buf data;
+    char chunk[16384];
+    size_t n, skipped;
+    ssize_t k;
+    int fd, rc = MR_OK;
+
+    if (path[0] != '/' && strrchr(c->path, '/'))
+        path = mr_arena_printf(&c->arena, "%.*s/%s", (int)(strrchr(c->path, '/') - c->path),
+                               c->path, path);
+    if (!path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        report(l, "channels_m3u", "cannot open %s: %s", path ? path : c->channels_m3u,
+               strerror(errno));
+        return;
+    }
+    mr_buf_init(&data, MR_M3U_MAX_BYTES);
+    while ((k = read(fd, chunk, sizeof(chunk))) > 0 && !rc)
+        rc = mr_buf_append(&data, chunk, (size_t)k);
+    if (k < 0)
+        rc = MR_EINTERNAL;
+    close(fd);
+    if (!rc)
+        rc = mr_channels_parse_m3u(&c->arena, data.p ? data.p : "", data.len,
+                                   c->channels.items, c->channels.n, &got, &n, &skipped);
+    mr_buf_cleanup(&data);
+    if (rc == MR_EINVAL) {
+        report(l, "channels_m3u", "%s is not an M3U list (it must start with #EXTM3U)", path);
+        return;
+    }
+    if (rc == MR_ETOOBIG) {
+        report(l, "channels_m3u", "%s is too large (at most %u bytes, %u channels, "
+               "%u-byte lines)", path, MR_M3U_MAX_BYTES, MR_M3U_MAX_CHANNELS, MR_M3U8_MAX_LINE);
+        return;
+    }
+    if (rc) {
+        report(l, "channels_m3u", "cannot read %s", path);
+        return;
+    }
+    all = mr_arena_calloc(&c->arena, c->channels.n + n + 1, sizeof(*all));
+    if (!all) {
+        report(l, "channels_m3u", "out of memory");
+        return;
+    }
+    if (c->channels.n)
+        memcpy(all, c->channels.items, c->channels.n * sizeof(*all));
+    memcpy(all + c->channels.n, got, n * sizeof(*all));
+    c->channels.items = all;
+    c->channels.n += n;
+    c->channels_imported = n;
+    c->channels_skipped = skipped;
+}
+
 static void check(struct loader *l)
 {
     struct mr_conf *c = l->conf;
@@ -594,6 +654,8 @@ static void check(struct loader *l)
             report(l, p, "must be an http(s) URL");
         }
     }
+    if (c->channels_m3u[0])
+        import_m3u(l);
     for (size_t i = 0; i < c->media.n; i++) {
         const struct mr_conf_media *m = (struct mr_conf_media *)c->media.items + i;
         const struct mr_provider *p;

@@ -104,8 +104,11 @@ struct mr_conf {
         long live_playlist_max_cache_ms;  /* 0: live playlists not cached */
         long vod_playlist_cache_s;        /* 0: VOD playlists not cached */
     } hls;
-    struct mr_conf_map channels;      /* of struct mr_conf_channel */
+    struct mr_conf_map channels;      /* of struct mr_conf_channel; the
+                                         configuration's, then channels_m3u's */
     char *channels_m3u;
+    size_t channels_imported;         /* from channels_m3u */
+    size_t channels_skipped;          /* entries of it that were not usable */
     struct mr_conf_map media;         /* of struct mr_conf_media */
     struct {
         struct { char *mode; } direct;

@@ -8,6 +8,7 @@
 
 #include <openssl/sha.h>
 
+#include "channels.h"
 #include "config.h"
 #include "error.h"
 #include "m3u8.h"
@@ -412,4 +413,27 @@ int mr_hls_segment(struct mr_ctx *ctx)
         return MR_ENOMEM;
     rc = mr_segcache_serve(ctx, &r, key);
     return rc == MR_EBUSY ? mr_relay_run(ctx, &r) : rc;
+}
+
+int mr_hls_channel_list(struct mr_ctx *ctx)
+{
+    struct mr_buf *out = mr_arena_alloc(ctx->arena, sizeof(*out));
+    char *base;
+    int rc;
+
+    if (!out)
+        return MR_ENOMEM;
+    mr_buf_init(out, 64u << 20);
+    if ((rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, out)))
+        return rc;
+    /* IPTV players fetch the list and then each entry: absolute URLs. */
+    if ((rc = mr_request_base_url(&ctx->req, ctx->conf, ctx->arena, &base)))
+        return mr_resp_error(&ctx->resp, rc, "cannot tell this server's own URL: set public_url");
+    if ((rc = mr_channels_write_m3u(ctx->conf, base, out)))
+        return rc;
+    if ((rc = mr_resp_set_header(&ctx->resp, "Content-Type", "audio/x-mpegurl; charset=utf-8")) ||
+        (rc = mr_resp_set_header(&ctx->resp, "Cache-Control", "no-cache")) ||
+        (rc = mr_resp_headerf(&ctx->resp, "Content-Length", "%zu", out->len)))
+        return rc;
+    return mr_resp_write(&ctx->resp, out->p ? out->p : "", out->len);
 }

@@ -23,5 +23,6 @@ int mr_hls_media_playlist(struct mr_ctx *ctx);     /* /api/media/{id}/index.m3u8
 int mr_hls_nested_playlist(struct mr_ctx *ctx);    /* /api/m3u8/{token}.m3u8 */
 int mr_hls_channel_playlist(struct mr_ctx *ctx);   /* /live/{channel}.m3u8 */
 int mr_hls_segment(struct mr_ctx *ctx);            /* /api/seg/{token}[.ext] */
+int mr_hls_channel_list(struct mr_ctx *ctx);       /* /live/channels.m3u */
 
 #endif

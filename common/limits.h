@@ -21,6 +21,8 @@
 #define MR_M3U8_MAX_LINE         (64u << 10) /* one playlist line */
 #define MR_M3U8_MAX_VARS         64          /* EXT-X-DEFINE variables */
 #define MR_M3U8_MAX_VAR_VALUE    4096        /* one variable's value */
+#define MR_M3U_MAX_BYTES         (16u << 20) /* an M3U channel list (channels_m3u) */
+#define MR_M3U_MAX_CHANNELS      100000      /* channels in it */
 #define MR_ARENA_BLOCK           16384       /* first arena block per request */
 
 #endif

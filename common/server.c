@@ -410,6 +410,12 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     }
     mr_info("serving with %ld threads (config %s, redis %s)", nthreads, path,
             conf->redis[0] ? conf->redis : "none");
+    if (conf->channels_m3u[0])
+        mr_info("channels_m3u %s: %zu channels imported%s", conf->channels_m3u,
+                conf->channels_imported, conf->channels_skipped ? ", some entries skipped "
+                "(not an http(s) URL, or spaces or control bytes in it)" : "");
+    if (conf->channels_skipped)
+        mr_warn("channels_m3u: %zu entries skipped", conf->channels_skipped);
 
     do {
         if (sigwait(&stop_set, &sig))
