@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -16,7 +17,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import SECRET, assert_json_error, make_config
+from conftest import SECRET, Stack, _finish, assert_json_error, deep_merge, make_config
 from proxyutil import NginxOrigin, module_stack
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg not installed")
@@ -307,6 +308,24 @@ def assert_relayed(text, origin):
                 assert u.startswith(("/api/seg/", "/api/m3u8/")), line
 
 
+def relay_served(st, since=0):
+    """[(upstream URL path, status)] of the segment requests the relay answered
+    (its access log from line `since` on), the URL read out of each token."""
+    out = []
+    for line in st.log("segment").splitlines()[since:]:
+        m = re.search(r" GET /api/seg/([A-Za-z0-9_-]+)\.[^ ]* (\d{3}) ", line)
+        if not m:
+            continue
+        payload = base64.urlsafe_b64decode(m.group(1) + "=" * (-len(m.group(1)) % 4))
+        url = payload[9:].split(b"\n", 1)[1].decode()
+        out.append((urllib.parse.urlsplit(url).path, int(m.group(2))))
+    return out
+
+
+def log_len(st):
+    return len(st.log("segment").splitlines())
+
+
 def remux_and_count(url, tmp_path, name="out.mkv"):
     """ffmpeg reads every stream of url through the relay (-map 0 -c copy) into a
     Matroska file (exit code 0, no error printed); ffprobe then decodes that file.
@@ -350,7 +369,7 @@ def test_fmp4_map_is_relayed_with_its_extension(more_st, more_origin):
 
 
 def test_fmp4_plays_with_ffmpeg(more_st, more_origin, tmp_path):
-    before = len(more_origin.log_lines())
+    before = log_len(more_st)
     streams, duration = remux_and_count(more_st.url("/api/media/fmp4/index.m3u8"), tmp_path)
     kinds = sorted(k for k, _, _ in streams)
     assert kinds == ["audio", "video"], streams
@@ -358,10 +377,11 @@ def test_fmp4_plays_with_ffmpeg(more_st, more_origin, tmp_path):
     assert frames["video"] >= MIN_VIDEO_FRAMES, streams
     assert frames["audio"] >= MIN_AUDIO_FRAMES, streams
     assert 7.5 <= duration <= 9.0, duration
-    fetched = more_origin.log_lines()[before:]
+    # Every part went through the relay (from its cache or the origin).
+    served = relay_served(more_st, before)
     for name in ("init.mp4", "seg00.m4s", "seg01.m4s", "seg02.m4s", "seg03.m4s"):
-        assert any(f"/fmp4/{name}" in l and (" 200 " in l or " 206 " in l)
-                   for l in fetched), (name, fetched)
+        assert any(p == f"/fmp4/{name}" and status in (200, 206)
+                   for p, status in served), (name, served)
 
 
 def test_alt_audio_master_is_rewritten(more_st, more_origin):
@@ -401,7 +421,7 @@ def test_alt_audio_plays_with_ffmpeg(more_st, more_origin, tmp_path):
     assert p.returncode == 0, p.stderr
     probed = json.loads(p.stdout)["streams"]
     assert {s["codec_type"] for s in probed} == {"video", "audio"}, probed
-    before = len(more_origin.log_lines())
+    before = log_len(more_st)
     streams, duration = remux_and_count(url, tmp_path)
     video = [n for k, n, _ in streams if k == "video"]
     audio = {lang: n for k, n, lang in streams if k == "audio"}
@@ -409,11 +429,11 @@ def test_alt_audio_plays_with_ffmpeg(more_st, more_origin, tmp_path):
     assert set(audio) == {"en", "fr"}, streams
     assert all(n >= MIN_AUDIO_FRAMES for n in audio.values()), streams
     assert 7.5 <= duration <= 9.0, duration
-    fetched = more_origin.log_lines()[before:]
+    served = relay_served(more_st, before)
     for sub in ("video/hi", "video/lo", "audio/en", "audio/fr"):
         for i in range(4):
-            assert any(f"/alt/{sub}/seg0{i}.ts" in l and (" 200 " in l or " 206 " in l)
-                       for l in fetched), (sub, i, fetched)
+            assert any(p == f"/alt/{sub}/seg0{i}.ts" and status in (200, 206)
+                       for p, status in served), (sub, i, served)
 
 
 def test_byterange_playlist_is_rewritten(more_st, more_origin):
@@ -439,17 +459,39 @@ def test_byterange_playlist_is_rewritten(more_st, more_origin):
 
 
 def test_byterange_plays_with_ffmpeg(more_st, more_origin, tmp_path):
-    before = len(more_origin.log_lines())
+    """With the segment cache: ffmpeg's range requests are answered from one
+    cached copy of the file, which the origin sent once, whole."""
+    before = log_len(more_st)
     streams, duration = remux_and_count(more_st.url("/api/media/br/index.m3u8"), tmp_path)
     frames = dict((k, n) for k, n, _ in streams)
     assert sorted(frames) == ["audio", "video"], streams
     assert frames["video"] >= MIN_VIDEO_FRAMES and frames["audio"] >= MIN_AUDIO_FRAMES, streams
     assert 7.5 <= duration <= 9.0, duration
-    # ffmpeg asked the relay for the ranges, and the relay passed them on.
-    fetched = [l for l in more_origin.log_lines()[before:] if "/br/all.ts" in l]
-    ranges = [l.split('"')[1] for l in fetched if " 206 " in l]
-    orig = more_origin.path("br/index.m3u8").read_text()
-    for rng in (l for l in orig.splitlines() if l.startswith("#EXT-X-BYTERANGE:")):
-        n, off = (int(x) for x in rng.split(":", 1)[1].split("@"))
-        assert f"bytes={off}-{off + n - 1}" in ranges, (off, n, fetched)
-    assert not any(" 200 " in l for l in fetched), fetched      # never the whole file
+    served = [status for p, status in relay_served(more_st, before) if p == "/br/all.ts"]
+    assert served.count(206) >= 4, served
+    fetched = [l for l in more_origin.log_lines() if "/br/all.ts" in l]
+    assert len([l for l in fetched if " 200 " in l]) <= 1, fetched
+
+
+def test_byterange_plays_uncached(more_st, more_origin, tmp_path):
+    """Without the cache, each range goes to the origin as a range.  (A second
+    stack; the origin stays the one more_st's nginx serves.)"""
+    s = Stack(deep_merge(more_media_config(more_origin), {"hls": {"segment_cache_max_bytes": 0}}))
+    failed = True
+    try:
+        s.start()
+        before = len(more_origin.log_lines())
+        streams, duration = remux_and_count(s.url("/api/media/br/index.m3u8"), tmp_path)
+        frames = dict((k, n) for k, n, _ in streams)
+        assert frames["video"] >= MIN_VIDEO_FRAMES and frames["audio"] >= MIN_AUDIO_FRAMES
+        assert 7.5 <= duration <= 9.0, duration
+        fetched = [l for l in more_origin.log_lines()[before:] if "/br/all.ts" in l]
+        ranges = [l.split('"')[1] for l in fetched if " 206 " in l]
+        orig = more_origin.path("br/index.m3u8").read_text()
+        for rng in (l for l in orig.splitlines() if l.startswith("#EXT-X-BYTERANGE:")):
+            n, off = (int(x) for x in rng.split(":", 1)[1].split("@"))
+            assert f"bytes={off}-{off + n - 1}" in ranges, (off, n, fetched)
+        assert not any(" 200 " in l for l in fetched), fetched      # never the whole file
+        failed = False
+    finally:
+        _finish(s, failed)
