@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, make_config
+from conftest import Stack, _finish, free_port, make_config
 from proxyutil import NginxOrigin, module_stack
+from test_hls_cache import live_origin, segment_fetches
 from test_hls_play import log_len, make_hls, make_more_media, more_media_config, relay_served
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-headless-shell")
@@ -207,3 +208,32 @@ def test_hlsjs_plays_byterange(more_st, more_origin):
     assert served.count(206) >= 3, served
     lines = [l for l in more_origin.log_lines() if " /br/all.ts " in l]
     assert len([l for l in lines if " 200 " in l]) <= 1, lines
+
+
+def test_hlsjs_plays_a_live_channel_with_other_viewers(tmp_path):
+    """hls.js plays a live channel (a window that moves every second) for 5 s
+    while 5 more viewers (ffmpeg) watch it: no error, and the origin served
+    each segment once."""
+    o = live_origin(tmp_path)
+    s = Stack(make_config(upstream={"allow_networks": ["127.0.0.1/32"]},
+                          channels={"tv": {"url": o.url("/tv/index.m3u8")}}))
+    failed = True
+    try:
+        s.start()
+        others = [subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-i",
+                                    s.url("/live/tv.m3u8"), "-map", "0", "-c", "copy",
+                                    "-t", "6", "-f", "null", "-"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                  for _ in range(5)]
+        result = play_in_chromium(s.url("/live/tv.m3u8"))
+        for p in others:
+            _, err = p.communicate(timeout=90)
+            assert p.returncode == 0, err.decode(errors="replace")[-2000:]
+        assert result is not None, "the page never reported (no POST within the timeout)"
+        assert result.get("ok"), result
+        counts = segment_fetches(o)
+        assert len(counts) >= 4 and all(n == 1 for n in counts.values()), counts
+        failed = False
+    finally:
+        _finish(s, failed)
+        o.close()

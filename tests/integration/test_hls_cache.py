@@ -392,32 +392,53 @@ def test_vod_playlists_are_cached_longer_and_errors_not_at_all(st, origin):
     assert raw_get(st.port, p).status == 200
 
 
-@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg not installed")
-def test_twenty_ffmpeg_viewers_cost_the_origin_one_fetch_per_segment(request, tmp_path):
-    """A live channel (1 s segments, a 4-segment window that moves every
-    second) watched by 20 ffmpeg processes at once through the relay: the
-    origin serves every segment exactly once."""
+def live_origin(tmp_path, seconds=30):
+    """A ScriptedOrigin with a live channel at /tv/index.m3u8: 1 s TS segments
+    (made by ffmpeg, one continuous encode), a 4-segment window that moves on
+    every second, each segment a URL of its own (/tv/live{sequence}.ts)."""
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
-                    "-i", "testsrc2=size=160x90:rate=25", "-t", "30", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-g", "25", "-f", "hls", "-hls_time", "1",
-                    "-hls_playlist_type", "vod", "-hls_segment_filename",
-                    str(tmp_path / "seg%02d.ts"), str(tmp_path / "src.m3u8")],
-                   check=True, timeout=120)
+                    "-i", "testsrc2=size=160x90:rate=25", "-f", "lavfi",
+                    "-i", "sine=frequency=440:sample_rate=44100", "-t", str(seconds),
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac",
+                    "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
+                    "-hls_segment_filename", str(tmp_path / "seg%02d.ts"),
+                    str(tmp_path / "src.m3u8")], check=True, timeout=120)
     segs = sorted(tmp_path.glob("seg*.ts"))
     o = ScriptedOrigin()
     t0 = time.monotonic()
+
     def playlist(h, seen):
-        seq = int(time.monotonic() - t0)
+        seq = min(int(time.monotonic() - t0), len(segs) - 4)
         body = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1",
                 f"#EXT-X-MEDIA-SEQUENCE:{seq}"]
         for i in range(seq, seq + 4):
             body += ["#EXTINF:1.000,", f"live{i}.ts"]
         h.answer(200, {"Content-Type": "application/vnd.apple.mpegurl"}, "\n".join(body) + "\n")
+
     def segment(h, seen):
         i = int(seen.path.rsplit("live", 1)[1].split(".")[0])
-        h.answer(200, {"Content-Type": "video/mp2t"}, segs[i % len(segs)].read_bytes())
+        h.answer(200, {"Content-Type": "video/mp2t"}, segs[i].read_bytes())
+
     o.route("/tv/index.m3u8", playlist)
     o.route("/tv/", segment)
+    o.t0 = t0
+    return o
+
+
+def segment_fetches(o):
+    counts = {}
+    for seen in o.seen:
+        if seen.path.startswith("/tv/live"):
+            counts[seen.path] = counts.get(seen.path, 0) + 1
+    return counts
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg not installed")
+def test_twenty_ffmpeg_viewers_cost_the_origin_one_fetch_per_segment(request, tmp_path):
+    """A live channel (1 s segments, a 4-segment window that moves every
+    second) watched by 20 ffmpeg processes at once through the relay: the
+    origin serves every segment exactly once."""
+    o = live_origin(tmp_path)
     cfg = make_config(upstream={"allow_networks": ["127.0.0.1/32"]},
                       channels={"tv": {"url": o.url("/tv/index.m3u8")}})
     s = Stack(cfg)
@@ -432,15 +453,12 @@ def test_twenty_ffmpeg_viewers_cost_the_origin_one_fetch_per_segment(request, tm
         for p in procs:
             _, err = p.communicate(timeout=90)
             assert p.returncode == 0, err.decode(errors="replace")[-2000:]
-        counts = {}
-        for seen in o.seen:
-            if seen.path.startswith("/tv/live"):
-                counts[seen.path] = counts.get(seen.path, 0) + 1
+        counts = segment_fetches(o)
         assert len(counts) >= 5, counts
         assert all(n == 1 for n in counts.values()), counts
         # Playlist fetches: about two per second (half the target duration),
         # not 20 viewers' worth of refreshes.
-        elapsed = time.monotonic() - t0
+        elapsed = time.monotonic() - o.t0
         assert len(o.requests_to("/tv/index.m3u8")) <= 2 * elapsed + 3
         failed = False
     finally:
