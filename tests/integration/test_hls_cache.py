@@ -305,6 +305,14 @@ def test_without_redis_segments_are_relayed(request, origin):
         for _ in range(2):
             r = raw_get(s.port, p)
             assert r.status == 200 and r.body == data and "x-cache" not in r.headers
+        # Playlists are cached in the process instead (its fallback cache).
+        origin.route("/rot/index.m3u8", lambda h, seen: h.answer(
+            200, {"Content-Type": "application/vnd.apple.mpegurl"}, live_playlist(0, target=4)))
+        a = raw_get(s.port, "/live/rot.m3u8")
+        b = raw_get(s.port, "/live/rot.m3u8")
+        assert (a.status, b.status) == (200, 200) and a.body == b.body
+        assert b.headers["x-cache"] == "HIT"
+        assert len(origin.requests_to("/rot/index.m3u8")) == 1
     finally:
         _finish(s, False)
 
