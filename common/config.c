@@ -133,6 +133,7 @@ static const struct field hls_fields[] = {
     INT("max_playlist_bytes", C(hls.max_playlist_bytes), 8 << 20, 1024, 64 << 20),
     INT("segment_cache_max_bytes", C(hls.segment_cache_max_bytes), 16 << 20, 0, 256 << 20),
     INT("segment_cache_ttl_s", C(hls.segment_cache_ttl_s), 600, 1, 7 * 86400),
+    INT("edge_cache_s", C(hls.edge_cache_s), 600, 0, 7 * 86400),
     INT("live_playlist_max_cache_ms", C(hls.live_playlist_max_cache_ms), 5000, 0, 60000),
     INT("vod_playlist_cache_s", C(hls.vod_playlist_cache_s), 300, 0, 3600),
     END

@@ -101,6 +101,7 @@ struct mr_conf {
         long max_playlist_bytes;
         long segment_cache_max_bytes;  /* 0: no segment cache */
         long segment_cache_ttl_s;
+        long edge_cache_s;                /* 0: the web server keeps nothing */
         long live_playlist_max_cache_ms;  /* 0: live playlists not cached */
         long vod_playlist_cache_s;        /* 0: VOD playlists not cached */
     } hls;

@@ -78,7 +78,7 @@ static int scope_policy(struct mr_ctx *ctx, struct mr_str scope, struct mr_heade
 
 /* "payload.mac" out of "payload.mac[.ext]" and checked: *data is what it
  * signed. */
-static int open_token(struct mr_ctx *ctx, struct mr_str cap, struct mr_str *data)
+static int open_token(struct mr_ctx *ctx, struct mr_str cap, struct mr_str *data, time_t *exp)
 {
     const char *dot = memchr(cap.p, '.', cap.len), *ext;
     int rc;
@@ -88,7 +88,7 @@ static int open_token(struct mr_ctx *ctx, struct mr_str cap, struct mr_str *data
     ext = memchr(dot + 1, '.', cap.len - (size_t)(dot + 1 - cap.p));
     if (ext)
         cap.len = (size_t)(ext - cap.p);
-    rc = mr_token_verify(ctx->proc->key, ctx->arena, cap, time(NULL), data, NULL);
+    rc = mr_token_verify(ctx->proc->key, ctx->arena, cap, time(NULL), data, exp);
     return rc;
 }
 
@@ -133,7 +133,8 @@ static long fresh_ms(const struct mr_conf *c, struct mr_str body)
 /* Fetches and rewrites a playlist into *out.  On failure the error is
  * answered and *out is NULL. */
 static int fetch_rewritten(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
-                           const char *scope, struct mr_buf **out, long *fresh)
+                           const char *scope, const struct mr_headers *imports,
+                           struct mr_buf **out, long *fresh)
 {
     struct mr_upstream_req req;
     struct mr_upstream_head head;
@@ -178,6 +179,7 @@ static int fetch_rewritten(struct mr_ctx *ctx, const char *url, const struct mr_
     mc.key = ctx->proc->key;
     mc.prefix = ctx->conf->public_url;
     mc.scope = scope;
+    mc.imports = imports;
     mc.expire_at = token_expiry(ctx->conf);
     mc.max_bytes = (size_t)ctx->conf->hls.max_playlist_bytes;
     final = head.final_url ? head.final_url : url;
@@ -255,12 +257,13 @@ static void pl_put(struct mr_ctx *ctx, const char *key, const struct mr_buf *o, 
     mr_buf_cleanup(&v);
 }
 
-static void pl_keys(struct mr_ctx *ctx, const char *url, const char *scope, char **key,
-                    char **lock)
+static void pl_keys(struct mr_ctx *ctx, const char *url, const char *scope, const char *vars,
+                    char **key, char **lock)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[SHA256_DIGEST_LENGTH];
-    char *all = mr_arena_printf(ctx->arena, "%s\n%s\n%s", scope, url, ctx->conf->public_url);
+    char *all = mr_arena_printf(ctx->arena, "%s\n%s\n%s\n%s", scope, url,
+                                ctx->conf->public_url, vars);
     char h[33];
 
     *key = *lock = NULL;
@@ -276,8 +279,11 @@ static void pl_keys(struct mr_ctx *ctx, const char *url, const char *scope, char
     *lock = mr_arena_printf(ctx->arena, "lock:pl:%s", h);
 }
 
-int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
-                          const char *scope)
+/* vars: the parent playlist's variables as carried in the token ("" for
+ * none), imports: the same parsed. */
+static int serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
+                          const char *scope, const char *vars,
+                          const struct mr_headers *imports)
 {
     const struct mr_conf *c = ctx->conf;
     struct cached_pl pl;
@@ -288,11 +294,11 @@ int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_h
     int rc;
 
     if (!c->hls.live_playlist_max_cache_ms && !c->hls.vod_playlist_cache_s) {
-        if ((rc = fetch_rewritten(ctx, url, policy, scope, &o, &fresh)) || !o)
+        if ((rc = fetch_rewritten(ctx, url, policy, scope, imports, &o, &fresh)) || !o)
             return rc;
         return send_playlist(ctx, o->p, o->len, NULL);
     }
-    pl_keys(ctx, url, scope, &key, &lock);
+    pl_keys(ctx, url, scope, vars, &key, &lock);
     if (!key || !lock)
         return MR_ENOMEM;
     have = !pl_get(ctx, key, &pl);
@@ -317,7 +323,7 @@ int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_h
                 break;  /* the refresh failed: ask the upstream ourselves */
         }
     }
-    rc = fetch_rewritten(ctx, url, policy, scope, &o, &fresh);
+    rc = fetch_rewritten(ctx, url, policy, scope, imports, &o, &fresh);
     if (!rc && o && fresh > 0)
         pl_put(ctx, key, o, fresh);
     if (locked)
@@ -325,6 +331,12 @@ int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_h
     if (rc || !o)
         return rc;
     return send_playlist(ctx, o->p, o->len, "MISS");
+}
+
+int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
+                          const char *scope)
+{
+    return serve_playlist(ctx, url, policy, scope, "", NULL);
 }
 
 int mr_hls_media_playlist(struct mr_ctx *ctx)
@@ -356,24 +368,26 @@ int mr_hls_channel_playlist(struct mr_ctx *ctx)
 
 int mr_hls_nested_playlist(struct mr_ctx *ctx)
 {
-    char *u, *sc;
-    struct mr_str data, scope, url;
-    struct mr_headers policy;
+    char *u, *sc, *vs;
+    struct mr_str data, scope, url, vars;
+    struct mr_headers policy, imports;
     const char *kind_s, *id;
     char kind;
     int rc;
 
-    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data)))
+    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, NULL)))
         return token_error(ctx, rc);
-    if (mr_m3u8_token_data(data, &kind, &scope, &url) || kind != MR_TOKEN_PLAYLIST)
+    if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_PLAYLIST ||
+        mr_m3u8_parse_vars(ctx->arena, vars, &imports))
         return token_error(ctx, MR_EFORBIDDEN);
     if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id)))
         return token_error(ctx, rc);
     u = mr_arena_strdup_str(ctx->arena, url);
     sc = mr_arena_strdup_str(ctx->arena, scope);
-    if (!u || !sc)
+    vs = mr_arena_strdup_str(ctx->arena, vars);
+    if (!u || !sc || !vs)
         return MR_ENOMEM;
-    return mr_hls_serve_playlist(ctx, u, &policy, sc);
+    return serve_playlist(ctx, u, &policy, sc, vs, imports.n ? &imports : NULL);
 }
 
 /* What a segment is cached under: its URL, without the query for a channel
@@ -393,17 +407,17 @@ static const char *cache_key(struct mr_ctx *ctx, struct mr_str scope, struct mr_
 
 int mr_hls_segment(struct mr_ctx *ctx)
 {
-    struct mr_str data, scope, url;
+    struct mr_str data, scope, url, vars;
     const char *key;
     struct mr_relay r;
     char kind;
     int rc;
 
-    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data)))
-        return token_error(ctx, rc);
-    if (mr_m3u8_token_data(data, &kind, &scope, &url) || kind != MR_TOKEN_SEGMENT)
-        return token_error(ctx, MR_EFORBIDDEN);
     memset(&r, 0, sizeof(r));
+    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, &r.expire_at)))
+        return token_error(ctx, rc);
+    if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_SEGMENT)
+        return token_error(ctx, MR_EFORBIDDEN);
     if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id)))
         return token_error(ctx, rc);
     r.url = mr_arena_strdup_str(ctx->arena, url);

@@ -10,7 +10,8 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+
+#include <curl/curl.h>
 
 #include "error.h"
 #include "limits.h"
@@ -26,6 +27,15 @@ struct rw {
     struct mr_arena *a;
     const struct mr_m3u8_ctx *c;
     const char *base;                /* the final URL */
+    struct mr_url_base ub;           /* the same, prepared for plain names */
+    bool base_http;                  /* whether plain names resolve to http(s) */
+    size_t prefix_len;
+    size_t scope_len;
+    char *data;                      /* kind scope '\n' URL: the token data */
+    /* For plain names: the tokens' data up to the name (kind scope '\n'
+     * and the base's directory) hashed and encoded once, per kind; made
+     * when first needed. */
+    struct mr_token_prefix *name_prefix[2];
     struct mr_buf *out;
     struct var vars[MR_M3U8_MAX_VARS];
     size_t nvars;
@@ -230,9 +240,15 @@ static int define(struct rw *w, struct mr_str attrs, const char *final_url)
 /* ---- URIs -------------------------------------------------------------- */
 
 /* The extension of a URL's last path segment ("ts"), if short and plain. */
-static struct mr_str extension(const char *url)
+static struct mr_str extension(struct mr_str u)
 {
-    const char *end = url + strcspn(url, "?#"), *p = end;
+    const char *url = u.p, *end = memchr(u.p, '?', u.len), *p;
+
+    if (!end)
+        end = u.p + u.len;
+    if ((p = memchr(u.p, '#', (size_t)(end - u.p))))
+        end = p;
+    p = end;
 
     while (p > url && p[-1] != '/' && p[-1] != '.')
         p--;
@@ -244,54 +260,171 @@ static struct mr_str extension(const char *url)
     return (struct mr_str){ p, (size_t)(end - p) };
 }
 
-/* Writes the relay URL for `uri` (as written in the playlist). */
-static int relay_uri(struct rw *w, struct mr_str uri, char kind)
+/* Whether s begins with `lower` (lowercase ASCII), ignoring case. */
+static bool starts_ci(struct mr_str s, const char *lower)
 {
-    struct mr_str subst;
-    char *ref, *abs, *data, *token;
-    size_t dlen, slen = strlen(w->c->scope);
-    struct mr_str ext;
+    size_t n = strlen(lower);
+
+    if (s.len < n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s.p[i];
+        if ((c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != lower[i])
+            return false;
+    }
+    return true;
+}
+
+/* The token data of a plain name (mr_url_is_name) up to the name: kind,
+ * scope, '\n', the base's directory and a '/' when it has no path. */
+static size_t name_prefix_len(const struct rw *w)
+{
+    return 2 + w->scope_len + w->ub.dir + w->ub.slash;
+}
+
+/* The token for a plain name into dst (room for its mr_token_len). */
+static int sign_name(struct rw *w, struct mr_str name, char kind, char *dst)
+{
+    struct mr_token_prefix **tp = &w->name_prefix[kind == MR_TOKEN_PLAYLIST];
+    size_t plen = name_prefix_len(w);
     int rc;
 
-    for (size_t i = 0; i < uri.len; i++)
-        if ((unsigned char)uri.p[i] < 0x20 || uri.p[i] == 0x7f) {
-            w->why = "a URI holds control bytes";
-            return MR_EUPSTREAM;
+    if (!*tp) {
+        /* The prefix's bytes, in w->data for a moment. */
+        char *d = w->data;
+        if (plen > MR_TOKEN_MAX_DATA)
+            return MR_ETOOBIG;
+        d[0] = kind;
+        memcpy(d + 2 + w->scope_len, w->base, w->ub.dir);
+        if (w->ub.slash)
+            d[plen - 1] = '/';
+        if ((rc = mr_token_prefix_new(w->c->key, w->a, w->c->expire_at, d, plen, tp)))
+            return rc;
+    }
+    return mr_token_sign_prefixed(*tp, name.p, name.len, dst);
+}
+
+/* "\nname=value&name=value" (values percent-encoded) of the variables this
+ * playlist defined, into dst if it fits in room; returns the length
+ * written (0 when they do not fit: the nested playlist's IMPORT finds
+ * nothing, as if they were not defined). */
+static size_t carry_vars(struct rw *w, char *dst, size_t room)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < w->nvars; i++) {
+        const struct var *v = &w->vars[i];
+        size_t need = 1 + v->name.len + 1;
+        char *esc;
+        if (n + need > room)
+            return 0;
+        dst[n] = i ? '&' : '\n';
+        memcpy(dst + n + 1, v->name.p, v->name.len);
+        dst[n + 1 + v->name.len] = '=';
+        n += need;
+        esc = v->value.len ? curl_easy_escape(NULL, v->value.p, (int)v->value.len) : NULL;
+        if (v->value.len && !esc)
+            return 0;
+        if (esc) {
+            size_t el = strlen(esc);
+            if (n + el > room) {
+                curl_free(esc);
+                return 0;
+            }
+            memcpy(dst + n, esc, el);
+            n += el;
+            curl_free(esc);
         }
+    }
+    return n;
+}
+
+/* Writes the relay URL for `uri` (as written in the playlist).  This runs
+ * once per segment: for a plain name, the token is made from the prefix
+ * prepared for the playlist and the name, straight into the output;
+ * nothing is allocated.  Other references go through mr_url_resolve and
+ * the arena. */
+static int relay_uri(struct rw *w, struct mr_str uri, char kind)
+{
+    struct mr_str subst, ref, ext;
+    const char *route = kind == MR_TOKEN_PLAYLIST ? "/api/m3u8/" : "/api/seg/", *cut;
+    size_t dlen, tlen, rlen = strlen(route), need;
+    bool name;
+    char *o;
+    int rc;
+
+    if (mr_url_has_ctl(uri)) {
+        w->why = "a URI holds control bytes";
+        return MR_EUPSTREAM;
+    }
     if ((rc = substitute(w, uri, &subst)))
         return rc;
-    ref = mr_arena_strdup_str(w->a, subst);
-    if (!ref)
-        return MR_ENOMEM;
-    mr_url_strip_fragment(ref);
+    /* The reference without its fragment (and, like the C string it is
+     * resolved as, up to a NUL a variable may have brought in). */
+    ref = subst;
+    if ((cut = memchr(ref.p, '#', ref.len)))
+        ref.len = (size_t)(cut - ref.p);
+    if (subst.p != uri.p && (cut = memchr(ref.p, '\0', ref.len)))
+        ref.len = (size_t)(cut - ref.p);
     /* Keys delivered out of band and inline data are not fetched by URL. */
-    if (!strncasecmp(ref, "skd:", 4) || !strncasecmp(ref, "data:", 5))
+    if (starts_ci(ref, "skd:") || starts_ci(ref, "data:"))
         return mr_buf_append_str(w->out, uri);
-    rc = mr_url_resolve(w->a, w->base, ref, &abs);
-    if (rc || !mr_url_is_http(abs)) {
-        /* Not something the relay can fetch (another scheme, garbage):
-         * kept as written. */
-        return mr_buf_append_str(w->out, uri);
+    /* A nested playlist's token also carries this playlist's variables
+     * (for its EXT-X-DEFINE:IMPORT): no prepared prefix for those. */
+    name = w->base_http && mr_url_is_name(&w->ub, ref) &&
+           !(kind == MR_TOKEN_PLAYLIST && w->nvars);
+    if (name) {
+        /* The URL is the base's directory and the name, and what follows
+         * its last '/' is in the name. */
+        dlen = name_prefix_len(w) + ref.len;
+        ext = extension(ref);
+    } else {
+        char *r = mr_arena_strdup_str(w->a, ref), *abs, *url = w->data + 2 + w->scope_len;
+        size_t n;
+        if (!r)
+            return MR_ENOMEM;
+        rc = mr_url_resolve(w->a, w->base, r, &abs);
+        if (rc || !mr_url_is_http(abs)) {
+            /* Not something the relay can fetch (another scheme, garbage):
+             * kept as written. */
+            return mr_buf_append_str(w->out, uri);
+        }
+        mr_url_strip_fragment(abs);
+        n = strlen(abs);
+        if (n > MR_TOKEN_MAX_DATA)
+            return MR_ETOOBIG;   /* too long for a token's data, then */
+        memcpy(url, abs, n);
+        w->data[0] = kind;
+        dlen = 2 + w->scope_len + n;
+        ext = extension((struct mr_str){ url, n });
+        if (kind == MR_TOKEN_PLAYLIST && w->nvars)
+            dlen += carry_vars(w, w->data + dlen, MR_TOKEN_MAX_DATA - dlen);
     }
-    mr_url_strip_fragment(abs);
-    dlen = 1 + slen + 1 + strlen(abs);
-    data = mr_arena_alloc(w->a, dlen);
-    if (!data)
-        return MR_ENOMEM;
-    data[0] = kind;
-    memcpy(data + 1, w->c->scope, slen);
-    data[1 + slen] = '\n';
-    memcpy(data + 2 + slen, abs, strlen(abs));
-    if ((rc = mr_token_sign(w->c->key, w->a, w->c->expire_at, data, dlen, &token)))
+    if (dlen > MR_TOKEN_MAX_DATA)
+        return MR_ETOOBIG;
+    if (kind == MR_TOKEN_PLAYLIST)
+        ext = MR_STR("m3u8");
+    /* PREFIX ROUTE TOKEN [.EXT], written in place. */
+    tlen = mr_token_len(dlen);
+    need = w->prefix_len + rlen + tlen + (ext.len ? 1 + ext.len : 0);
+    if ((rc = mr_buf_reserve(w->out, need)))
         return rc;
-    /* Appends, not printf: this runs once per segment. */
-    ext = kind == MR_TOKEN_PLAYLIST ? MR_STR("m3u8") : extension(abs);
-    if ((rc = mr_buf_puts(w->out, w->c->prefix)) ||
-        (rc = mr_buf_puts(w->out, kind == MR_TOKEN_PLAYLIST ? "/api/m3u8/" : "/api/seg/")) ||
-        (rc = mr_buf_puts(w->out, token)))
+    o = w->out->p + w->out->len;
+    memcpy(o, w->c->prefix, w->prefix_len);
+    o += w->prefix_len;
+    memcpy(o, route, rlen);
+    o += rlen;
+    rc = name ? sign_name(w, ref, kind, o)
+              : mr_token_sign_to(w->c->key, w->c->expire_at, w->data, dlen, o);
+    if (rc)
         return rc;
-    if (ext.len && ((rc = mr_buf_append(w->out, ".", 1)) || (rc = mr_buf_append_str(w->out, ext))))
-        return rc;
+    o += tlen;
+    if (ext.len) {
+        *o++ = '.';
+        memcpy(o, ext.p, ext.len);
+    }
+    w->out->len += need;
+    w->out->p[w->out->len] = '\0';
     return MR_OK;
 }
 
@@ -315,36 +448,44 @@ static int tag_line(struct rw *w, struct mr_str line, size_t taglen, char kind)
     }
 }
 
-static int do_line(struct rw *w, struct mr_str line)
+/* Writes one line: `line` is its content, `eol` the line ending after it
+ * ("\r\n", "\n", or less on the last line), which directly follows it in
+ * the body.  Most lines are kept: they go out with their ending in one
+ * append. */
+static int do_line(struct rw *w, struct mr_str line, struct mr_str eol)
 {
-    struct mr_str t = mr_str_trim(line);
+    struct mr_str t = mr_str_trim(line), all = { line.p, line.len + eol.len };
+    int rc;
 
     if (!t.len)
-        return mr_buf_append_str(w->out, line);
+        return mr_buf_append_str(w->out, all);
     if (t.p[0] == '#') {
         /* Only #EXT-X-... tags hold URIs (#EXTINF, comments: as they are). */
         if (!mr_str_starts_c(line, "#EXT-X-"))
-            return mr_buf_append_str(w->out, line);
+            return mr_buf_append_str(w->out, all);
         if (mr_str_starts_c(line, "#EXT-X-STREAM-INF:")) {
             w->next_is_playlist = true;
-            return mr_buf_append_str(w->out, line);
+            return mr_buf_append_str(w->out, all);
         }
         if (mr_str_starts_c(line, "#EXT-X-DEFINE:")) {
-            int rc = define(w, (struct mr_str){ line.p + 14, line.len - 14 }, w->base);
+            rc = define(w, (struct mr_str){ line.p + 14, line.len - 14 }, w->base);
             if (rc)
                 return rc;
-            return mr_buf_append_str(w->out, line);
+            return mr_buf_append_str(w->out, all);
         }
         for (size_t i = 0; i < sizeof(uri_tags) / sizeof(uri_tags[0]); i++)
-            if (mr_str_starts_c(line, uri_tags[i].tag))
-                return tag_line(w, line, strlen(uri_tags[i].tag), uri_tags[i].kind);
-        return mr_buf_append_str(w->out, line);
+            if (mr_str_starts_c(line, uri_tags[i].tag)) {
+                rc = tag_line(w, line, strlen(uri_tags[i].tag), uri_tags[i].kind);
+                return rc ? rc : mr_buf_append_str(w->out, eol);
+            }
+        return mr_buf_append_str(w->out, all);
     }
     /* A URI line: spaces and tabs around it go. */
     {
         char kind = w->next_is_playlist ? MR_TOKEN_PLAYLIST : MR_TOKEN_SEGMENT;
         w->next_is_playlist = false;
-        return relay_uri(w, t, kind);
+        rc = relay_uri(w, t, kind);
+        return rc ? rc : mr_buf_append_str(w->out, eol);
     }
 }
 
@@ -370,6 +511,16 @@ int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_s
     w->a = a;
     w->c = c;
     w->base = final_url;
+    mr_url_base_init(&w->ub, final_url);
+    w->base_http = mr_url_is_http(final_url);
+    w->prefix_len = strlen(c->prefix);
+    w->scope_len = strlen(c->scope);
+    /* kind scope '\n' and room for any URL a token can hold */
+    w->data = mr_arena_alloc(a, 2 + w->scope_len + MR_TOKEN_MAX_DATA);
+    if (!w->data)
+        return MR_ENOMEM;
+    memcpy(w->data + 1, c->scope, w->scope_len);
+    w->data[1 + w->scope_len] = '\n';
     w->out = out;
     /* A byte-order mark is tolerated, and not passed on (RFC 8216 forbids
      * it, and players refuse it). */
@@ -379,18 +530,16 @@ int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_s
     }
     while (body.len && !rc) {
         struct mr_str line, rest = mr_str_cut(body, '\n', &line), content = line;
-        bool cr = content.len && content.p[content.len - 1] == '\r';
         if (line.len > MR_M3U8_MAX_LINE) {
             *why = "a playlist line is longer than the limit";
             return MR_ETOOBIG;
         }
-        if (cr)
+        if (content.len && content.p[content.len - 1] == '\r')
             content.len--;
-        rc = do_line(w, content);
-        if (!rc && cr)
-            rc = mr_buf_append(out, "\r", 1);
-        if (!rc && rest.p)
-            rc = mr_buf_append(out, "\n", 1);
+        /* The line ending: what lies between the content and the rest. */
+        rc = do_line(w, content, (struct mr_str){ content.p + content.len,
+                                                  (rest.p ? (size_t)(rest.p - content.p)
+                                                          : body.len) - content.len });
         if (!rest.p)
             break;
         body = rest;
@@ -402,9 +551,9 @@ int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_s
 }
 
 int mr_m3u8_token_data(struct mr_str data, char *kind, struct mr_str *scope,
-                       struct mr_str *url)
+                       struct mr_str *url, struct mr_str *vars)
 {
-    struct mr_str head, rest;
+    struct mr_str head, rest, u;
 
     if (data.len < 3 || (data.p[0] != MR_TOKEN_PLAYLIST && data.p[0] != MR_TOKEN_SEGMENT))
         return MR_EFORBIDDEN;
@@ -413,6 +562,44 @@ int mr_m3u8_token_data(struct mr_str data, char *kind, struct mr_str *scope,
     if (!rest.p || !rest.len)
         return MR_EFORBIDDEN;
     *scope = head;
-    *url = rest;
+    /* A playlist's URL may be followed by "\n" and its parent's variables. */
+    *vars = mr_str_cut(rest, '\n', &u);
+    if (!u.len || (vars->p && *kind != MR_TOKEN_PLAYLIST))
+        return MR_EFORBIDDEN;
+    if (!vars->p)
+        *vars = (struct mr_str){ "", 0 };
+    *url = u;
+    return MR_OK;
+}
+
+int mr_m3u8_parse_vars(struct mr_arena *a, struct mr_str vars, struct mr_headers *out)
+{
+    size_t n = vars.len ? 1 : 0;
+
+    *out = (struct mr_headers){ NULL, 0 };
+    for (size_t i = 0; i < vars.len; i++)
+        n += vars.p[i] == '&';
+    if (!n)
+        return MR_OK;
+    if (n > MR_M3U8_MAX_VARS || !(out->v = mr_arena_calloc(a, n, sizeof(*out->v))))
+        return n > MR_M3U8_MAX_VARS ? MR_EINVAL : MR_ENOMEM;
+    while (vars.p && vars.len) {
+        struct mr_str pair, name, value;
+        char *raw;
+        int len = 0;
+        vars = mr_str_cut(vars, '&', &pair);
+        value = mr_str_cut(pair, '=', &name);
+        if (!value.p || !name.len)
+            return MR_EINVAL;
+        raw = value.len ? curl_easy_unescape(NULL, value.p, (int)value.len, &len) : NULL;
+        if (value.len && !raw)
+            return MR_ENOMEM;
+        out->v[out->n].name = mr_arena_strdup_str(a, name);
+        out->v[out->n].value = raw ? mr_arena_strndup(a, raw, (size_t)len) : "";
+        curl_free(raw);
+        if (!out->v[out->n].name || !out->v[out->n].value)
+            return MR_ENOMEM;
+        out->n++;
+    }
     return MR_OK;
 }

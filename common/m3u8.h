@@ -48,10 +48,15 @@ struct mr_m3u8_ctx {
 int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_str body,
                     const char *final_url, struct mr_buf *out, const char **why);
 
-/* The token data for a URI: kind, scope, '\n', absolute URL.  Parses it back:
+/* The token data for a URI: kind, scope, '\n', absolute URL, and for a
+ * playlist of a playlist that defined variables, '\n' and those variables
+ * as name=value&... (values percent-encoded), for the nested playlist's
+ * EXT-X-DEFINE:IMPORT.  Parses it back (*vars "" when there are none):
  * MR_EFORBIDDEN when it is not of that shape. */
 int mr_m3u8_token_data(struct mr_str data, char *kind, struct mr_str *scope,
-                       struct mr_str *url);
+                       struct mr_str *url, struct mr_str *vars);
+/* Those variables as name/value pairs (arena), for mr_m3u8_ctx.imports. */
+int mr_m3u8_parse_vars(struct mr_arena *a, struct mr_str vars, struct mr_headers *out);
 
 /* Whether the body looks like a playlist (after an optional BOM, its first
  * line that is not blank begins with #EXTM3U, comments allowed before). */

@@ -283,6 +283,16 @@ static int offload(struct mr_ctx *ctx, const struct mr_relay *r)
     return MR_OK;
 }
 
+int mr_relay_answer_status(struct mr_ctx *ctx, long status)
+{
+    if (status >= 400)      /* the upstream's own error status, passed on honestly */
+        return mr_resp_error_status(&ctx->resp, (int)status, "upstream_status",
+                                    mr_arena_printf(ctx->arena, "the upstream answered %ld %s",
+                                                    status, mr_http_reason((int)status)));
+    return mr_resp_error(&ctx->resp, MR_EUPSTREAM, "the upstream answered %ld with no "
+                         "usable redirect", status);
+}
+
 int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
 {
     struct mr_upstream_head head;
@@ -334,16 +344,9 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
         ctx->resp.abort = true;
         st.upstream_error = true;
         rc = MR_OK;
-    } else if (rc == MR_EUPSTREAM && p.status >= 400) {
-        /* The upstream's own error status, passed on honestly. */
-        st.upstream_error = true;
-        rc = mr_resp_error_status(&ctx->resp, (int)p.status, "upstream_status",
-                                  mr_arena_printf(ctx->arena, "the upstream answered %ld %s",
-                                                  p.status, mr_http_reason((int)p.status)));
     } else if (rc == MR_EUPSTREAM && p.status >= 300) {
         st.upstream_error = true;
-        rc = mr_resp_error(&ctx->resp, MR_EUPSTREAM, "the upstream answered %ld with no "
-                           "usable redirect", p.status);
+        rc = mr_relay_answer_status(ctx, p.status);
     } else if (rc) {
         st.upstream_error = true;
         rc = mr_resp_error(&ctx->resp, rc, "%s", mr_upstream_error(ctx->up));

@@ -13,6 +13,7 @@
 #define MR_RELAY_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "str.h"
 
@@ -23,6 +24,8 @@ struct mr_relay {
     struct mr_headers policy;        /* headers the upstream wants */
     const char *stats_kind;          /* "media", "channel", "stream" */
     const char *stats_id;
+    time_t expire_at;                /* of the URL the client used (0: none): a
+                                        shared cache may keep the answer until then */
     bool playlists_back;             /* a 2xx HLS playlist answer is not relayed:
                                         mr_relay_run returns MR_EBUSY unanswered,
                                         for the caller to fetch it whole and
@@ -39,6 +42,11 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r);
 int mr_relay_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_referer,
                      bool client_conditionals, struct mr_header **out, size_t *n,
                      bool *had_referer);
+
+/* Answers an upstream status the relay does not pass through as it is:
+ * 4xx/5xx as a JSON error with the same status, 3xx (a redirect that was not
+ * followed) as 502. */
+int mr_relay_answer_status(struct mr_ctx *ctx, long status);
 
 /* Whether a header from a policy may be sent upstream (not hop-by-hop, not
  * one the relay sets itself). */

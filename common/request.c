@@ -37,6 +37,37 @@ static char *header_name(struct mr_arena *a, const char *var, size_t n)
     return s;
 }
 
+/* nginx blanks the client's Range and conditional headers on the way to
+ * a location with fastcgi_cache (it asks for whole objects to keep), so
+ * contrib/nginx passes them again as MEDIARELAY_HTTP_RANGE and the like
+ * (parameters, which a client cannot set): they count as the headers. */
+static int restore_cache_headers(struct mr_request *r)
+{
+    static const char *const names[][2] = {
+        { "MEDIARELAY_HTTP_RANGE", "range" },
+        { "MEDIARELAY_HTTP_IF_RANGE", "if-range" },
+        { "MEDIARELAY_HTTP_IF_NONE_MATCH", "if-none-match" },
+        { "MEDIARELAY_HTTP_IF_MODIFIED_SINCE", "if-modified-since" },
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        bool found;
+        struct mr_str v = param(r->params, names[i][0], &found);
+        size_t k = 0;
+        if (!found || !v.len)
+            continue;
+        while (k < r->nheaders && strcmp(r->headers[k].name, names[i][1]))
+            k++;
+        if (k == sizeof(r->headers) / sizeof(r->headers[0]))
+            return MR_ETOOBIG;
+        r->headers[k].name = names[i][1];
+        r->headers[k].value = v.p;
+        if (k == r->nheaders)
+            r->nheaders++;
+    }
+    return MR_OK;
+}
+
 int mr_request_parse(struct mr_request *r, struct mr_arena *a, char **params)
 {
     struct mr_str v, rest;
@@ -88,7 +119,7 @@ int mr_request_parse(struct mr_request *r, struct mr_arena *a, char **params)
         r->headers[r->nheaders].value = eq + 1;
         r->nheaders++;
     }
-    return MR_OK;
+    return restore_cache_headers(r);
 }
 
 const char *mr_request_param(const struct mr_request *r, const char *name)

@@ -88,6 +88,7 @@ struct seg {
     size_t gathered;
     long long checked_ms;
     unsigned long long bytes_up;
+    bool upstream_error;
 };
 
 static long long now_ms(void)
@@ -312,16 +313,42 @@ static int plan_range(struct seg *s, long long len)
     return MR_OK;
 }
 
+/* Seconds the web server in front may keep this answer (0: not at all):
+ * a whole object the cache holds, or is filling, for hls.edge_cache_s but
+ * never past the expiry of the URL the client used.  contrib/nginx keeps
+ * such answers (X-Accel-Expires) and serves them itself, Range and 304
+ * included, without asking this process again. */
+static long edge_seconds(const struct seg *s, long long len)
+{
+    long n = s->ctx->conf->hls.edge_cache_s;
+    time_t left;
+
+    if (s->partial || len < 0 || n <= 0 || s->ctx->resp.head_only)
+        return 0;
+    if (s->r->expire_at) {
+        left = s->r->expire_at - time(NULL);
+        if (left < n)
+            n = left > 0 ? (long)left : 0;
+    }
+    return n;
+}
+
 static int send_head(struct seg *s, long long len, const char *how)
 {
     struct mr_response *resp = &s->ctx->resp;
+    long edge = edge_seconds(s, len);
     int rc;
 
     mr_resp_status(resp, s->partial ? 206 : 200);
+    /* Bytes go on as they come (X-Accel-Buffering: no), except for an
+     * answer the web server keeps: it must buffer to keep it, and still
+     * passes bytes on as they arrive. */
     if ((rc = mr_resp_set_header(resp, "Content-Type",
                                  s->ct ? s->ct : "application/octet-stream")) ||
         (rc = mr_resp_set_header(resp, "X-Cache", how)) ||
-        (rc = mr_resp_set_header(resp, "X-Accel-Buffering", "no")))
+        (rc = mr_resp_set_header(resp, "X-Accel-Buffering", edge ? "yes" : "no")))
+        return rc;
+    if (edge && (rc = mr_resp_headerf(resp, "X-Accel-Expires", "%ld", edge)))
         return rc;
     if (len >= 0 && (rc = mr_resp_set_header(resp, "Accept-Ranges", "bytes")))
         return rc;
@@ -690,15 +717,22 @@ static int fill(struct seg *s, bool *relay)
     if (rc && s->ctx->resp.headers_sent) {
         mr_warn("upstream %s broke off after %lld bytes: %s", s->r->url, s->pos,
                 mr_upstream_error(s->ctx->up));
+        s->upstream_error = true;
         s->ctx->resp.abort = true;
         return MR_OK;
     }
-    if (rc == MR_EBUSY || (rc == MR_EFORBIDDEN && s->status == 403)) {
-        *relay = true;          /* an error status or not cacheable: relay it */
+    if ((rc == MR_EBUSY || rc == MR_EFORBIDDEN) && s->status >= 300) {
+        s->upstream_error = true;   /* passed on, not asked again */
+        return mr_relay_answer_status(s->ctx, s->status);
+    }
+    if (rc == MR_EBUSY) {
+        *relay = true;          /* not for the cache: relay it as it is */
         return MR_OK;
     }
-    if (rc)
+    if (rc) {
+        s->upstream_error = true;
         return mr_resp_error(&s->ctx->resp, rc, "%s", mr_upstream_error(s->ctx->up));
+    }
     return MR_OK;
 }
 
@@ -744,7 +778,7 @@ static int take_lock(struct seg *s)
 static void record(struct seg *s)
 {
     struct mr_stats_req st = { s->r->stats_kind, s->r->stats_id, s->bytes_up,
-                               s->ctx->resp.bytes_out, false };
+                               s->ctx->resp.bytes_out, s->upstream_error };
     if (st.kind && st.id)
         mr_stats_record(s->ctx->store, &st);
 }

@@ -1,6 +1,7 @@
 /* url.c - resolving and normalizing URLs through curl's URL API. */
 #include "url.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -101,12 +102,66 @@ static int get_url(struct mr_arena *a, CURLU *h, char **out)
     return *out ? MR_OK : MR_ENOMEM;
 }
 
+/* Byte tests eight bytes at a time (SWAR): a high bit set in a byte of
+ * the result when a byte of x is below n (n <= 0x80), or equal to c.  The
+ * bits themselves may be wrong above a byte that matches, but the result
+ * is not 0 exactly when some byte matches. */
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t bytes_below(uint64_t x, unsigned n)
+{
+    return (x - ONES * n) & ~x & HIGHS;
+}
+
+static inline uint64_t bytes_equal(uint64_t x, unsigned char c)
+{
+    return bytes_below(x ^ (ONES * c), 1);
+}
+
+static inline uint64_t word_bad(uint64_t x, bool plain)
+{
+    uint64_t r = bytes_below(x, plain ? 0x21 : 0x20) | bytes_equal(x, 0x7f);
+    if (plain)
+        r |= bytes_equal(x, '\\') | bytes_equal(x, '%');
+    return r;
+}
+
+/* Whether s holds a control byte, or when `plain`, also a space, a
+ * backslash or a '%'.  A tail shorter than a word is read as the last
+ * eight bytes (some read twice, which an existence test does not mind). */
+static inline bool any_ctl(const char *s, size_t n, bool plain)
+{
+    uint64_t acc = 0, x;
+    size_t i;
+
+    if (n < 8) {
+        for (i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c < 0x20 || c == 0x7f || (plain && (c == ' ' || c == '\\' || c == '%')))
+                return true;
+        }
+        return false;
+    }
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, s + i, 8);
+        acc |= word_bad(x, plain);
+    }
+    if (i < n) {
+        memcpy(&x, s + n - 8, 8);
+        acc |= word_bad(x, plain);
+    }
+    return acc != 0;
+}
+
+bool mr_url_has_ctl(struct mr_str s)
+{
+    return any_ctl(s.p, s.len, false);
+}
+
 static bool has_ctl(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
+    return any_ctl(s, strlen(s), false);
 }
 
 int mr_url_normalize(struct mr_arena *a, const char *url, char **out)
@@ -130,51 +185,105 @@ int mr_url_normalize(struct mr_arena *a, const char *url, char **out)
 /* Most references in a playlist are plain relative names ("seg-1.ts?t=x"):
  * RFC 3986's merge is then the base's directory plus the reference, with no
  * dot segments to remove.  Done here without parsing, as curl would give
- * it; anything less plain goes to curl.  True when it answered. */
-static bool fast_resolve(struct mr_arena *a, const char *base, const char *ref, char **out)
+ * it; anything less plain goes to curl.  The base's part is found once per
+ * base (mr_url_base_init), so a playlist pays only for checking its names. */
+
+void mr_url_base_init(struct mr_url_base *b, const char *base)
 {
-    size_t rlen = strcspn(ref, "?#"), slen, auth, end, dir;
+    size_t slen, auth, end, len = strlen(base);
     const char *p;
 
-    if (!*ref || strchr("/?#.", ref[0]) || strpbrk(ref, " \\%") ||
-        strstr(ref, "/.") || (rlen && ref[rlen - 1] == '.'))
-        return false;
+    b->url = base;
+    b->dir = 0;
+    b->slash = false;
+    /* What mr_url_resolve refuses before it gets to names. */
+    if (len > MR_URL_MAX || has_ctl(base))
+        return;
     /* The base: scheme "://" authority [path] with a lowercase authority
      * (curl lowercases hosts) and no dot segments in its path. */
     slen = mr_url_scheme_len(base);
     if (!slen || strncmp(base + slen, "://", 3))
-        return false;
+        return;
     auth = slen + 3;
     end = auth + strcspn(base + auth, "/?#");
     for (size_t i = auth; i < end; i++)
         if ((base[i] >= 'A' && base[i] <= 'Z') || base[i] == '@' || base[i] == '%')
-            return false;
+            return;
     for (size_t i = 0; i < slen; i++)
         if (base[i] >= 'A' && base[i] <= 'Z')
-            return false;
+            return;
     p = base + end;
-    dir = end;
     if (*p == '/') {
-        size_t plen = strcspn(p, "?#");
+        size_t plen = strcspn(p, "?#"), dir = end;
         if (memmem(p, plen, "/.", 2) || memchr(p, '%', plen) || memchr(p, ' ', plen))
-            return false;
+            return;
         for (size_t i = 0; i < plen; i++)
             if (p[i] == '/')
                 dir = end + i + 1;
+        b->dir = dir;
     } else {
-        dir = end;
+        b->dir = end;
+        b->slash = true;
     }
-    {
-        size_t n = strlen(ref), slash = *p == '/' ? 0 : 1;
-        char *o = mr_arena_alloc(a, dir + slash + n + 1);
-        if (o) {
-            memcpy(o, base, dir);
-            if (slash)
-                o[dir] = '/';
-            memcpy(o + dir + slash, ref, n + 1);
-        }
-        *out = o;
+}
+
+static bool scheme_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '-' || c == '.';
+}
+
+/* Whether mr_url_resolve would take its fast path for ref: not too long, no
+ * control bytes, no scheme, not empty, not starting with '/', '?', '#' or
+ * '.', no space, backslash or '%', no "/." anywhere, and the path not
+ * ending in '.'.  (ref need not be NUL-terminated.) */
+static bool plain_name(const char *ref, size_t n)
+{
+    const char *end = ref + n, *q;
+    size_t i;
+
+    if (!n || n > MR_URL_MAX || ref[0] == '/' || ref[0] == '?' || ref[0] == '#' ||
+        ref[0] == '.' || any_ctl(ref, n, true))
+        return false;
+    if ((ref[0] >= 'a' && ref[0] <= 'z') || (ref[0] >= 'A' && ref[0] <= 'Z')) {
+        for (i = 1; i < n && scheme_char(ref[i]); i++)
+            ;
+        if (i < n && ref[i] == ':')
+            return false;   /* an absolute reference */
     }
+    for (const char *s = memchr(ref, '/', n); s; s = memchr(s + 1, '/', (size_t)(end - s - 1)))
+        if (s + 1 < end && s[1] == '.')
+            return false;
+    if ((q = memchr(ref, '?', n)))
+        end = q;
+    if ((q = memchr(ref, '#', (size_t)(end - ref))))
+        end = q;
+    return end[-1] != '.';
+}
+
+bool mr_url_is_name(const struct mr_url_base *b, struct mr_str ref)
+{
+    return b->dir && plain_name(ref.p, ref.len);
+}
+
+/* The fast path of mr_url_resolve; true when it answered. */
+static bool fast_resolve(struct mr_arena *a, const char *base, const char *ref, char **out)
+{
+    struct mr_url_base b;
+    size_t n = strlen(ref);
+    char *o;
+
+    mr_url_base_init(&b, base);
+    if (!mr_url_is_name(&b, (struct mr_str){ ref, n }))
+        return false;
+    o = mr_arena_alloc(a, b.dir + b.slash + n + 1);
+    if (o) {
+        memcpy(o, base, b.dir);
+        if (b.slash)
+            o[b.dir] = '/';
+        memcpy(o + b.dir + b.slash, ref, n + 1);
+    }
+    *out = o;
     return true;
 }
 

@@ -11,6 +11,7 @@
 #define MR_URL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "arena.h"
 #include "str.h"
@@ -21,6 +22,21 @@
  * (callers that do not want it use mr_url_strip_fragment).  Arena-allocated.
  * MR_EINVAL when base is not an absolute URL or the result does not parse. */
 int mr_url_resolve(struct mr_arena *a, const char *base, const char *ref, char **out);
+
+/* A base URL prepared once for resolving many references against it (the
+ * URIs of one playlist).  It points into `base`, which must outlive it. */
+struct mr_url_base {
+    const char *url;
+    size_t dir;      /* bytes of url a plain name goes after; 0: no fast path */
+    bool slash;      /* and a '/' between them (a base without a path) */
+};
+void mr_url_base_init(struct mr_url_base *b, const char *base);
+
+/* Whether ref is a plain relative name ("seg-1.ts?t=x": no scheme, no dot
+ * segments, nothing curl would re-encode) that mr_url_resolve would resolve
+ * against the base without parsing: to the base's first `dir` bytes, a '/'
+ * when `slash`, then ref as it is.  When false, ask mr_url_resolve. */
+bool mr_url_is_name(const struct mr_url_base *b, struct mr_str ref);
 
 /* Normalizes an absolute http(s) URL: lowercase scheme and host, dot
  * segments removed, empty path as "/"; percent-encoding kept as written. */
@@ -40,6 +56,9 @@ struct mr_url_parts {
     char *path;      /* with the query, as written */
 };
 int mr_url_parts(struct mr_arena *a, const char *url, struct mr_url_parts *out);
+
+/* True when s holds a control byte (below 0x20, or 0x7f), which no URL has. */
+bool mr_url_has_ctl(struct mr_str s);
 
 /* Cuts a "#fragment" off (in place). */
 void mr_url_strip_fragment(char *url);

@@ -36,7 +36,8 @@ static int proxy_media(struct mr_ctx *ctx)
         return MR_EINTERNAL;
     if ((rc = p->resolve(ctx, m, &src)))
         return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
-    r = (struct mr_relay){ src.url, src.headers, "media", m->id, false };
+    r = (struct mr_relay){ .url = src.url, .policy = src.headers, .stats_kind = "media",
+                           .stats_id = m->id };
     return mr_relay_run(ctx, &r);
 }
 
@@ -111,7 +112,8 @@ static int proxy_stream(struct mr_ctx *ctx)
             return MR_ENOMEM;
         if (type && !strcmp(type, "hls"))
             return mr_hls_serve_playlist(ctx, url, &none, scope);
-        r = (struct mr_relay){ url, { NULL, 0 }, "stream", id, true };
+        r = (struct mr_relay){ .url = url, .stats_kind = "stream", .stats_id = id,
+                               .playlists_back = true };
         rc = mr_relay_run(ctx, &r);
         if (rc == MR_EBUSY)
             return mr_hls_serve_playlist(ctx, url, &none, scope);

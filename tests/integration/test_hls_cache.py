@@ -35,9 +35,11 @@ def origin():
 
 
 def config(origin, **hls):
+    """The stack of these tests: the Redis cache alone (the web server keeps
+    nothing, hls.edge_cache_s 0) unless hls says otherwise."""
     return make_config(
         upstream={"allow_networks": ["127.0.0.1/32"]},
-        hls={"segment_cache_max_bytes": 4 * MiB, **hls},
+        hls={"segment_cache_max_bytes": 4 * MiB, "edge_cache_s": 0, **hls},
         channels={"cam": {"url": origin.url("/cam/index.m3u8")},
                   "rot": {"url": origin.url("/rot/index.m3u8"), "cache_ignore_query": True}})
 
@@ -173,16 +175,20 @@ def test_upstream_errors_keep_their_status_and_are_not_cached(st, origin):
     n = {"k": 0}
     def flaky(h, seen):
         n["k"] += 1
-        if n["k"] <= 2:
+        if n["k"] == 1:
             h.answer(404, {"Content-Type": "text/plain"}, b"not yet\n")
         else:
             h.answer(200, {"Content-Type": "video/mp2t"}, b"x" * 1000)
     origin.route("/late.ts", flaky)
     p = seg_path(origin, "/late.ts")
-    r = raw_get(st.port, p)
-    assert r.status == 404
+    assert_json_error(st.get(p), 404, "upstream_status")
+    assert len(origin.requests_to("/late.ts")) == 1     # passed on, not asked twice
     r = raw_get(st.port, p)
     assert r.status == 200 and r.body == b"x" * 1000
+    # A 403 is asked once more without Referer/Origin (the relay's rule), then
+    # passed on.
+    origin.route("/deny.ts", lambda h, seen: h.answer(403, {"Content-Type": "text/plain"}, b"no"))
+    assert_json_error(st.get(seg_path(origin, "/deny.ts")), 403, "upstream_status")
 
 
 def test_collapsed_forwarding_serves_waiters_as_bytes_arrive(st, origin):
@@ -472,3 +478,124 @@ def test_twenty_ffmpeg_viewers_cost_the_origin_one_fetch_per_segment(request, tm
     finally:
         _finish(s, failed)
         o.close()
+
+
+# --- the edge cache (contrib/nginx's fastcgi_cache in front of /api/seg/) -----------
+
+@pytest.fixture(scope="module")
+def edge(request, origin):
+    yield from module_stack(request, config(origin, edge_cache_s=600))
+
+
+def segment_requests(st):
+    return len([l for l in st.log("segment").splitlines() if " GET /api/seg/" in l])
+
+
+def test_edge_keeps_whole_segments_and_serves_them_itself(edge, origin):
+    data = body_of(120 * KiB, "edge")
+    static(origin, "/e1.ts", data)
+    p = seg_path(origin, "/e1.ts")
+    r1 = raw_get(edge.port, p)
+    assert r1.status == 200 and r1.body == data and r1.headers["x-cache-edge"] == "MISS"
+    n = segment_requests(edge)
+    r2 = raw_get(edge.port, p)
+    assert r2.status == 200 and r2.body == data and r2.headers["x-cache-edge"] == "HIT"
+    assert "x-accel-expires" not in r2.headers and "x-accel-buffering" not in r2.headers
+    r = raw_get(edge.port, p, {"Range": "bytes=10-19"})
+    assert r.status == 206 and r.body == data[10:20] and r.headers["x-cache-edge"] == "HIT"
+    assert r.headers["content-range"] == f"bytes 10-19/{len(data)}"
+    r = raw_get(edge.port, p, {"If-None-Match": '"v1"'})
+    assert r.status == 304
+    r = raw_get(edge.port, p, method="HEAD")
+    assert r.status == 200 and r.headers["content-length"] == str(len(data))
+    assert segment_requests(edge) == n             # none of these reached the relay
+    assert len(origin.requests_to("/e1.ts")) == 1
+
+
+def test_edge_keeps_no_ranges_errors_or_broken_fills(edge, origin):
+    data = body_of(50 * KiB, "edge2")
+    static(origin, "/e2.ts", data)
+    p = seg_path(origin, "/e2.ts")
+    # A range that misses at the edge: the relay answers it (its Range comes
+    # through although nginx blanks it for the cache) and fills Redis with
+    # the whole object; nginx keeps the next whole answer.
+    r = raw_get(edge.port, p, {"Range": "bytes=0-9"})
+    assert r.status == 206 and r.body == data[:10]
+    r = raw_get(edge.port, p)
+    assert r.body == data and r.headers["x-cache-edge"] == "MISS" and r.headers["x-cache"] == "HIT"
+    r = raw_get(edge.port, p, {"Range": "bytes=5-14"})
+    assert r.status == 206 and r.body == data[5:15] and r.headers["x-cache-edge"] == "HIT"
+    assert len(origin.requests_to("/e2.ts")) == 1
+    # An error status is not kept.
+    n = {"k": 0}
+    def flaky(h, seen):
+        n["k"] += 1
+        if n["k"] == 1:
+            h.answer(404, {"Content-Type": "text/plain", "Cache-Control": "max-age=3600"},
+                     b"not yet\n")
+        else:
+            h.answer(200, {"Content-Type": "video/mp2t"}, data)
+    origin.route("/e3.ts", flaky)
+    p = seg_path(origin, "/e3.ts")
+    assert raw_get(edge.port, p).status == 404
+    r = raw_get(edge.port, p)
+    assert r.status == 200 and r.body == data
+    # A fill that breaks is not kept either: the next answer is whole.
+    chunk = body_of(64 * KiB, "edge-broken")
+    state = {"n": 0}
+    def breaks_once(h, seen):
+        state["n"] += 1
+        if state["n"] == 1:
+            h.send_response(200)
+            h.send_header("Content-Type", "video/mp2t")
+            h.send_header("Content-Length", str(len(chunk) * 10))
+            h.end_headers()
+            h.wfile.write(chunk * 3)
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(2)
+        else:
+            h.answer(200, {"Content-Type": "video/mp2t"}, chunk * 10)
+    origin.route("/e4.ts", breaks_once)
+    p = seg_path(origin, "/e4.ts")
+    # The answer breaks off; nginx, which buffers what it keeps, may have
+    # sent nothing at all by then.  Either way, never a clean end.
+    try:
+        r = raw_get(edge.port, p)
+        assert r.status == 200 and not r.complete
+    except AssertionError as e:
+        assert "no complete header block in b''" in str(e), e
+    for _ in range(2):
+        r = raw_get(edge.port, p)
+        assert r.status == 200 and r.complete and r.body == chunk * 10
+
+
+def test_edge_never_outlives_the_relay_url(edge, origin):
+    data = body_of(10 * KiB, "edge-exp")
+    static(origin, "/e5.ts", data)
+    tok = mint(b"s", "c:cam", origin.url("/e5.ts"), int(time.time()) + 3)
+    p = f"/api/seg/{tok}.ts"
+    assert raw_get(edge.port, p).status == 200
+    assert raw_get(edge.port, p).headers["x-cache-edge"] == "HIT"
+    time.sleep(4.2)
+    assert_json_error(edge.get(p), 403, "token_expired")
+
+
+def test_edge_still_passes_bytes_on_as_they_arrive(edge, origin):
+    """The answers nginx keeps are buffered, yet a slow fill reaches its
+    clients as it arrives: first bytes long before the last."""
+    chunk = body_of(64 * KiB, "edge-slow")
+    origin.route("/e6.ts", lambda h, seen: trickle(h, seen, chunk, 20, 0.1))
+    p = seg_path(origin, "/e6.ts")
+    first = StreamClient(edge.port, p, sha=True)
+    first.start()
+    time.sleep(0.3)
+    second = StreamClient(edge.port, p, sha=True)
+    second.start()
+    first.join(30)
+    second.join(30)
+    want = hashlib.sha256(chunk * 20).hexdigest()
+    for c in (first, second):
+        assert c.error is None and c.status == 200 and c.hash.hexdigest() == want
+        assert c.t_first < c.t_end - 0.8, (c.t_first, c.t_end)
+    assert len(origin.requests_to("/e6.ts")) == 1

@@ -273,8 +273,12 @@ MORE_MEDIA = {"fmp4": "/fmp4/index.m3u8", "br": "/br/index.m3u8", "alt": "/alt/m
 
 
 def more_media_config(o):
+    """These cases check what the relay itself served (its log): the web
+    server keeps nothing (hls.edge_cache_s 0).  The first module's stack
+    plays through the edge cache."""
     return make_config(
         upstream={"allow_networks": ["127.0.0.1/32"]},
+        hls={"edge_cache_s": 0},
         media={k: {"provider": "direct", "source": {"url": o.url(p)}}
                for k, p in MORE_MEDIA.items()})
 

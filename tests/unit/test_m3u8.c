@@ -59,7 +59,7 @@ static int rewrite(struct mr_arena *a, const char *in, size_t len, const char *b
 /* The upstream URL a relay URL stands for ("/api/seg/TOKEN.ext"). */
 static const char *decode(struct mr_arena *a, struct mr_str relay, char *kind)
 {
-    struct mr_str tok, data, scope, url;
+    struct mr_str tok, data, scope, url, vars;
     const char *p;
     time_t exp;
 
@@ -79,7 +79,7 @@ static const char *decode(struct mr_arena *a, struct mr_str relay, char *kind)
         tok.len = (size_t)(p - tok.p);
     if (mr_token_verify(key, a, tok, 1000, &data, &exp) != MR_OK)
         return NULL;
-    if (mr_m3u8_token_data(data, kind, &scope, &url) || !mr_str_eq_c(scope, "m:movie"))
+    if (mr_m3u8_token_data(data, kind, &scope, &url, &vars) || !mr_str_eq_c(scope, "m:movie"))
         return NULL;
     return mr_arena_strdup_str(a, url);
 }
@@ -457,6 +457,174 @@ static void test_caps(void **state)
     free(big);
 }
 
+/* The n-th line of s (from 0, without its LF), arena-allocated. */
+static char *nth_line(struct mr_arena *a, const char *s, int n)
+{
+    struct mr_str rest = mr_str_c(s), line = MR_STR_NULL;
+    for (int i = 0; i <= n; i++)
+        assert_true(next_line(&rest, &line));
+    return mr_arena_strdup_str(a, line);
+}
+
+/* A plain name takes the rewriter's fast path (its token made from a
+ * prefix prepared once per playlist); the same URL written absolute takes
+ * the general one.  Both give the same relay URL, for segments and
+ * playlists, with scopes of every length modulo 3 (the prefix's base64
+ * ends at each place of a group), bases with and without a path. */
+static void test_fast_path_same(void **state)
+{
+    static const struct {
+        const char *base, *dir;
+    } bases[] = {
+        { BASE, "https://cdn.example.com/vod/movie/" },
+        { "https://cdn.example.com", "https://cdn.example.com/" },
+        { "http://h.example:81/a/b/x.m3u8#f", "http://h.example:81/a/b/" },
+    };
+    static const char *const names[] = {
+        "seg-1.ts", "segment_00001.ts?sig=Ab3-x9&exp=1795000000", "v/720p.m3u8", "x",
+        "seg.TS#frag", "a.b.c", "k.toolongext",
+    };
+    static const char *const scopes[] = { "m:movie", "m:movie1", "m:movie12", "" };
+    struct mr_arena a;
+    (void)state;
+
+    mr_arena_init(&a, 0);
+    for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++)
+        for (size_t sc = 0; sc < sizeof(scopes) / sizeof(scopes[0]); sc++)
+            for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                struct mr_m3u8_ctx c = ctx;
+                struct mr_buf out;
+                const char *why;
+                char *in = mr_arena_printf(&a,
+                    "#EXTM3U\n#EXTINF:1,\n%s\n#EXTINF:1,\n%s%s\n"
+                    "#EXT-X-STREAM-INF:BANDWIDTH=1\n%s\n#EXT-X-STREAM-INF:BANDWIDTH=1\n%s%s\n",
+                    names[i], bases[b].dir, names[i], names[i], bases[b].dir, names[i]);
+                c.key = key;
+                c.scope = scopes[sc];
+                c.prefix = sc % 2 ? "https://relay.example/r" : "";
+                mr_buf_init(&out, 1 << 20);
+                assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(in), bases[b].base, &out, &why),
+                                 MR_OK);
+                assert_string_equal(nth_line(&a, out.p, 2), nth_line(&a, out.p, 4));
+                assert_string_equal(nth_line(&a, out.p, 6), nth_line(&a, out.p, 8));
+                assert_string_not_equal(nth_line(&a, out.p, 2), nth_line(&a, out.p, 6));
+                if (sc == 0 && c.prefix[0] == '\0') {
+                    char kind;
+                    const char *url = decode(&a, mr_str_c(nth_line(&a, out.p, 2)), &kind);
+                    char *want = mr_arena_printf(&a, "%s%s", bases[b].dir, names[i]);
+                    want[strcspn(want, "#")] = '\0';
+                    assert_non_null(url);
+                    assert_string_equal(url, want);
+                    assert_int_equal(kind, 's');
+                }
+                mr_buf_free(&out);
+            }
+    mr_arena_free(&a);
+}
+
+/* The cap on a token's data is where it was: a URL that just fits is
+ * relayed, one byte more is MR_ETOOBIG, by either path. */
+static void test_token_cap(void **state)
+{
+    static const char dir[] = "https://cdn.example.com/vod/movie/";
+    size_t fit = MR_TOKEN_MAX_DATA - 2 - strlen(ctx.scope) - strlen(dir);
+    char *name = malloc(fit + 2);
+    struct mr_arena a;
+    (void)state;
+
+    assert_non_null(name);
+    mr_arena_init(&a, 0);
+    for (size_t n = fit - 1; n <= fit + 1; n++)
+        for (int absolute = 0; absolute <= 1; absolute++) {
+            struct mr_buf out;
+            const char *why;
+            char *in;
+            memset(name, 'n', n);
+            name[n] = '\0';
+            in = mr_arena_printf(&a, "#EXTM3U\n#EXTINF:1,\n%s%s\n", absolute ? dir : "", name);
+            assert_int_equal(rewrite(&a, in, strlen(in), BASE, &out, &why),
+                             n <= fit ? MR_OK : MR_ETOOBIG);
+            mr_buf_free(&out);
+        }
+    mr_arena_free(&a);
+    free(name);
+}
+
+/* The data of the first relay URL in out (a token made with `key`). */
+static struct mr_str first_token_data(struct mr_arena *a, const char *out)
+{
+    const char *p = strstr(out, "/api/m3u8/");
+    struct mr_str tok, data = MR_STR_NULL;
+    const char *dot;
+
+    assert_non_null(p);
+    tok.p = p + 10;
+    dot = strchr(tok.p, '.');
+    assert_non_null(dot);
+    dot = strchr(dot + 1, '.');
+    assert_non_null(dot);
+    tok.len = (size_t)(dot - tok.p);
+    assert_int_equal(mr_token_verify(key, a, tok, 1000, &data, NULL), MR_OK);
+    return data;
+}
+
+/* A master's variables travel in its variant tokens, so a media playlist's
+ * EXT-X-DEFINE:IMPORT finds them, as a player would. */
+static void test_import_carried(void **state)
+{
+    static const char master[] =
+        "#EXTM3U\n#EXT-X-DEFINE:NAME=\"host\",VALUE=\"cdn2.example\"\n"
+        "#EXT-X-DEFINE:QUERYPARAM=\"auth\"\n"
+        "#EXT-X-DEFINE:NAME=\"odd\",VALUE=\"a&b=c%d e\"\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=1\nv1.m3u8\n";
+    static const char media[] =
+        "#EXTM3U\n#EXT-X-DEFINE:IMPORT=\"host\"\n#EXT-X-DEFINE:IMPORT=\"auth\"\n"
+        "#EXT-X-DEFINE:IMPORT=\"odd\"\n#EXT-X-DEFINE:IMPORT=\"missing\"\n"
+        "#EXTINF:1,\nhttps://{$host}/s.ts?auth={$auth}&o={$odd}&m={$missing}\n";
+    struct mr_str data, scope, url, vars;
+    struct mr_headers im;
+    struct mr_m3u8_ctx c = ctx;
+    struct mr_arena a;
+    struct mr_buf out, out2;
+    const char *why, *p, *up;
+    char kind;
+
+    (void)state;
+    mr_arena_init(&a, 0);
+    assert_int_equal(rewrite(&a, master, strlen(master), BASE, &out, &why), MR_OK);
+    data = first_token_data(&a, out.p);
+    assert_int_equal(mr_m3u8_token_data(data, &kind, &scope, &url, &vars), MR_OK);
+    assert_true(mr_str_eq_c(url, "https://cdn.example.com/vod/movie/v1.m3u8"));
+    assert_true(mr_str_eq_c(vars, "host=cdn2.example&auth=a%252Fb&odd=a%26b%3Dc%25d%20e"));
+    assert_int_equal(mr_m3u8_parse_vars(&a, vars, &im), MR_OK);
+    assert_int_equal(im.n, 3);
+    assert_string_equal(im.v[1].name, "auth");
+    assert_string_equal(im.v[1].value, "a%2Fb");
+    assert_string_equal(im.v[2].value, "a&b=c%d e");
+    /* The nested playlist, rewritten with them. */
+    c.key = key;
+    c.imports = &im;
+    mr_buf_init(&out2, 1 << 20);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(media), "https://cdn.example.com/v1.m3u8",
+                                     &out2, &why), MR_OK);
+    p = strstr(out2.p, "/api/seg/");
+    assert_non_null(p);
+    up = decode(&a, (struct mr_str){ p, strcspn(p, "\r\n") }, &kind);
+    assert_non_null(up);
+    assert_string_equal(up, "https://cdn2.example/s.ts?auth=a%2Fb&o=a&b=c%d%20e&m={$missing}");
+    /* A playlist without variables: nothing after the URL; a segment token
+     * with something after its URL is not one of ours. */
+    assert_int_equal(mr_m3u8_token_data(mr_str_c("pm:x\nhttp://a/b.m3u8"), &kind, &scope, &url,
+                                        &vars), MR_OK);
+    assert_int_equal(vars.len, 0);
+    assert_int_equal(mr_m3u8_token_data(mr_str_c("sm:x\nhttp://a/b.ts\nk=v"), &kind, &scope,
+                                        &url, &vars), MR_EFORBIDDEN);
+    assert_int_equal(mr_m3u8_parse_vars(&a, mr_str_c("novalue"), &im), MR_EINVAL);
+    mr_buf_free(&out);
+    mr_buf_free(&out2);
+    mr_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +634,9 @@ int main(void)
         cmocka_unit_test(test_prefix_and_determinism),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_fast_path_same),
+        cmocka_unit_test(test_token_cap),
+        cmocka_unit_test(test_import_carried),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

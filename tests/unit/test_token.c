@@ -9,6 +9,9 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "arena.h"
 #include "error.h"
 #include "limits.h"
@@ -297,6 +300,56 @@ static void test_b64_canonical(void **state)
     }
 }
 
+/* The encoder is this module's own; libcrypto's EVP_EncodeBlock, mapped to
+ * the URL alphabet and without its padding, is the reference: every length
+ * 0..300 of random bytes, and every single byte value at each position of
+ * a group. */
+static void ref_b64url(const unsigned char *raw, size_t n, char *out)
+{
+    int o = n ? EVP_EncodeBlock((unsigned char *)out, raw, (int)n) : 0;
+    out[o] = '\0';
+    while (o > 0 && out[o - 1] == '=')
+        out[--o] = '\0';
+    for (int i = 0; i < o; i++)
+        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+}
+
+static void test_b64_libcrypto(void **state)
+{
+    unsigned char raw[300];
+    char want[(300 + 2) / 3 * 4 + 1], got[sizeof(want) + 8];
+    uint32_t x = 0x12345678;
+    (void)state;
+
+    for (int round = 0; round < 20; round++) {
+        for (size_t n = 0; n <= sizeof(raw); n++) {
+            for (size_t i = 0; i < n; i++) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                raw[i] = (unsigned char)(x >> 11);
+            }
+            ref_b64url(raw, n, want);
+            memset(got, '#', sizeof(got));
+            assert_int_equal(mr_b64url_encode(raw, n, got), strlen(want));
+            assert_string_equal(got, want);
+            /* Nothing is written past the NUL. */
+            assert_int_equal(got[strlen(want) + 1], '#');
+        }
+    }
+    for (int b = 0; b < 256; b++) {
+        for (size_t pos = 0; pos < 6; pos++) {
+            memset(raw, 0x5a, 6);
+            raw[pos] = (unsigned char)b;
+            for (size_t n = pos + 1; n <= 6; n++) {
+                ref_b64url(raw, n, want);
+                mr_b64url_encode(raw, n, got);
+                assert_string_equal(got, want);
+            }
+        }
+    }
+}
+
 /* ---- tokens -------------------------------------------------------------- */
 
 static const char url[] = "https://cdn.example.com/live/seg-00042.ts?sig=a%2Fb&exp=1";
@@ -567,6 +620,96 @@ static void test_nul_bytes(void **state)
     assert_string_not_equal(tok, sign_ok(f, EXP, bin, 1));
 }
 
+/* The documented format, made with libcrypto alone: base64url without
+ * padding of (version, 8 bytes of expiry big-endian, data), ".", base64url
+ * of HMAC-SHA256(secret, that payload). */
+static void doc_token(const char *secret, time_t exp, const void *data, size_t len, char *out)
+{
+    unsigned char *payload = malloc(HEAD_LEN + len + 1), mac[MR_HMAC_LEN];
+    unsigned int maclen = 0;
+    size_t o;
+
+    assert_non_null(payload);
+    payload[0] = MR_TOKEN_VERSION;
+    for (int i = 0; i < 8; i++)
+        payload[1 + i] = (unsigned char)((uint64_t)exp >> (56 - 8 * i));
+    if (len)
+        memcpy(payload + HEAD_LEN, data, len);
+    assert_non_null(HMAC(EVP_sha256(), secret, (int)strlen(secret), payload, HEAD_LEN + len, mac,
+                         &maclen));
+    assert_int_equal(maclen, MR_HMAC_LEN);
+    ref_b64url(payload, HEAD_LEN + len, out);
+    o = strlen(out);
+    out[o++] = '.';
+    ref_b64url(mac, sizeof(mac), out + o);
+    free(payload);
+}
+
+/* mr_token_sign, mr_token_sign_to and prefixed tokens all give the
+ * documented format, for every split of the data into prefix and rest
+ * (each of the three alignments of the prefix's base64). */
+static void test_sign_forms(void **state)
+{
+    struct fix *f = *state;
+    char data[260], want[400], got[400], *tok;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)(i * 7 + 1);
+    for (size_t len = 0; len <= sizeof(data); len += len < 16 ? 1 : 13) {
+        doc_token("test secret", EXP, data, len, want);
+        assert_int_equal(mr_token_len(len), strlen(want));
+        assert_int_equal(mr_token_sign(f->k, &f->a, EXP, data, len, &tok), MR_OK);
+        assert_string_equal(tok, want);
+        memset(got, '#', sizeof(got));
+        assert_int_equal(mr_token_sign_to(f->k, EXP, data, len, got), MR_OK);
+        assert_memory_equal(got, want, strlen(want));
+        assert_int_equal(got[strlen(want)], '#');   /* no NUL written */
+        for (size_t split = 0; split <= len; split += split < 8 || len - split < 8 ? 1 : 11) {
+            struct mr_token_prefix *p = NULL;
+            assert_int_equal(mr_token_prefix_new(f->k, &f->a, EXP, data, split, &p), MR_OK);
+            memset(got, '#', sizeof(got));
+            assert_int_equal(mr_token_sign_prefixed(p, data + split, len - split, got), MR_OK);
+            assert_memory_equal(got, want, strlen(want));
+            assert_int_equal(got[strlen(want)], '#');
+            /* A prefix serves many tokens. */
+            assert_int_equal(mr_token_sign_prefixed(p, data + split, len - split, got), MR_OK);
+            assert_memory_equal(got, want, strlen(want));
+        }
+        mr_arena_reset(&f->a);
+    }
+}
+
+/* The data cap holds whichever way a token is made. */
+static void test_sign_forms_cap(void **state)
+{
+    struct fix *f = *state;
+    char *data = malloc(MAX_DATA + 1), *dst = malloc(mr_token_len(MAX_DATA + 1) + 1), *tok;
+    struct mr_token_prefix *p = NULL;
+    (void)state;
+
+    assert_non_null(data);
+    assert_non_null(dst);
+    assert_int_equal(MR_TOKEN_MAX_DATA, MAX_DATA);
+    memset(data, 'd', MAX_DATA + 1);
+    assert_int_equal(mr_token_sign_to(f->k, EXP, data, MAX_DATA, dst), MR_OK);
+    assert_int_equal(mr_token_sign_to(f->k, EXP, data, MAX_DATA + 1, dst), MR_ETOOBIG);
+    assert_int_equal(mr_token_prefix_new(f->k, &f->a, EXP, data, MAX_DATA + 1, &p), MR_ETOOBIG);
+    assert_int_equal(mr_token_prefix_new(f->k, &f->a, EXP, data, MAX_DATA, &p), MR_OK);
+    assert_int_equal(mr_token_sign_prefixed(p, "", 0, dst), MR_OK);
+    assert_int_equal(mr_token_sign_prefixed(p, "x", 1, dst), MR_ETOOBIG);
+    assert_int_equal(mr_token_prefix_new(f->k, &f->a, EXP, data, 100, &p), MR_OK);
+    assert_int_equal(mr_token_sign_prefixed(p, data, MAX_DATA - 100, dst), MR_OK);
+    dst[mr_token_len(MAX_DATA)] = '\0';
+    assert_int_equal(mr_token_verify(f->k, &f->a, mr_str_c(dst), NOW, NULL, NULL), MR_OK);
+    assert_int_equal(mr_token_sign(f->k, &f->a, EXP, data, MAX_DATA, &tok), MR_OK);
+    assert_string_equal(tok, dst);
+    assert_int_equal(mr_token_sign_prefixed(p, data, MAX_DATA - 99, dst), MR_ETOOBIG);
+    assert_int_equal(mr_token_sign_prefixed(p, data, SIZE_MAX, dst), MR_ETOOBIG);
+    free(data);
+    free(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_b64_roundtrip),
         cmocka_unit_test(test_b64_refuse),
         cmocka_unit_test(test_b64_canonical),
+        cmocka_unit_test(test_b64_libcrypto),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deterministic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
@@ -585,6 +729,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_payloads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nul_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sign_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sign_forms_cap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

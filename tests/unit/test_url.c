@@ -398,6 +398,146 @@ static void test_strip_fragment(void **state)
     }
 }
 
+/* ---- plain names against a prepared base ---------------------------------- */
+
+static const char *const name_bases[] = {
+    "https://cdn.example.com/vod/movie/index.m3u8?auth=a%2Fb",
+    "http://h.example:8080/a/b/",
+    "https://cdn.example.com",
+    "https://cdn.example.com?q=1/2",
+    "https://cdn.example.com#f/g",
+    "http://[::1]:8080/v/x.m3u8",
+    "ftp://h.example/d/x",
+    /* no fast path for these: */
+    "HTTPS://h.example/d/x", "https://H.example/d/x", "https://u@h.example/d/x",
+    "https://h.example/d/./x", "https://h.example/d%20e/x", "https://h.example/d e/x",
+    "https://h.example/d/x\x01", "h.example/d/x", "x:y",
+};
+
+/* Whenever a name is taken as plain, it resolves to the base's directory
+ * and the name, exactly as mr_url_resolve says. */
+static void test_is_name(void **state)
+{
+    static const struct {
+        const char *ref;
+        bool plain;     /* against a base with a fast path */
+    } refs[] = {
+        { "seg-1.ts", true },
+        { "segment_00001.ts?sig=Ab3-x9&exp=1", true },
+        { "a/b/c.ts", true },
+        { "x.ts?y=/z", true },
+        { "x.ts?a=b.", true },
+        { "x.ts#f", true },
+        { "x~y+z-_.ts", true },
+        { "1abc:x", true },          /* a scheme starts with a letter */
+        { "a_b:c", true },           /* '_' ends a scheme */
+        { "\xc3\xa9.ts", true },
+        { "", false },
+        { "/root.ts", false },
+        { "?q", false },
+        { "#f", false },
+        { ".hidden", false },
+        { "./x.ts", false },
+        { "../x.ts", false },
+        { "a/./b", false },
+        { "a/../b", false },
+        { "a/.", false },
+        { "file.", false },
+        { "file.?q", false },
+        { "file.#f", false },
+        { "a b.ts", false },
+        { "a%20b.ts", false },
+        { "a\\b.ts", false },
+        { "a\tb.ts", false },
+        { "a\x7f.ts", false },
+        { "http://h/x.ts", false },
+        { "HTTPS://h/x.ts", false },
+        { "skd://key", false },
+        { "data:text/plain,x", false },
+        { "a+b-c.d:e", false },
+        { "//h/x.ts", false },
+    };
+    struct mr_arena *a = *state;
+
+    for (size_t b = 0; b < sizeof(name_bases) / sizeof(name_bases[0]); b++) {
+        struct mr_url_base ub;
+        mr_url_base_init(&ub, name_bases[b]);
+        assert_ptr_equal(ub.url, name_bases[b]);
+        /* The bases after "ftp:" have no fast path. */
+        assert_int_equal(ub.dir != 0, b < 7);
+        for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+            struct mr_str ref = mr_str_c(refs[i].ref);
+            char *out = NULL, *want;
+            bool plain = mr_url_is_name(&ub, ref);
+            if (plain != (refs[i].plain && ub.dir))
+                fail_msg("is_name(\"%s\", \"%s\"): got %d", name_bases[b], refs[i].ref, plain);
+            if (!plain)
+                continue;
+            assert_int_equal(mr_url_resolve(a, name_bases[b], refs[i].ref, &out), MR_OK);
+            want = mr_arena_printf(a, "%.*s%s%s", (int)ub.dir, name_bases[b],
+                                   ub.slash ? "/" : "", refs[i].ref);
+            if (strcmp(out, want))
+                fail_msg("\"%s\" against \"%s\": resolve gives \"%s\", the name \"%s\"",
+                         refs[i].ref, name_bases[b], out, want);
+        }
+    }
+}
+
+/* A name is read up to its length, not to a NUL: the rewriter passes
+ * pieces of a playlist line. */
+static void test_is_name_bounds(void **state)
+{
+    static const char line[] = "ab:c.ts/./x y%";
+    struct mr_url_base ub;
+    (void)state;
+
+    mr_url_base_init(&ub, "https://h.example/d/x.m3u8");
+    assert_int_equal(ub.dir, strlen("https://h.example/d/"));
+    assert_false(ub.slash);
+    assert_true(mr_url_is_name(&ub, (struct mr_str){ line, 2 }));      /* "ab" */
+    assert_false(mr_url_is_name(&ub, (struct mr_str){ line, 3 }));     /* "ab:" */
+    assert_true(mr_url_is_name(&ub, (struct mr_str){ line + 3, 4 }));  /* "c.ts" */
+    assert_true(mr_url_is_name(&ub, (struct mr_str){ line + 3, 5 }));  /* "c.ts/" */
+    assert_false(mr_url_is_name(&ub, (struct mr_str){ line + 3, 6 })); /* "c.ts/." */
+    assert_true(mr_url_is_name(&ub, (struct mr_str){ line + 10, 1 })); /* "x" */
+    assert_false(mr_url_is_name(&ub, (struct mr_str){ line + 10, 2 }));/* "x " */
+    assert_false(mr_url_is_name(&ub, (struct mr_str){ line + 12, 2 }));/* "y%" */
+    assert_true(mr_url_is_name(&ub, (struct mr_str){ line + 12, 1 })); /* "y" */
+    assert_false(mr_url_is_name(&ub, (struct mr_str){ line, 0 }));
+    mr_url_base_init(&ub, "https://h.example");
+    assert_int_equal(ub.dir, strlen("https://h.example"));
+    assert_true(ub.slash);
+}
+
+/* Every control byte is found at every position of strings of 1 to 40
+ * bytes (the test reads eight bytes at a time), and nothing else is. */
+static void test_has_ctl(void **state)
+{
+    char s[40];
+    (void)state;
+
+    assert_false(mr_url_has_ctl((struct mr_str){ "", 0 }));
+    for (size_t n = 1; n <= sizeof(s); n++) {
+        memset(s, 'a', sizeof(s));
+        assert_false(mr_url_has_ctl((struct mr_str){ s, n }));
+        for (int c = 0; c < 256; c++) {
+            bool ctl = c < 0x20 || c == 0x7f;
+            for (size_t pos = 0; pos < n; pos++) {
+                s[pos] = (char)c;
+                if (mr_url_has_ctl((struct mr_str){ s, n }) != ctl)
+                    fail_msg("has_ctl: byte 0x%02x at %zu of %zu", c, pos, n);
+                s[pos] = 'a';
+            }
+            /* Past the end does not count. */
+            if (n < sizeof(s)) {
+                s[n] = (char)c;
+                assert_false(mr_url_has_ctl((struct mr_str){ s, n }));
+                s[n] = 'a';
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +550,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parts, setup, teardown),
         cmocka_unit_test(test_is_http),
         cmocka_unit_test(test_strip_fragment),
+        cmocka_unit_test_setup_teardown(test_is_name, setup, teardown),
+        cmocka_unit_test(test_is_name_bounds),
+        cmocka_unit_test(test_has_ctl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
