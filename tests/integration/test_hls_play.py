@@ -499,3 +499,30 @@ def test_byterange_plays_uncached(more_st, more_origin, tmp_path):
         failed = False
     finally:
         _finish(s, failed)
+
+
+def test_define_import_reaches_the_nested_playlist(st, origin):
+    """A master's EXT-X-DEFINE values travel with its variant's relay URL, so
+    the media playlist's EXT-X-DEFINE:IMPORT resolves as a player's would."""
+    www = origin.path("")
+    (www / "vars").mkdir(exist_ok=True)
+    (www / "vars" / "master.m3u8").write_text(
+        '#EXTM3U\n#EXT-X-DEFINE:NAME="dir",VALUE="plain"\n'
+        "#EXT-X-STREAM-INF:BANDWIDTH=800000\nmedia.m3u8\n")
+    media = (www / "plain" / "index.m3u8").read_text()
+    media = media.replace("#EXTM3U\n", '#EXTM3U\n#EXT-X-DEFINE:IMPORT="dir"\n', 1)
+    media = "\n".join(f"../{{$dir}}/{l}" if l.endswith(".ts") else l
+                      for l in media.splitlines()) + "\n"
+    (www / "vars" / "media.m3u8").write_text(media)
+    tok = mint(b"p", "m:master", origin.url("/vars/master.m3u8"), int(time.time()) + 600)
+    r = st.get(f"/api/m3u8/{tok}.m3u8")
+    assert r.status == 200, r
+    variant = relay_lines(r.body.decode())[0]
+    r = st.get(variant)
+    assert r.status == 200, r
+    segs = relay_lines(r.body.decode())
+    assert len(segs) == 4
+    seg = st.get(segs[0])
+    assert seg.status == 200 and seg.body[:1] == b"\x47"      # a TS packet
+    assert seg.body == (www / "plain" / "seg00.ts").read_bytes()
+    play(st.url(f"/api/m3u8/{tok}.m3u8"))
