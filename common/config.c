@@ -139,6 +139,11 @@ static const struct field hls_fields[] = {
     END
 };
 
+static const struct field dash_fields[] = {
+    INT("max_manifest_bytes", C(dash.max_manifest_bytes), 4 << 20, 1024, 64 << 20),
+    END
+};
+
 #define CH(m) offsetof(struct mr_conf_channel, m)
 static const struct field channel_fields[] = {
     { .key = "url", .kind = K_STRING, .off = CH(url), .required = true },
@@ -214,6 +219,7 @@ static const struct field root_fields[] = {
     SECTION("upstream", upstream_fields),
     SECTION("stream", stream_fields),
     SECTION("hls", hls_fields),
+    SECTION("dash", dash_fields),
     MAP("channels", C(channels), struct mr_conf_channel, channel_fields),
     STR("channels_m3u", C(channels_m3u), ""),
     MAP("media", C(media), struct mr_conf_media, media_fields),

@@ -105,6 +105,9 @@ struct mr_conf {
         long live_playlist_max_cache_ms;  /* 0: live playlists not cached */
         long vod_playlist_cache_s;        /* 0: VOD playlists not cached */
     } hls;
+    struct {
+        long max_manifest_bytes;
+    } dash;
     struct mr_conf_map channels;      /* of struct mr_conf_channel; the
                                          configuration's, then channels_m3u's */
     char *channels_m3u;

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "error.h"
 #include "m3u8.h"
+#include "mpd.h"
 #include "media.h"
 #include "provider.h"
 #include "relay.h"
@@ -101,6 +102,89 @@ static int token_error(struct mr_ctx *ctx, int rc)
     return mr_resp_error(&ctx->resp, MR_EFORBIDDEN, "bad token");
 }
 
+/* A manifest to fetch, rewrite and answer: an HLS playlist or a DASH MPD. */
+struct manifest {
+    const char *url;
+    const struct mr_headers *policy;
+    const char *scope;
+    const char *vars;                  /* HLS: the parent's variables as carried
+                                          in the token ("" for none) */
+    const struct mr_headers *imports;  /* the same parsed, or NULL */
+    bool dash;
+};
+
+/* A dynamic MPD's minimumUpdatePeriod ("PT2S", "PT1M30.5S"), in ms; -1 when
+ * absent or not of that form. */
+static long iso_duration_ms(const char *p, const char *end)
+{
+    double total = 0;
+    bool time = false, any = false;
+
+    if (end - p < 2 || p[0] != 'P')
+        return -1;
+    for (p++; p < end && *p != '"' && *p != '\''; ) {
+        char *stop;
+        double v;
+        if (*p == 'T') {
+            time = true;
+            p++;
+            continue;
+        }
+        v = strtod(p, &stop);
+        if (stop == p || stop >= end || v < 0 || v > 1e7)
+            return -1;
+        switch (*stop) {
+        case 'D': if (time) return -1; total += v * 86400; break;
+        case 'H': if (!time) return -1; total += v * 3600; break;
+        case 'M': if (!time) return -1; total += v * 60; break;
+        case 'S': if (!time) return -1; total += v; break;
+        default: return -1;
+        }
+        any = true;
+        p = stop + 1;
+    }
+    return any && total < 1e7 ? (long)(total * 1000) : -1;
+}
+
+/* The value of attribute `name` in the MPD's root element, or NULL. */
+static const char *root_attr(struct mr_str body, const char *name, const char **end)
+{
+    const char *mpd = memmem(body.p, body.len, "<MPD", 4), *gt, *p;
+    size_t nl = strlen(name);
+
+    if (!mpd || !(gt = memchr(mpd, '>', (size_t)(body.p + body.len - mpd))))
+        return NULL;
+    for (p = mpd; (p = memmem(p, (size_t)(gt - p), name, nl)); p += nl) {
+        const char *q = p + nl;
+        if ((p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\n' || p[-1] == '\r') &&
+            q + 1 < gt && q[0] == '=' && (q[1] == '"' || q[1] == '\'')) {
+            const char *v = q + 2, *e = memchr(v, q[1], (size_t)(gt - v));
+            if (!e)
+                return NULL;
+            *end = e;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* How long a rewritten MPD may be served again: a dynamic one for half its
+ * minimumUpdatePeriod (1 s when it has none), bounded like a live
+ * playlist; a static one like a VOD playlist. */
+static long mpd_fresh_ms(const struct mr_conf *c, struct mr_str body)
+{
+    const char *v, *end;
+    long ms;
+
+    v = root_attr(body, "type", &end);
+    if (!v || end - v != 7 || memcmp(v, "dynamic", 7))
+        return c->hls.vod_playlist_cache_s * 1000;
+    v = root_attr(body, "minimumUpdatePeriod", &end);
+    ms = v ? iso_duration_ms(v, end) : -1;
+    ms = ms > 0 ? ms / 2 : 1000;
+    return ms < c->hls.live_playlist_max_cache_ms ? ms : c->hls.live_playlist_max_cache_ms;
+}
+
 /* How long a rewritten playlist may be served again: a live one (no
  * EXT-X-ENDLIST) for half its target duration (RFC 8216bis 6.3.4 lets a
  * client reload no sooner than that), bounded by conf; a VOD or master
@@ -130,12 +214,14 @@ static long fresh_ms(const struct mr_conf *c, struct mr_str body)
     return ms < c->hls.live_playlist_max_cache_ms ? ms : c->hls.live_playlist_max_cache_ms;
 }
 
-/* Fetches and rewrites a playlist into *out.  On failure the error is
+/* Fetches and rewrites a manifest into *out.  On failure the error is
  * answered and *out is NULL. */
-static int fetch_rewritten(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
-                           const char *scope, const struct mr_headers *imports,
-                           struct mr_buf **out, long *fresh)
+static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct mr_buf **out,
+                           long *fresh)
 {
+    size_t cap = (size_t)(m->dash ? ctx->conf->dash.max_manifest_bytes
+                                  : ctx->conf->hls.max_playlist_bytes);
+    const char *what = m->dash ? "manifest" : "playlist";
     struct mr_upstream_req req;
     struct mr_upstream_head head;
     struct mr_m3u8_ctx mc;
@@ -148,23 +234,27 @@ static int fetch_rewritten(struct mr_ctx *ctx, const char *url, const struct mr_
     o = mr_arena_alloc(ctx->arena, sizeof(*o));
     if (!body || !o)
         return MR_ENOMEM;
-    mr_buf_init(body, (size_t)ctx->conf->hls.max_playlist_bytes);
-    mr_buf_init(o, 4 * (size_t)ctx->conf->hls.max_playlist_bytes + (64u << 10));
+    mr_buf_init(body, cap);
+    mr_buf_init(o, 4 * cap + (64u << 10));
     if ((rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, body)) ||
         (rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, o)))
         return rc;
 
     memset(&req, 0, sizeof(req));
-    req.url = url;
-    req.headers = policy->v;
-    req.nheaders = policy->n;
-    req.max_bytes = (size_t)ctx->conf->hls.max_playlist_bytes;
+    req.url = m->url;
+    req.headers = m->policy->v;
+    req.nheaders = m->policy->n;
+    req.max_bytes = cap;
     req.decode = true;
     rc = mr_upstream_fetch(ctx->up, ctx->arena, &req, &head, body);
     ctx->upstream_status = head.status;
     if (rc == MR_ETOOBIG)
-        return mr_resp_error_status(&ctx->resp, 502, "playlist_too_large",
-                                    "the upstream playlist is larger than hls.max_playlist_bytes");
+        return mr_resp_error_status(&ctx->resp, 502, m->dash ? "manifest_too_large"
+                                                             : "playlist_too_large",
+                                    m->dash ? "the upstream manifest is larger than "
+                                              "dash.max_manifest_bytes"
+                                            : "the upstream playlist is larger than "
+                                              "hls.max_playlist_bytes");
     if (rc)
         return mr_resp_error(&ctx->resp, rc, "%s", mr_upstream_error(ctx->up));
     if (head.status >= 400)
@@ -175,29 +265,41 @@ static int fetch_rewritten(struct mr_ctx *ctx, const char *url, const struct mr_
     if (head.status != 200)
         return mr_resp_error(&ctx->resp, MR_EUPSTREAM, "the upstream answered %ld", head.status);
 
-    memset(&mc, 0, sizeof(mc));
-    mc.key = ctx->proc->key;
-    mc.prefix = ctx->conf->public_url;
-    mc.scope = scope;
-    mc.imports = imports;
-    mc.expire_at = token_expiry(ctx->conf);
-    mc.max_bytes = (size_t)ctx->conf->hls.max_playlist_bytes;
-    final = head.final_url ? head.final_url : url;
-    rc = mr_m3u8_rewrite(ctx->arena, &mc, mr_buf_str(body), final, o, &why);
-    if (rc == MR_EUPSTREAM || rc == MR_ETOOBIG)
-        return mr_resp_error_status(&ctx->resp, 502, "bad_playlist", why);
+    final = head.final_url ? head.final_url : m->url;
+    if (m->dash) {
+        struct mr_mpd_ctx dc = { ctx->proc->key, ctx->conf->public_url, m->scope,
+                                 token_expiry(ctx->conf), cap };
+        rc = mr_mpd_rewrite(ctx->arena, &dc, mr_buf_str(body), final, o, &why);
+    } else {
+        memset(&mc, 0, sizeof(mc));
+        mc.key = ctx->proc->key;
+        mc.prefix = ctx->conf->public_url;
+        mc.scope = m->scope;
+        mc.imports = m->imports;
+        mc.expire_at = token_expiry(ctx->conf);
+        mc.max_bytes = cap;
+        rc = mr_m3u8_rewrite(ctx->arena, &mc, mr_buf_str(body), final, o, &why);
+    }
+    if (rc == MR_EUPSTREAM || rc == MR_ETOOBIG || rc == MR_EINVAL)
+        return mr_resp_error_status(&ctx->resp, 502, m->dash ? "bad_manifest" : "bad_playlist",
+                                    mr_arena_printf(ctx->arena, "the upstream %s cannot be "
+                                                    "relayed: %s", what, why ? why : "invalid"));
     if (rc)
         return rc;
-    *fresh = fresh_ms(ctx->conf, mr_buf_str(body));
+    *fresh = m->dash ? mpd_fresh_ms(ctx->conf, mr_buf_str(body))
+                     : fresh_ms(ctx->conf, mr_buf_str(body));
     *out = o;
     return MR_OK;
 }
 
-static int send_playlist(struct mr_ctx *ctx, const char *p, size_t n, const char *how)
+static int send_manifest(struct mr_ctx *ctx, const struct manifest *m, const char *p, size_t n,
+                         const char *how)
 {
     int rc;
 
-    if ((rc = mr_resp_set_header(&ctx->resp, "Content-Type", "application/vnd.apple.mpegurl")) ||
+    if ((rc = mr_resp_set_header(&ctx->resp, "Content-Type",
+                                 m->dash ? "application/dash+xml"
+                                         : "application/vnd.apple.mpegurl")) ||
         (rc = mr_resp_set_header(&ctx->resp, "Cache-Control", "no-cache")) ||
         (how && (rc = mr_resp_set_header(&ctx->resp, "X-Cache", how))) ||
         (rc = mr_resp_headerf(&ctx->resp, "Content-Length", "%zu", n)))
@@ -257,13 +359,12 @@ static void pl_put(struct mr_ctx *ctx, const char *key, const struct mr_buf *o, 
     mr_buf_cleanup(&v);
 }
 
-static void pl_keys(struct mr_ctx *ctx, const char *url, const char *scope, const char *vars,
-                    char **key, char **lock)
+static void pl_keys(struct mr_ctx *ctx, const struct manifest *m, char **key, char **lock)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[SHA256_DIGEST_LENGTH];
-    char *all = mr_arena_printf(ctx->arena, "%s\n%s\n%s\n%s", scope, url,
-                                ctx->conf->public_url, vars);
+    char *all = mr_arena_printf(ctx->arena, "%c\n%s\n%s\n%s\n%s", m->dash ? 'd' : 'h',
+                                m->scope, m->url, ctx->conf->public_url, m->vars);
     char h[33];
 
     *key = *lock = NULL;
@@ -279,11 +380,7 @@ static void pl_keys(struct mr_ctx *ctx, const char *url, const char *scope, cons
     *lock = mr_arena_printf(ctx->arena, "lock:pl:%s", h);
 }
 
-/* vars: the parent playlist's variables as carried in the token ("" for
- * none), imports: the same parsed. */
-static int serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
-                          const char *scope, const char *vars,
-                          const struct mr_headers *imports)
+static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
 {
     const struct mr_conf *c = ctx->conf;
     struct cached_pl pl;
@@ -294,16 +391,16 @@ static int serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_h
     int rc;
 
     if (!c->hls.live_playlist_max_cache_ms && !c->hls.vod_playlist_cache_s) {
-        if ((rc = fetch_rewritten(ctx, url, policy, scope, imports, &o, &fresh)) || !o)
+        if ((rc = fetch_rewritten(ctx, m, &o, &fresh)) || !o)
             return rc;
-        return send_playlist(ctx, o->p, o->len, NULL);
+        return send_manifest(ctx, m, o->p, o->len, NULL);
     }
-    pl_keys(ctx, url, scope, vars, &key, &lock);
+    pl_keys(ctx, m, &key, &lock);
     if (!key || !lock)
         return MR_ENOMEM;
     have = !pl_get(ctx, key, &pl);
     if (have && wall_ms() < pl.fresh_until)
-        return send_playlist(ctx, pl.p, pl.n, "HIT");
+        return send_manifest(ctx, m, pl.p, pl.n, "HIT");
 
     locked = mr_store_set_nx(ctx->store, lock, "1", 1, PL_LOCK_MS) == MR_OK;
     if (!locked) {
@@ -311,32 +408,33 @@ static int serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_h
          * for the new one. */
         long long deadline = wall_ms() + c->upstream.fetch_timeout_ms + 1000;
         if (have)
-            return send_playlist(ctx, pl.p, pl.n, "STALE");
+            return send_manifest(ctx, m, pl.p, pl.n, "STALE");
         for (long us = 1000; wall_ms() < deadline && !mr_resp_client_gone(&ctx->resp);
              us = us < PL_POLL_MAX_US ? us * 2 : PL_POLL_MAX_US) {
             struct timespec ts = { 0, us * 1000 };
             struct mr_str v;
             nanosleep(&ts, NULL);
             if (!pl_get(ctx, key, &pl))
-                return send_playlist(ctx, pl.p, pl.n, "WAIT");
+                return send_manifest(ctx, m, pl.p, pl.n, "WAIT");
             if (mr_store_get(ctx->store, ctx->arena, lock, &v) == MR_ENOTFOUND)
                 break;  /* the refresh failed: ask the upstream ourselves */
         }
     }
-    rc = fetch_rewritten(ctx, url, policy, scope, imports, &o, &fresh);
+    rc = fetch_rewritten(ctx, m, &o, &fresh);
     if (!rc && o && fresh > 0)
         pl_put(ctx, key, o, fresh);
     if (locked)
         mr_store_del(ctx->store, lock);
     if (rc || !o)
         return rc;
-    return send_playlist(ctx, o->p, o->len, "MISS");
+    return send_manifest(ctx, m, o->p, o->len, "MISS");
 }
 
 int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
                           const char *scope)
 {
-    return serve_playlist(ctx, url, policy, scope, "", NULL);
+    struct manifest m = { url, policy, scope, "", NULL, false };
+    return serve_manifest(ctx, &m);
 }
 
 int mr_hls_media_playlist(struct mr_ctx *ctx)
@@ -387,7 +485,10 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     vs = mr_arena_strdup_str(ctx->arena, vars);
     if (!u || !sc || !vs)
         return MR_ENOMEM;
-    return serve_playlist(ctx, u, &policy, sc, vs, imports.n ? &imports : NULL);
+    {
+        struct manifest m = { u, &policy, sc, vs, imports.n ? &imports : NULL, false };
+        return serve_manifest(ctx, &m);
+    }
 }
 
 /* What a segment is cached under: its URL, without the query for a channel
@@ -424,6 +525,89 @@ int mr_hls_segment(struct mr_ctx *ctx)
     if (!r.url)
         return MR_ENOMEM;
     if (!(key = cache_key(ctx, scope, url)))
+        return MR_ENOMEM;
+    rc = mr_segcache_serve(ctx, &r, key);
+    return rc == MR_EBUSY ? mr_relay_run(ctx, &r) : rc;
+}
+
+/* --- DASH ------------------------------------------------------------------ */
+
+int mr_dash_media_manifest(struct mr_ctx *ctx)
+{
+    const struct mr_media *me = ctx->media;
+    const struct mr_provider *p = mr_provider_find(me->provider);
+    struct mr_source src;
+    struct manifest m;
+    int rc;
+
+    if (!p)
+        return MR_EINTERNAL;
+    if ((rc = p->resolve(ctx, me, &src)))
+        return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", me->id);
+    m = (struct manifest){ src.url, &src.headers, mr_arena_printf(ctx->arena, "m:%s", me->id),
+                           "", NULL, true };
+    return m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
+}
+
+/* /api/m3u8/{token}.mpd: an MPD's Location, PatchLocation or remote
+ * xlink:href, through the relay. */
+int mr_dash_nested_manifest(struct mr_ctx *ctx)
+{
+    struct mr_str data, scope, url;
+    struct mr_headers policy;
+    const char *kind_s, *id;
+    struct manifest m;
+    char kind;
+    int rc;
+
+    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, NULL)))
+        return token_error(ctx, rc);
+    if (mr_mpd_token_data(data, &kind, &scope, &url) || kind != MR_TOKEN_PLAYLIST)
+        return token_error(ctx, MR_EFORBIDDEN);
+    if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id)))
+        return token_error(ctx, rc);
+    m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &policy,
+                           mr_arena_strdup_str(ctx->arena, scope), "", NULL, true };
+    return m.url && m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
+}
+
+/* /api/seg/{token}/{tail}: a file under a signed directory (a DASH
+ * BaseURL).  The tail is joined as received, and refused when it could
+ * leave the directory. */
+int mr_dash_segment(struct mr_ctx *ctx)
+{
+    struct mr_str data, scope, dir, tail = mr_route_capture(&ctx->match, "tail");
+    struct mr_str query = ctx->req.query;
+    const char *key;
+    struct mr_relay r;
+    char kind, *d, *url;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, &r.expire_at)))
+        return token_error(ctx, rc);
+    if (mr_mpd_token_data(data, &kind, &scope, &dir) || kind != MR_TOKEN_DIR)
+        return token_error(ctx, MR_EFORBIDDEN);
+    if (query.len) {
+        char *t = mr_arena_printf(ctx->arena, "%.*s?%.*s", (int)tail.len, tail.p,
+                                  (int)query.len, query.p);
+        if (!t)
+            return MR_ENOMEM;
+        tail = mr_str_c(t);
+    }
+    if (!(d = mr_arena_strdup_str(ctx->arena, dir)))
+        return MR_ENOMEM;
+    rc = mr_mpd_join_tail(ctx->arena, d, tail, &url);
+    if (rc == MR_EFORBIDDEN)
+        return mr_resp_error(&ctx->resp, MR_EFORBIDDEN,
+                             "the path after the token leaves the signed directory");
+    if (rc)
+        return rc == MR_ETOOBIG ? mr_resp_error(&ctx->resp, MR_EINVAL, "the URL is too long")
+                                : rc;
+    if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id)))
+        return token_error(ctx, rc);
+    r.url = url;
+    if (!(key = cache_key(ctx, scope, mr_str_c(url))))
         return MR_ENOMEM;
     rc = mr_segcache_serve(ctx, &r, key);
     return rc == MR_EBUSY ? mr_relay_run(ctx, &r) : rc;

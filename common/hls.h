@@ -25,4 +25,9 @@ int mr_hls_channel_playlist(struct mr_ctx *ctx);   /* /live/{channel}.m3u8 */
 int mr_hls_segment(struct mr_ctx *ctx);            /* /api/seg/{token}[.ext] */
 int mr_hls_channel_list(struct mr_ctx *ctx);       /* /live/channels.m3u */
 
+/* DASH, on the same machinery (docs/dash.md). */
+int mr_dash_media_manifest(struct mr_ctx *ctx);    /* /api/media/{id}/manifest.mpd */
+int mr_dash_nested_manifest(struct mr_ctx *ctx);   /* /api/m3u8/{token}.mpd */
+int mr_dash_segment(struct mr_ctx *ctx);           /* /api/seg/{token}/{tail*} */
+
 #endif

@@ -24,5 +24,8 @@
 #define MR_M3U_MAX_BYTES         (16u << 20) /* an M3U channel list (channels_m3u) */
 #define MR_M3U_MAX_CHANNELS      100000      /* channels in it */
 #define MR_ARENA_BLOCK           16384       /* first arena block per request */
+#define MR_MPD_MAX_BYTES         (4u << 20)  /* a DASH manifest (conf may lower it) */
+#define MR_MPD_MAX_DEPTH         64          /* element nesting of an MPD */
+#define MR_MPD_MAX_NODES         200000      /* elements of an MPD */
 
 #endif

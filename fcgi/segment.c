@@ -6,7 +6,7 @@ static const struct mr_route routes[] = {
     { MR_GET, "/api/health", mr_handle_health, 0 },
     { MR_GET, "/api/health/segment", mr_handle_health, 0 },
     { MR_GET, "/api/seg/{token}", mr_hls_segment, 0 },
-    { MR_GET, "/api/seg/{token}/{tail*}", mr_handle_not_implemented, 0 },
+    { MR_GET, "/api/seg/{token}/{tail*}", mr_dash_segment, 0 },
     { 0 }
 };
 

@@ -44,7 +44,6 @@ def test_media_from_redis(shared_stack):
 
 
 @pytest.mark.parametrize("method,path,exe", [
-    ("GET", "/api/seg/abc/tail/seg-1.m4s", "segment"),
     ("GET", "/api/resolve?url=http%3A%2F%2F127.0.0.1%3A9%2Fx.mp4", "resolve"),
 ])
 def test_not_implemented_yet(shared_stack, method, path, exe):

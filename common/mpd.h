@@ -1,0 +1,92 @@
+/* mpd.h - the DASH manifest rewriter: MPD bytes + final URL -> bytes.
+ *
+ * A pure function, like the HLS rewriter.  The MPD is parsed with libxml2
+ * (no network, no DTD loading, no entity substitution; a document that
+ * declares entities is refused, so neither an external entity nor an entity
+ * bomb gets anywhere), rewritten in its tree, and serialized by libxml2
+ * without formatting: what the rewrite does not touch (namespaces and
+ * prefixes, ContentProtection and its children, unknown elements and
+ * attributes, comments, attribute order, whitespace) survives; the XML
+ * declaration is normalized to UTF-8 and CRLF to LF, as any XML parser does.
+ *
+ * What is rewritten (ISO/IEC 23009-1 5.6: each BaseURL resolves against its
+ * parent level's effective base, the first level being the MPD's URL):
+ * - every BaseURL (MPD, Period, AdaptationSet, Representation; several at
+ *   one level are all kept, in order) becomes PREFIX/api/seg/TOKEN/ and its
+ *   file part, if any: the token signs 'd' scope '\n' and the resolved
+ *   URL's directory (up to its last '/'), so SegmentTemplate, SegmentList,
+ *   SegmentBase, Initialization and RepresentationIndex references that are
+ *   plain relative names resolve under the relay by themselves, and the
+ *   segment endpoint joins the rest (mr_mpd_join_tail).  When such a name
+ *   has no BaseURL above it, one for the MPD's own directory is inserted as
+ *   the first child of the root.  Children resolve against the first
+ *   usable BaseURL of their parent level.
+ * - URL attributes that would not resolve under a relay base by themselves
+ *   (absolute, protocol- or root-relative, dot segments: SegmentTemplate
+ *   @media @initialization @index @bitstreamSwitching, SegmentURL @media
+ *   @index, Initialization, RepresentationIndex and BitstreamSwitching
+ *   @sourceURL, SEA CryptoPeriod@keyUriTemplate) are resolved and become
+ *   PREFIX/api/seg/TOKEN/REST, the token signing the directory before the
+ *   first template identifier ($...$), REST the remaining template.
+ * - Location, PatchLocation and remote xlink:href (not resolve-to-zero)
+ *   become PREFIX/api/m3u8/TOKEN.mpd, the token signing 'p' scope '\n' and
+ *   the absolute URL (resolved against the MPD's URL).
+ * Everything else, license URLs in ContentProtection included, is left
+ * as it is.  Tokens are deterministic: the same input gives the same bytes.
+ */
+#ifndef MR_MPD_H
+#define MR_MPD_H
+
+#include <time.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "m3u8.h"   /* MR_TOKEN_PLAYLIST: one namespace of token kinds */
+#include "str.h"
+
+struct mr_token_key;
+
+/* Token data kind of a signed URL prefix (a directory). */
+#define MR_TOKEN_DIR 'd'
+
+struct mr_mpd_ctx {
+    const struct mr_token_key *key;
+    const char *prefix;          /* before "/api/...": "" or "https://relay.example/x" */
+    const char *scope;           /* what the tokens are bound to: "m:intro" */
+    time_t expire_at;            /* of every token made */
+    size_t max_bytes;            /* input cap; 0 = MR_MPD_MAX_BYTES */
+};
+
+/* Rewrites `body` (fetched from `final_url`, an absolute http(s) URL, after
+ * redirects) into `out` (a buffer the caller initialized; its cap is
+ * respected).  libxml2's tree is freed before returning; the arena holds
+ * only small strings.  MR_EUPSTREAM with `why` (static text) for a body
+ * that is not well-formed XML, declares entities, or is not an MPD (its
+ * root is not MPD, or an element an xlink may point at: Period,
+ * AdaptationSet, EventStream, SegmentList); MR_ETOOBIG past the size,
+ * depth (MR_MPD_MAX_DEPTH) or element (MR_MPD_MAX_NODES) cap, or the
+ * output's cap; MR_EINVAL when final_url is not an absolute http(s) URL. */
+int mr_mpd_rewrite(struct mr_arena *a, const struct mr_mpd_ctx *c, struct mr_str body,
+                   const char *final_url, struct mr_buf *out, const char **why);
+
+/* Parses token data made by the rewriter: kind (MR_TOKEN_DIR or
+ * MR_TOKEN_PLAYLIST), scope, '\n', absolute URL (a directory URL, ending in
+ * '/', for MR_TOKEN_DIR).  *scope and *url point into data.  MR_EFORBIDDEN
+ * when it is not of that shape. */
+int mr_mpd_token_data(struct mr_str data, char *kind, struct mr_str *scope,
+                      struct mr_str *url);
+
+/* Joins a request tail (what follows "/api/seg/TOKEN/" in the path, still
+ * percent-encoded, possibly with "?query") to the signed directory URL
+ * `prefix_url`, as bytes: nothing is decoded or re-encoded.  *out is
+ * arena-allocated.  MR_EFORBIDDEN for a tail that could leave the prefix or
+ * is not a plain relative path: a leading '/', a scheme, an empty segment
+ * ("a//b"), "." or ".." segments (also percent-encoded: %2e), %2f or %5c
+ * in the path, a backslash, '#', a space, a control byte or %00 anywhere,
+ * a malformed escape in the path; and for a prefix_url that is not an
+ * http(s) directory URL.  An empty tail (or "?query") is the directory
+ * itself.  MR_ETOOBIG when the result is longer than MR_URL_MAX. */
+int mr_mpd_join_tail(struct mr_arena *a, const char *prefix_url, struct mr_str tail,
+                     char **out);
+
+#endif
