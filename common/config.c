@@ -139,6 +139,14 @@ static const struct field hls_fields[] = {
     END
 };
 
+static const struct field resolve_fields[] = {
+    INT("refresh_margin_s", C(resolve.refresh_margin_s), 300, 0, 86400),
+    INT("default_ttl_s", C(resolve.default_ttl_s), 3600, 10, 7 * 86400),
+    INT("lock_timeout_s", C(resolve.lock_timeout_s), 40, 1, 600),
+    BOOL("open", C(resolve.open), 0),
+    END
+};
+
 static const struct field dash_fields[] = {
     INT("max_manifest_bytes", C(dash.max_manifest_bytes), 4 << 20, 1024, 64 << 20),
     END
@@ -220,6 +228,7 @@ static const struct field root_fields[] = {
     SECTION("stream", stream_fields),
     SECTION("hls", hls_fields),
     SECTION("dash", dash_fields),
+    SECTION("resolve", resolve_fields),
     MAP("channels", C(channels), struct mr_conf_channel, channel_fields),
     STR("channels_m3u", C(channels_m3u), ""),
     MAP("media", C(media), struct mr_conf_media, media_fields),

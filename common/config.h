@@ -108,6 +108,12 @@ struct mr_conf {
     struct {
         long max_manifest_bytes;
     } dash;
+    struct {
+        long refresh_margin_s;
+        long default_ttl_s;
+        long lock_timeout_s;
+        bool open;
+    } resolve;
     struct mr_conf_map channels;      /* of struct mr_conf_channel; the
                                          configuration's, then channels_m3u's */
     char *channels_m3u;

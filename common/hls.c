@@ -17,6 +17,7 @@
 #include "provider.h"
 #include "relay.h"
 #include "segcache.h"
+#include "resolver.h"
 #include "server.h"
 #include "store.h"
 #include "token.h"
@@ -67,7 +68,7 @@ static int scope_policy(struct mr_ctx *ctx, struct mr_str scope, struct mr_heade
         if ((rc = mr_media_get(ctx->conf, ctx->store, ctx->arena, rest, m)))
             return rc;
         p = mr_provider_find(m->provider);
-        if (!p || (rc = p->resolve(ctx, m, &src)))
+        if (!p || (rc = mr_resolve(ctx, m, 0, &src)))
             return p ? rc : MR_EINTERNAL;
         *policy = src.headers;
         *kind = "media";
@@ -111,6 +112,8 @@ struct manifest {
                                           in the token ("" for none) */
     const struct mr_headers *imports;  /* the same parsed, or NULL */
     bool dash;
+    const char *inline_body;           /* a manifest the provider built (url is
+                                          then only its base): not fetched */
 };
 
 /* A dynamic MPD's minimumUpdatePeriod ("PT2S", "PT1M30.5S"), in ms; -1 when
@@ -246,7 +249,13 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
     req.nheaders = m->policy->n;
     req.max_bytes = cap;
     req.decode = true;
-    rc = mr_upstream_fetch(ctx->up, ctx->arena, &req, &head, body);
+    memset(&head, 0, sizeof(head));
+    if (m->inline_body) {
+        head.status = 200;
+        rc = mr_buf_append_str(body, mr_str_c(m->inline_body));
+    } else {
+        rc = mr_upstream_fetch(ctx->up, ctx->arena, &req, &head, body);
+    }
     ctx->upstream_status = head.status;
     if (rc == MR_ETOOBIG)
         return mr_resp_error_status(&ctx->resp, 502, m->dash ? "manifest_too_large"
@@ -433,7 +442,7 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
 int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
                           const char *scope)
 {
-    struct manifest m = { url, policy, scope, "", NULL, false };
+    struct manifest m = { url, policy, scope, "", NULL, false, NULL };
     return serve_manifest(ctx, &m);
 }
 
@@ -446,7 +455,7 @@ int mr_hls_media_playlist(struct mr_ctx *ctx)
 
     if (!p)
         return MR_EINTERNAL;
-    if ((rc = p->resolve(ctx, m, &src)))
+    if ((rc = mr_resolve(ctx, m, 0, &src)))
         return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
     return mr_hls_serve_playlist(ctx, src.url, &src.headers,
                                  mr_arena_printf(ctx->arena, "m:%s", m->id));
@@ -486,7 +495,7 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     if (!u || !sc || !vs)
         return MR_ENOMEM;
     {
-        struct manifest m = { u, &policy, sc, vs, imports.n ? &imports : NULL, false };
+        struct manifest m = { u, &policy, sc, vs, imports.n ? &imports : NULL, false, NULL };
         return serve_manifest(ctx, &m);
     }
 }
@@ -542,10 +551,10 @@ int mr_dash_media_manifest(struct mr_ctx *ctx)
 
     if (!p)
         return MR_EINTERNAL;
-    if ((rc = p->resolve(ctx, me, &src)))
+    if ((rc = mr_resolve(ctx, me, 0, &src)))
         return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", me->id);
     m = (struct manifest){ src.url, &src.headers, mr_arena_printf(ctx->arena, "m:%s", me->id),
-                           "", NULL, true };
+                           "", NULL, true, src.inline_mpd };
     return m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
 }
 
@@ -567,7 +576,7 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
     if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id)))
         return token_error(ctx, rc);
     m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &policy,
-                           mr_arena_strdup_str(ctx->arena, scope), "", NULL, true };
+                           mr_arena_strdup_str(ctx->arena, scope), "", NULL, true, NULL };
     return m.url && m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
 }
 

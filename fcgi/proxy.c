@@ -12,6 +12,8 @@
 #include "json.h"
 #include "provider.h"
 #include "relay.h"
+#include "mediasource.h"
+#include "resolver.h"
 #include "server.h"
 #include "sign.h"
 #include "url.h"
@@ -23,20 +25,22 @@ static int proxy_media(struct mr_ctx *ctx)
     const struct mr_provider *p = mr_provider_find(m->provider);
     struct mr_source src;
     struct mr_relay r;
+    const char *url, *type;
     char *t = NULL;
     int rc;
 
     rc = mr_request_query(&ctx->req, ctx->arena, "t", &t);
     if (rc == MR_EINVAL)
         return mr_resp_error(&ctx->resp, rc, "malformed query string");
-    if (t && *t)
-        return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
-                             "named \"%.64s\"", m->id, t);
     if (!p)
         return MR_EINTERNAL;
-    if ((rc = p->resolve(ctx, m, &src)))
+    if ((rc = mr_resolve(ctx, m, 0, &src)))
         return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
-    r = (struct mr_relay){ .url = src.url, .policy = src.headers, .stats_kind = "media",
+    /* ?t=name: another quality (more_sources) or a subtitle ("sub:LANG"). */
+    if (mr_source_pick(&src, t, &url, &type))
+        return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
+                             "named \"%.64s\"", m->id, t);
+    r = (struct mr_relay){ .url = url, .policy = src.headers, .stats_kind = "media",
                            .stats_id = m->id };
     return mr_relay_run(ctx, &r);
 }

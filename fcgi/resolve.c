@@ -1,11 +1,26 @@
 /* resolve.c - mediarelay-resolve: the JSON control plane. */
 #include <json-c/json.h>
 
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
 #include "buf.h"
 #include "error.h"
 #include "json.h"
+#include "media.h"
+#include "mediasource.h"
+#include "provider.h"
+#include "resolver.h"
 #include "server.h"
 #include "stats.h"
+#include "store.h"
+
+/* An ad-hoc item from /api/resolve lives this long in the registry. */
+#define ADHOC_TTL_S 86400
 
 /* GET /api/stats */
 static int get_stats(struct mr_ctx *ctx)
@@ -46,14 +61,211 @@ static int get_metrics(struct mr_ctx *ctx)
     return mr_resp_write(&ctx->resp, b->p, b->len);
 }
 
+/* The item as the registry has it; its source (which may hold headers and
+ * cookies) only for the admin. */
+static struct json_object *media_json(struct mr_ctx *ctx, const struct mr_media *m)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "id", json_object_new_string(m->id));
+    json_object_object_add(o, "provider", json_object_new_string(m->provider));
+    json_object_object_add(o, "title", m->title ? json_object_new_string(m->title) : NULL);
+    json_object_object_add(o, "room", m->room ? json_object_new_string(m->room) : NULL);
+    json_object_object_add(o, "read_only", json_object_new_boolean(m->from_conf));
+    if (m->source && mr_auth_admin(ctx) == MR_OK)
+        json_object_object_add(o, "source", json_object_get(m->source));
+    return o;
+}
+
+/* GET /api/media/{id} */
+static int get_media(struct mr_ctx *ctx)
+{
+    struct json_object *o = media_json(ctx, ctx->media);
+    if (mr_json_own(ctx->arena, o))
+        return MR_ENOMEM;
+    return mr_resp_json(&ctx->resp, 200, o);
+}
+
+/* DELETE /api/media/{id} (admin) */
+static int delete_media(struct mr_ctx *ctx)
+{
+    const struct mr_media *m = ctx->media;
+    char key[MR_MEDIA_ID_MAX + 16];
+
+    if (m->from_conf)
+        return mr_resp_error(&ctx->resp, MR_EMETHOD, "media item \"%s\" is in the "
+                             "configuration: it is read-only", m->id);
+    snprintf(key, sizeof(key), "media:%s", m->id);
+    mr_store_del(ctx->store, key);
+    mr_resolve_forget(ctx, m);
+    mr_resp_status(&ctx->resp, 204);
+    return mr_resp_finish(&ctx->resp);
+}
+
+static int random_id(char out[13])
+{
+    static const char abc[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char r[12];
+
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        return MR_EINTERNAL;
+    for (int i = 0; i < 12; i++)
+        out[i] = abc[r[i] % 36];
+    out[12] = '\0';
+    return MR_OK;
+}
+
+/* Stores a media item's JSON under media:{id} (ttl_ms 0: for good). */
+static int store_item(struct mr_ctx *ctx, const char *id, struct json_object *item, long ttl_ms)
+{
+    char key[MR_MEDIA_ID_MAX + 16];
+    const char *text = json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN);
+
+    snprintf(key, sizeof(key), "media:%s", id);
+    if (!text)
+        return MR_ENOMEM;
+    if (!mr_store_redis_up(ctx->store) && mr_store_ping(ctx->store))
+        return MR_EUNAVAILABLE;     /* a registration must outlive this process */
+    return mr_store_set(ctx->store, key, text, strlen(text), ttl_ms);
+}
+
+/* POST /api/media (admin): {"provider","source",("id","title","room")} */
+static int post_media(struct mr_ctx *ctx)
+{
+    struct mr_str body;
+    struct json_tokener *tok;
+    struct json_object *root, *idv, *item, *o;
+    struct mr_media m, existing;
+    char id[MR_MEDIA_ID_MAX + 1], why[320];
+    int rc;
+
+    rc = mr_request_body(&ctx->req, ctx->arena, MR_MEDIA_JSON_MAX, &body);
+    if (rc == MR_ETOOBIG)
+        return mr_resp_error(&ctx->resp, rc, "a media item is at most %u bytes",
+                             MR_MEDIA_JSON_MAX);
+    if (rc)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "cannot read the request body");
+    if (!(tok = json_tokener_new_ex(16)))
+        return MR_ENOMEM;
+    root = json_tokener_parse_ex(tok, body.p, (int)body.len);
+    rc = !root || json_tokener_get_error(tok) != json_tokener_success ||
+         json_object_get_type(root) != json_type_object;
+    json_tokener_free(tok);
+    if (mr_json_own(ctx->arena, root) || rc)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "the body must be a JSON object");
+    if (json_object_object_get_ex(root, "id", &idv)) {
+        const char *s = json_object_get_string(idv);
+        if (!json_object_is_type(idv, json_type_string) || !mr_conf_id_ok(s))
+            return mr_resp_error(&ctx->resp, MR_EINVAL, "id: 1-%d characters of A-Z a-z 0-9 "
+                                 ". _ -", MR_MEDIA_ID_MAX);
+        snprintf(id, sizeof(id), "%s", s);
+        if (!mr_media_get(ctx->conf, ctx->store, ctx->arena, mr_str_c(id), &existing))
+            return mr_resp_error_status(&ctx->resp, 409, "conflict",
+                                        "a media item with this id exists");
+    } else if ((rc = random_id(id))) {
+        return rc;
+    }
+    /* What is stored is what was checked: the known fields only. */
+    item = json_object_new_object();
+    if (mr_json_own(ctx->arena, item))
+        return MR_ENOMEM;
+    json_object_object_foreach(root, k, v) {
+        if (!strcmp(k, "provider") || !strcmp(k, "source") || !strcmp(k, "title") ||
+            !strcmp(k, "room"))
+            json_object_object_add(item, k, json_object_get(v));
+        else if (strcmp(k, "id"))
+            return mr_resp_error(&ctx->resp, MR_EINVAL, "%.64s: unknown field", k);
+    }
+    {
+        const char *text = json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN);
+        if ((rc = mr_media_parse(ctx->arena, id, mr_str_c(text), &m, why, sizeof(why))))
+            return rc == MR_EINVAL ? mr_resp_error(&ctx->resp, rc, "%s", why) : rc;
+    }
+    if ((rc = store_item(ctx, id, item, 0)))
+        return mr_resp_error(&ctx->resp, rc, "the media item cannot be stored (Redis)");
+    o = media_json(ctx, &m);
+    if (mr_json_own(ctx->arena, o))
+        return MR_ENOMEM;
+    json_object_object_add(o, "source_url", json_object_new_string(
+        mr_arena_printf(ctx->arena, "/api/media/%s/source", id)));
+    return mr_resp_json(&ctx->resp, 201, o);
+}
+
+static int answer_source(struct mr_ctx *ctx, const struct mr_media *m)
+{
+    struct mr_source src;
+    struct json_object *o;
+    int rc;
+
+    if ((rc = mr_resolve(ctx, m, 0, &src)))
+        return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
+    if ((rc = mr_mediasource_json(ctx, m, &src, &o)))
+        return rc == MR_EINVAL ? mr_resp_error(&ctx->resp, rc, "cannot tell this server's "
+                                               "own URL: set public_url") : rc;
+    return mr_resp_json(&ctx->resp, 200, o);
+}
+
+/* GET /api/media/{id}/source */
+static int get_source(struct mr_ctx *ctx)
+{
+    return answer_source(ctx, ctx->media);
+}
+
+/* GET /api/resolve?url=U: a MediaSource for a page URL, from the first
+ * provider that can handle it.  The item is registered for a day under an
+ * id made from the URL, so the relay URLs in the answer work. */
+static int get_resolve(struct mr_ctx *ctx)
+{
+    const struct mr_provider *const *p;
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    struct json_object *item, *src;
+    struct mr_media m;
+    char id[24], why[320];
+    char *url = NULL;
+    int rc;
+
+    if (!ctx->conf->resolve.open && (rc = mr_auth_admin(ctx)))
+        return mr_resp_error(&ctx->resp, rc, "/api/resolve needs the admin token "
+                             "(or resolve.open)");
+    rc = mr_request_query(&ctx->req, ctx->arena, "url", &url);
+    if (rc || !url || !*url)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "url: a page or media URL is required");
+    for (p = mr_providers; *p; p++)
+        if ((*p)->can_handle && (*p)->can_handle(url))
+            break;
+    if (!*p)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "no provider handles this URL");
+    SHA256((const unsigned char *)url, strlen(url), md);
+    snprintf(id, sizeof(id), "u-");
+    for (int i = 0; i < 8; i++)
+        snprintf(id + 2 + 2 * i, sizeof(id) - 2 - 2 * (size_t)i, "%02x", md[i]);
+    item = json_object_new_object();
+    src = json_object_new_object();
+    if (mr_json_own(ctx->arena, item) || !src)
+        return MR_ENOMEM;
+    json_object_object_add(src, "url", json_object_new_string(url));
+    json_object_object_add(item, "provider", json_object_new_string((*p)->name));
+    json_object_object_add(item, "source", src);
+    {
+        const char *text = json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN);
+        if ((rc = mr_media_parse(ctx->arena, id, mr_str_c(text), &m, why, sizeof(why))))
+            return rc == MR_EINVAL ? mr_resp_error(&ctx->resp, rc, "%s", why) : rc;
+    }
+    if ((rc = store_item(ctx, id, item, ADHOC_TTL_S * 1000L)))
+        return mr_resp_error(&ctx->resp, rc, "the item cannot be stored (Redis)");
+    return answer_source(ctx, &m);
+}
+
 static const struct mr_route routes[] = {
     { MR_GET, "/api/health", mr_handle_health, 0 },
     { MR_GET, "/api/health/resolve", mr_handle_health, 0 },
-    { MR_POST, "/api/media", mr_handle_not_implemented, MR_ROUTE_ADMIN },
-    { MR_GET, "/api/media/{id}", mr_handle_not_implemented, MR_ROUTE_MEDIA },
-    { MR_DELETE, "/api/media/{id}", mr_handle_not_implemented, MR_ROUTE_ADMIN | MR_ROUTE_MEDIA },
-    { MR_GET, "/api/media/{id}/source", mr_handle_not_implemented, MR_ROUTE_MEDIA },
-    { MR_GET, "/api/resolve", mr_handle_not_implemented, 0 },
+    { MR_POST, "/api/media", post_media, MR_ROUTE_ADMIN },
+    { MR_GET, "/api/media/{id}", get_media, MR_ROUTE_MEDIA },
+    { MR_DELETE, "/api/media/{id}", delete_media, MR_ROUTE_ADMIN | MR_ROUTE_MEDIA },
+    { MR_GET, "/api/media/{id}/source", get_source, MR_ROUTE_MEDIA },
+    { MR_GET, "/api/resolve", get_resolve, 0 },
     { MR_GET, "/api/stats", get_stats, 0 },
     { MR_GET, "/metrics", get_metrics, 0 },
     { 0 }

@@ -18,6 +18,19 @@ struct json_object;
 struct mr_ctx;
 struct mr_media;
 
+/* Another quality or codec of the same item (MediaSource.more_sources). */
+struct mr_alt_source {
+    const char *name;               /* "1080p HEVC" */
+    const char *url;
+    const char *video_type;
+};
+
+struct mr_subtitle {
+    const char *lang;               /* "zh-CN" */
+    const char *url;
+    const char *type;               /* "vtt", "srt", "ass" */
+};
+
 /* What a provider's resolve() finds: where the bytes are and how to ask. */
 struct mr_source {
     const char *url;                /* upstream URL, as the upstream gave it */
@@ -26,6 +39,14 @@ struct mr_source {
     time_t expire_at;               /* 0: does not expire */
     const char *title;
     double duration;                /* seconds, 0 when unknown */
+    const char *thumbnail;
+    struct mr_alt_source *more;
+    size_t nmore;
+    struct mr_subtitle *subs;
+    size_t nsubs;
+    const char *inline_mpd;         /* an MPD the provider built (mpd_build.h),
+                                       served for manifest.mpd instead of
+                                       fetching url, which is then its base */
 };
 
 struct mr_provider {
@@ -43,6 +64,10 @@ struct mr_provider {
      * request's arena (or in the media item, which outlives it). */
     int (*resolve)(struct mr_ctx *ctx, const struct mr_media *media,
                    struct mr_source *out);
+    /* Resolving asks the network (an API, yt-dlp): the answer is cached
+     * (common/resolver.c).  False for providers that only read their
+     * source object. */
+    bool remote;
 };
 
 /* The providers, NULL-terminated, in the order can_handle is asked. */
