@@ -3,11 +3,16 @@
  * A pure function, like the HLS rewriter.  The MPD is parsed with libxml2
  * (no network, no DTD loading, no entity substitution; a document that
  * declares entities is refused, so neither an external entity nor an entity
- * bomb gets anywhere), rewritten in its tree, and serialized by libxml2
- * without formatting: what the rewrite does not touch (namespaces and
- * prefixes, ContentProtection and its children, unknown elements and
- * attributes, comments, attribute order, whitespace) survives; the XML
- * declaration is normalized to UTF-8 and CRLF to LF, as any XML parser does.
+ * bomb gets anywhere), but no tree is built and nothing is serialized: the
+ * output is the input's own bytes with only the rewritten values replaced
+ * (an attribute's value between its quotes, a BaseURL's or Location's text
+ * between the whitespace around it), each written XML-escaped for where it
+ * goes.  Everything else stays byte for byte: the BOM, the XML declaration,
+ * CRLF, quotes, <x></x>, namespaces and prefixes, ContentProtection and its
+ * children, unknown elements and attributes, comments, attribute order.  A
+ * rewritten text is all replaced: CDATA or comments inside a BaseURL do not
+ * stay (its text, CDATA included, is what is resolved), and <BaseURL/>
+ * gets an end tag.  The body must be UTF-8 (or ASCII, whatever it declares).
  *
  * What is rewritten (ISO/IEC 23009-1 5.6: each BaseURL resolves against its
  * parent level's effective base, the first level being the MPD's URL):
@@ -59,9 +64,10 @@ struct mr_mpd_ctx {
 
 /* Rewrites `body` (fetched from `final_url`, an absolute http(s) URL, after
  * redirects) into `out` (a buffer the caller initialized; its cap is
- * respected).  libxml2's tree is freed before returning; the arena holds
- * only small strings.  MR_EUPSTREAM with `why` (static text) for a body
- * that is not well-formed XML, declares entities, or is not an MPD (its
+ * respected).  The arena holds the values found (about the size of the
+ * URLs rewritten); the parser's memory is freed before returning.
+ * MR_EUPSTREAM with `why` (static text) for a body that is not well-formed
+ * XML, declares entities, is not UTF-8 (nor ASCII), or is not an MPD (its
  * root is not MPD, or an element an xlink may point at: Period,
  * AdaptationSet, EventStream, SegmentList); MR_ETOOBIG past the size,
  * depth (MR_MPD_MAX_DEPTH) or element (MR_MPD_MAX_NODES) cap, or the
