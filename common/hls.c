@@ -11,9 +11,11 @@
 #include "channels.h"
 #include "config.h"
 #include "error.h"
+#include "log.h"
 #include "m3u8.h"
 #include "mpd.h"
 #include "media.h"
+#include "mediasource.h"
 #include "provider.h"
 #include "relay.h"
 #include "segcache.h"
@@ -114,6 +116,8 @@ struct manifest {
     bool dash;
     const char *inline_body;           /* a manifest the provider built (url is
                                           then only its base): not fetched */
+    bool expiry_back;                  /* 401/403/404/410 not answered but
+                                          returned as MR_ETOKEN_EXPIRED */
 };
 
 /* A dynamic MPD's minimumUpdatePeriod ("PT2S", "PT1M30.5S"), in ms; -1 when
@@ -266,6 +270,8 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
                                               "hls.max_playlist_bytes");
     if (rc)
         return mr_resp_error(&ctx->resp, rc, "%s", mr_upstream_error(ctx->up));
+    if (m->expiry_back && mr_relay_link_expired(head.status))
+        return MR_ETOKEN_EXPIRED;
     if (head.status >= 400)
         return mr_resp_error_status(&ctx->resp, (int)head.status, "upstream_status",
                                     mr_arena_printf(ctx->arena, "the upstream answered %ld %s",
@@ -442,23 +448,52 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
 int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
                           const char *scope)
 {
-    struct manifest m = { url, policy, scope, "", NULL, false, NULL };
+    struct manifest m = { url, policy, scope, "", NULL, false, NULL, false };
     return serve_manifest(ctx, &m);
 }
 
-int mr_hls_media_playlist(struct mr_ctx *ctx)
+/* The entry manifest of a media item (?t=name: one of its other sources).
+ * When the provider's link fails (401/403/404/410), the item is resolved
+ * again, bypassing the cache, and the manifest fetched once more: the
+ * player sees nothing of an expired link. */
+static int media_manifest(struct mr_ctx *ctx, bool dash)
 {
-    const struct mr_media *m = ctx->media;
-    const struct mr_provider *p = mr_provider_find(m->provider);
+    const struct mr_media *me = ctx->media;
+    const struct mr_provider *p = mr_provider_find(me->provider);
     struct mr_source src;
+    struct manifest m;
+    const char *url, *type;
+    char *t = NULL;
     int rc;
 
     if (!p)
         return MR_EINTERNAL;
-    if ((rc = mr_resolve(ctx, m, 0, &src)))
-        return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
-    return mr_hls_serve_playlist(ctx, src.url, &src.headers,
-                                 mr_arena_printf(ctx->arena, "m:%s", m->id));
+    if (mr_request_query(&ctx->req, ctx->arena, "t", &t) == MR_EINVAL)
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "malformed query string");
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = mr_resolve(ctx, me, attempt ? MR_RESOLVE_FRESH : 0, &src);
+        if (rc)
+            return mr_answer_unresolved(ctx, me, rc);
+        if (mr_source_pick(&src, t, &url, &type))
+            return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
+                                 "named \"%.64s\"", me->id, t);
+        m = (struct manifest){ url, &src.headers, mr_arena_printf(ctx->arena, "m:%s", me->id),
+                               "", NULL, dash, t ? NULL : src.inline_mpd,
+                               p->remote && !attempt };
+        if (!m.scope)
+            return MR_ENOMEM;
+        rc = serve_manifest(ctx, &m);
+        if (rc != MR_ETOKEN_EXPIRED)
+            return rc;
+        mr_info("media %s: the upstream answered %ld: resolving again", me->id,
+                ctx->upstream_status);
+    }
+    return MR_EINTERNAL;
+}
+
+int mr_hls_media_playlist(struct mr_ctx *ctx)
+{
+    return media_manifest(ctx, false);
 }
 
 int mr_hls_channel_playlist(struct mr_ctx *ctx)
@@ -495,7 +530,8 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     if (!u || !sc || !vs)
         return MR_ENOMEM;
     {
-        struct manifest m = { u, &policy, sc, vs, imports.n ? &imports : NULL, false, NULL };
+        struct manifest m = { u, &policy, sc, vs, imports.n ? &imports : NULL, false, NULL,
+                              false };
         return serve_manifest(ctx, &m);
     }
 }
@@ -543,19 +579,7 @@ int mr_hls_segment(struct mr_ctx *ctx)
 
 int mr_dash_media_manifest(struct mr_ctx *ctx)
 {
-    const struct mr_media *me = ctx->media;
-    const struct mr_provider *p = mr_provider_find(me->provider);
-    struct mr_source src;
-    struct manifest m;
-    int rc;
-
-    if (!p)
-        return MR_EINTERNAL;
-    if ((rc = mr_resolve(ctx, me, 0, &src)))
-        return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", me->id);
-    m = (struct manifest){ src.url, &src.headers, mr_arena_printf(ctx->arena, "m:%s", me->id),
-                           "", NULL, true, src.inline_mpd };
-    return m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
+    return media_manifest(ctx, true);
 }
 
 /* /api/m3u8/{token}.mpd: an MPD's Location, PatchLocation or remote
@@ -576,7 +600,8 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
     if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id)))
         return token_error(ctx, rc);
     m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &policy,
-                           mr_arena_strdup_str(ctx->arena, scope), "", NULL, true, NULL };
+                           mr_arena_strdup_str(ctx->arena, scope), "", NULL, true, NULL,
+                           false };
     return m.url && m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
 }
 

@@ -119,7 +119,8 @@ static const char *sniff_upstream(struct mr_ctx *ctx, const struct mr_source *sr
 
     if (!hv)
         return NULL;
-    memcpy(hv, src->headers.v, src->headers.n * sizeof(*hv));
+    if (src->headers.n)
+        memcpy(hv, src->headers.v, src->headers.n * sizeof(*hv));
     hv[src->headers.n] = (struct mr_header){ "Range", "bytes=0-1023" };
     memset(&req, 0, sizeof(req));
     req.url = src->url;

@@ -283,6 +283,11 @@ static int offload(struct mr_ctx *ctx, const struct mr_relay *r)
     return MR_OK;
 }
 
+bool mr_relay_link_expired(long status)
+{
+    return status == 401 || status == 403 || status == 404 || status == 410;
+}
+
 int mr_relay_answer_status(struct mr_ctx *ctx, long status)
 {
     if (status >= 400)      /* the upstream's own error status, passed on honestly */
@@ -333,6 +338,9 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     st.bytes_up = p.bytes_up;
     if (rc == MR_EBUSY && p.playlist)
         return MR_EBUSY;   /* nothing answered: the caller rewrites it */
+    if (r->expiry_back && rc == MR_EUPSTREAM && !ctx->resp.headers_sent &&
+        mr_relay_link_expired(p.status))
+        return MR_ETOKEN_EXPIRED;   /* nothing answered: the caller resolves again */
     if (rc == MR_ECLIENT) {
         /* The client left: nothing more to say, and no answer to give. */
         ctx->resp.failed = true;

@@ -26,6 +26,10 @@ struct mr_relay {
     const char *stats_id;
     time_t expire_at;                /* of the URL the client used (0: none): a
                                         shared cache may keep the answer until then */
+    bool expiry_back;                /* an upstream 401/403/404/410 (the link of a
+                                        provider may have expired) is not answered:
+                                        mr_relay_run returns MR_ETOKEN_EXPIRED, for
+                                        the caller to resolve again and retry */
     bool playlists_back;             /* a 2xx HLS playlist answer is not relayed:
                                         mr_relay_run returns MR_EBUSY unanswered,
                                         for the caller to fetch it whole and
@@ -42,6 +46,10 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r);
 int mr_relay_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_referer,
                      bool client_conditionals, struct mr_header **out, size_t *n,
                      bool *had_referer);
+
+/* Whether an upstream status may mean "this link expired" (401, 403, 404,
+ * 410): for provider-bound media, resolve again and retry once. */
+bool mr_relay_link_expired(long status);
 
 /* Answers an upstream status the relay does not pass through as it is:
  * 4xx/5xx as a JSON error with the same status, 3xx (a redirect that was not

@@ -179,13 +179,18 @@ static int resolve_and_store(struct mr_ctx *ctx, const struct mr_provider *p,
         exp = now + c->resolve.default_ttl_s;
     }
     out->expire_at = exp;
-    /* Refresh a margin early, or half way for links that live less long. */
-    refresh_at = (long long)exp - c->resolve.refresh_margin_s;
-    if (refresh_at < now + (exp - now) / 2)
-        refresh_at = now + (exp - now) / 2;
+    /* Kept until shortly before the link dies; refreshed from a margin
+     * before that, or a quarter of the way for links that live less long
+     * than the margin -- always before the entry goes, so there is a window
+     * where one request refreshes while the others use the old link. */
     ttl = (long long)(exp - now) - SAFETY_S;
     if (ttl < 1)
         return MR_OK;   /* too short to keep */
+    refresh_at = (long long)exp - c->resolve.refresh_margin_s;
+    if (refresh_at < now + (exp - now) / 4)
+        refresh_at = now + (exp - now) / 4;
+    if (refresh_at >= now + ttl)
+        refresh_at = now + ttl / 2;
     o = mr_source_to_json(out, refresh_at);
     if (mr_json_own(ctx->arena, o))
         return MR_OK;   /* used, not kept */

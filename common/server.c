@@ -182,6 +182,7 @@ static void serve_one(struct mr_ctx *ctx, FCGX_Request *fr)
     clock_gettime(CLOCK_MONOTONIC, &ctx->start);
     ctx->media = NULL;
     ctx->upstream_status = 0;
+    ctx->why[0] = 0;
     memset(&ctx->match, 0, sizeof(ctx->match));
     rc = mr_request_parse(&ctx->req, ctx->arena, fr->envp);
     mr_fcgi_bind(fr, &out, &ctx->req);

@@ -53,6 +53,8 @@ struct mr_ctx {
     const struct mr_media *media;       /* for MR_ROUTE_MEDIA routes */
     long upstream_status;               /* for the access line */
     struct timespec start;
+    char why[256];                      /* why resolving failed, for the
+                                           error answer (mr_fail), or "" */
 };
 
 /* Runs the executable; returns the process exit status. */

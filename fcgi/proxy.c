@@ -12,6 +12,7 @@
 #include "json.h"
 #include "provider.h"
 #include "relay.h"
+#include "log.h"
 #include "mediasource.h"
 #include "resolver.h"
 #include "server.h"
@@ -35,13 +36,28 @@ static int proxy_media(struct mr_ctx *ctx)
     if (!p)
         return MR_EINTERNAL;
     if ((rc = mr_resolve(ctx, m, 0, &src)))
-        return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
+        return mr_answer_unresolved(ctx, m, rc);
     /* ?t=name: another quality (more_sources) or a subtitle ("sub:LANG"). */
     if (mr_source_pick(&src, t, &url, &type))
         return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
                              "named \"%.64s\"", m->id, t);
     r = (struct mr_relay){ .url = url, .policy = src.headers, .stats_kind = "media",
-                           .stats_id = m->id };
+                           .stats_id = m->id, .expiry_back = p->remote };
+    rc = mr_relay_run(ctx, &r);
+    if (rc != MR_ETOKEN_EXPIRED)
+        return rc;
+    /* The provider's link failed: resolve again, bypassing the cache, and
+     * retry once; the player sees nothing of it. */
+    mr_info("media %s: the upstream answered %ld: resolving again", m->id,
+            ctx->upstream_status);
+    if ((rc = mr_resolve(ctx, m, MR_RESOLVE_FRESH, &src)))
+        return mr_answer_unresolved(ctx, m, rc);
+    if (mr_source_pick(&src, t, &url, &type))
+        return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
+                             "named \"%.64s\"", m->id, t);
+    r.url = url;
+    r.policy = src.headers;
+    r.expiry_back = false;
     return mr_relay_run(ctx, &r);
 }
 

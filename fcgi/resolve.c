@@ -200,7 +200,7 @@ static int answer_source(struct mr_ctx *ctx, const struct mr_media *m)
     int rc;
 
     if ((rc = mr_resolve(ctx, m, 0, &src)))
-        return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
+        return mr_answer_unresolved(ctx, m, rc);
     if ((rc = mr_mediasource_json(ctx, m, &src, &o)))
         return rc == MR_EINVAL ? mr_resp_error(&ctx->resp, rc, "cannot tell this server's "
                                                "own URL: set public_url") : rc;

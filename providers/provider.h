@@ -70,6 +70,16 @@ struct mr_provider {
     bool remote;
 };
 
+/* A provider's failure: logs "media MEDIA_ID: message" as a warning and keeps the
+ * message (control bytes as '?') for the request's error answer, which then
+ * says why rather than only that.  Returns rc. */
+int mr_fail(struct mr_ctx *ctx, const char *media_id, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The error answer for a media item that could not be resolved: rc's status
+ * and code, with the provider's message when it gave one. */
+int mr_answer_unresolved(struct mr_ctx *ctx, const struct mr_media *m, int rc);
+
 /* The providers, NULL-terminated, in the order can_handle is asked. */
 extern const struct mr_provider *const mr_providers[];
 

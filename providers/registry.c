@@ -1,15 +1,51 @@
 /* registry.c - the list of providers: adding a source is one line here. */
 #include "provider.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
+#include "media.h"
+#include "server.h"
+
 extern const struct mr_provider mr_provider_direct;
+extern const struct mr_provider mr_provider_alist;
+extern const struct mr_provider mr_provider_bilibili;
+extern const struct mr_provider mr_provider_ytdlp;
 
 const struct mr_provider *const mr_providers[] = {
     &mr_provider_direct,
+    &mr_provider_alist,
+    &mr_provider_bilibili,
+    &mr_provider_ytdlp,
     NULL
 };
+
+int mr_fail(struct mr_ctx *ctx, const char *media_id, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(ctx->why, sizeof(ctx->why), fmt, ap);
+    va_end(ap);
+    /* The message may quote an upstream: no control bytes reach a log line
+     * or an answer. */
+    for (unsigned char *p = (unsigned char *)ctx->why; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    mr_warn("media %s: %s", media_id ? media_id : "-", ctx->why);
+    return rc;
+}
+
+int mr_answer_unresolved(struct mr_ctx *ctx, const struct mr_media *m, int rc)
+{
+    if (ctx->why[0])
+        return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved: %s",
+                             m->id, ctx->why);
+    return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
+}
 
 const struct mr_provider *mr_provider_find(const char *name)
 {
