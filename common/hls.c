@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <openssl/sha.h>
 
 #include "channels.h"
@@ -24,6 +25,11 @@
 #include "store.h"
 #include "token.h"
 #include "upstream.h"
+#include "url.h"
+
+/* How many variants of a master are searched for a URI whose link
+ * expired, when no hint says which. */
+#define RELOCATE_MAX_VARIANTS 16
 
 /* Tokens are made per hour: the same playlist rewritten twice within the
  * hour gives the same bytes, and every token lives at least token_ttl_s. */
@@ -35,12 +41,16 @@ static time_t token_expiry(const struct mr_conf *c)
     return (now / TOKEN_BUCKET_S + 1) * TOKEN_BUCKET_S + c->hls.token_ttl_s;
 }
 
-/* The header policy and stats identity of a scope. */
+/* The header policy and stats identity of a scope; *media (may be NULL)
+ * the media item of an "m:" scope whose provider's links may expire, else
+ * NULL. */
 static int scope_policy(struct mr_ctx *ctx, struct mr_str scope, struct mr_headers *policy,
-                        const char **kind, const char **id)
+                        const char **kind, const char **id, const struct mr_media **media)
 {
     struct mr_str rest, head;
 
+    if (media)
+        *media = NULL;
     rest = mr_str_cut(scope, ':', &head);
     if (!rest.p || !rest.len)
         return MR_EFORBIDDEN;
@@ -70,11 +80,13 @@ static int scope_policy(struct mr_ctx *ctx, struct mr_str scope, struct mr_heade
         if ((rc = mr_media_get(ctx->conf, ctx->store, ctx->arena, rest, m)))
             return rc;
         p = mr_provider_find(m->provider);
-        if (!p || (rc = mr_resolve(ctx, m, 0, &src)))
+        if (!p || (rc = mr_resolve(ctx, m, &src)))
             return p ? rc : MR_EINTERNAL;
         *policy = src.headers;
         *kind = "media";
         *id = m->id;
+        if (media && p->remote)
+            *media = m;
         return MR_OK;
     }
     return MR_EFORBIDDEN;
@@ -118,6 +130,8 @@ struct manifest {
                                           then only its base): not fetched */
     bool expiry_back;                  /* 401/403/404/410 not answered but
                                           returned as MR_ETOKEN_EXPIRED */
+    bool locate;                       /* HLS: position hints (mr_m3u8_ctx) */
+    long variant;                      /* the hint this playlist came with, or -1 */
 };
 
 /* A dynamic MPD's minimumUpdatePeriod ("PT2S", "PT1M30.5S"), in ms; -1 when
@@ -293,6 +307,8 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
         mc.imports = m->imports;
         mc.expire_at = token_expiry(ctx->conf);
         mc.max_bytes = cap;
+        mc.locate = m->locate;
+        mc.variant = m->variant;
         rc = mr_m3u8_rewrite(ctx->arena, &mc, mr_buf_str(body), final, o, &why);
     }
     if (rc == MR_EUPSTREAM || rc == MR_ETOOBIG || rc == MR_EINVAL)
@@ -448,8 +464,318 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
 int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
                           const char *scope)
 {
-    struct manifest m = { url, policy, scope, "", NULL, false, NULL, false };
+    struct manifest m = { url, policy, scope, "", NULL, false, NULL, false, false, -1 };
     return serve_manifest(ctx, &m);
+}
+
+/* --- links that expired under a player ------------------------------------ */
+
+/* A position hint of the request's query ("v", "n"), or -1. */
+static long query_hint(struct mr_ctx *ctx, const char *name)
+{
+    char *v = NULL, *end;
+    long n;
+
+    if (mr_request_query(&ctx->req, ctx->arena, name, &v) || !v || !*v)
+        return -1;
+    n = strtol(v, &end, 10);
+    return *end || n < 0 || n > 100000000000L ? -1 : n;
+}
+
+/* A playlist of a freshly resolved source, whole, into *body (*final: its
+ * URL after redirects).  Anything but a 200 is MR_ENOTFOUND. */
+static int fetch_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
+                          struct mr_str *body, const char **final)
+{
+    struct mr_buf *b = mr_arena_alloc(ctx->arena, sizeof(*b));
+    struct mr_upstream_req req;
+    struct mr_upstream_head head;
+    int rc;
+
+    if (!b)
+        return MR_ENOMEM;
+    mr_buf_init(b, (size_t)ctx->conf->hls.max_playlist_bytes);
+    if ((rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, b)))
+        return rc;
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    req.headers = policy->v;
+    req.nheaders = policy->n;
+    req.max_bytes = (size_t)ctx->conf->hls.max_playlist_bytes;
+    req.decode = true;
+    memset(&head, 0, sizeof(head));
+    if ((rc = mr_upstream_fetch(ctx->up, ctx->arena, &req, &head, b)) || head.status != 200)
+        return rc == MR_ENOMEM ? rc : MR_ENOTFOUND;
+    *body = mr_buf_str(b);
+    *final = head.final_url ? head.final_url : url;
+    return MR_OK;
+}
+
+/* The playlist at `url`, fetched, and `want` found in it (mr_m3u8_find). */
+static int find_in(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
+                   const struct mr_m3u8_want *want, char **out, bool *nested)
+{
+    struct mr_str body;
+    const char *final;
+    int rc;
+
+    if ((rc = fetch_playlist(ctx, url, policy, &body, &final)))
+        return rc;
+    return mr_m3u8_find(ctx->arena, body, final, want, out, nested);
+}
+
+/* Whether `url` has the path `path` (its query, host and scheme aside). */
+static bool same_path(struct mr_ctx *ctx, const char *url, const char *path)
+{
+    const char *p = url && path ? mr_m3u8_url_path(ctx->arena, url) : NULL;
+    return p && !strcmp(p, path);
+}
+
+/* The BaseURLs of an MPD a provider built, absolute: the first with the
+ * path `path`, or NULL. */
+static char *inline_base_url(struct mr_ctx *ctx, const char *mpd, const char *base,
+                             const char *path)
+{
+    static const struct { const char *ent; char c; } ents[] = {
+        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
+    };
+
+    for (const char *p = strstr(mpd, "<BaseURL>"); p; p = strstr(p, "<BaseURL>")) {
+        const char *v = p + 9, *end = strstr(v, "</BaseURL>");
+        char *text, *abs, *o;
+        if (!end || !(text = mr_arena_strndup(ctx->arena, v, (size_t)(end - v))))
+            return NULL;
+        /* Our builder writes only the five predefined entities. */
+        for (o = text, v = text; *v; ) {
+            size_t i;
+            for (i = 0; i < sizeof(ents) / sizeof(ents[0]); i++)
+                if (!strncmp(v, ents[i].ent, strlen(ents[i].ent)))
+                    break;
+            if (i < sizeof(ents) / sizeof(ents[0])) {
+                *o++ = ents[i].c;
+                v += strlen(ents[i].ent);
+            } else {
+                *o++ = *v++;
+            }
+        }
+        *o = '\0';
+        if (!mr_url_resolve(ctx->arena, base, text, &abs) && same_path(ctx, abs, path))
+            return abs;
+        p = end;
+    }
+    return NULL;
+}
+
+/* `url` with its path replaced by `path` (arena), through curl's URL API. */
+static int with_path(struct mr_ctx *ctx, const char *url, const char *path, char **out)
+{
+    CURLU *h = curl_url();
+    char *u = NULL;
+    int rc = MR_ENOTFOUND;
+
+    if (!h)
+        return MR_ENOMEM;
+    if (!curl_url_set(h, CURLUPART_URL, url, 0) &&
+        !curl_url_set(h, CURLUPART_PATH, path, 0) &&
+        !curl_url_get(h, CURLUPART_URL, &u, 0))
+        rc = (*out = mr_arena_strdup(ctx->arena, u)) ? MR_OK : MR_ENOMEM;
+    curl_free(u);
+    curl_url_cleanup(h);
+    return rc;
+}
+
+/* Where `old`, an upstream URL of a media item that just answered
+ * 401/403/404/410, is in the item's resolution `s`, in order: a URL of the fresh source with the same path (the
+ * source's own, its other qualities, the BaseURLs of an MPD the provider
+ * built); for HLS, the same path in the fresh playlists, else the position
+ * the relay URL's hints gave (variant, media sequence number; `playlist`:
+ * old is a variant playlist, not something in one); last, the
+ * same directory as the fresh source's URL, with that URL's host and query
+ * (a signature that covers the directory).  MR_ENOTFOUND when it is not
+ * there. */
+static int relocate(struct mr_ctx *ctx, const struct mr_source *s, const char *old, bool hls,
+                    bool playlist, long variant, long msn, char **url)
+{
+    struct mr_m3u8_want want = { mr_m3u8_url_path(ctx->arena, old), variant, msn };
+    const struct mr_headers *policy = &s->headers;
+    const struct mr_source src = *s;
+    const char *slash;
+    int rc;
+
+    *url = NULL;
+    if (!want.path)
+        return MR_ENOTFOUND;
+    if (same_path(ctx, src.url, want.path))
+        return (*url = (char *)src.url) ? MR_OK : MR_ENOTFOUND;
+    for (size_t i = 0; i < src.nmore; i++)
+        if (same_path(ctx, src.more[i].url, want.path))
+            return (*url = (char *)src.more[i].url) ? MR_OK : MR_ENOTFOUND;
+    if (src.inline_mpd && (*url = inline_base_url(ctx, src.inline_mpd, src.url, want.path)))
+        return MR_OK;
+    if (hls && src.url) {
+        struct mr_m3u8_want by_path = { want.path, -1, -1 }, nth = { NULL, -1, -1 };
+        bool nested;
+        char *u;
+        /* The entry playlist: the URI itself, or the variant the hint names
+         * and the URI in it. */
+        rc = find_in(ctx, src.url, policy, &want, &u, &nested);
+        if (!rc && (!nested || playlist || same_path(ctx, u, want.path)))
+            return (*url = u) ? MR_OK : MR_ENOTFOUND;
+        if (!rc) {
+            want.variant = -1;
+            if (!(rc = find_in(ctx, u, policy, &want, &u, &nested)) && !nested)
+                return (*url = u) ? MR_OK : MR_ENOTFOUND;
+        }
+        /* No hint, or a stale one: the same path in any of the variants. */
+        for (nth.variant = 0; rc != MR_ENOMEM && nth.variant < RELOCATE_MAX_VARIANTS;
+             nth.variant++) {
+            if ((rc = find_in(ctx, src.url, policy, &nth, &u, &nested)) || !nested)
+                break;
+            if (!(rc = find_in(ctx, u, policy, &by_path, &u, &nested)) && !nested)
+                return (*url = u) ? MR_OK : MR_ENOTFOUND;
+        }
+        if (rc == MR_ENOMEM)
+            return rc;
+    }
+    /* The same directory as the source: its host and query, the old path. */
+    if ((slash = strrchr(want.path, '/')) && src.url) {
+        const char *sp = mr_m3u8_url_path(ctx->arena, src.url), *ss;
+        if (sp && (ss = strrchr(sp, '/')) && ss - sp == slash - want.path &&
+            !memcmp(sp, want.path, (size_t)(ss - sp)))
+            return with_path(ctx, src.url, want.path, url);
+    }
+    return *url ? MR_OK : MR_ENOTFOUND;
+}
+
+/* The answer when relocate() failed: the upstream's status (saved before
+ * it ran) when the object is not found again, else the resolver's error. */
+static int relocate_failed(struct mr_ctx *ctx, const struct mr_media *m, int rc, long status)
+{
+    if (rc != MR_ENOTFOUND)
+        return mr_answer_unresolved(ctx, m, rc);
+    mr_warn("media %s: what answered %ld is not in the freshly resolved source", m->id, status);
+    ctx->upstream_status = status;
+    return mr_relay_answer_status(ctx, status);
+}
+
+/* Fetches and answers `url` for recover(); MR_ETOKEN_EXPIRED, unanswered,
+ * when it too answers 401/403/404/410 and expiry_back says so. */
+typedef int (*try_fn)(struct mr_ctx *ctx, void *arg, const char *url, bool expiry_back);
+
+/* After an upstream URL of provider-bound media answered 401/403/404/410:
+ * finds it again and answers through try().  First where an earlier request
+ * found it (reloc:{media}:{hash of the URL}, kept while the new link lives);
+ * then in the item's cached resolution (another request may have refreshed
+ * it already); last in a fresh one.  So a VOD player whose playlist holds
+ * dead links costs one resolution, not one per segment. */
+static int recover(struct mr_ctx *ctx, const struct mr_media *me, const char *old, bool hls,
+                   bool playlist, struct mr_headers *policy, try_fn try, void *arg)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* A DASH segment's query is the upstream's: no hints there. */
+    long status = ctx->upstream_status, variant = hls ? query_hint(ctx, "v") : -1,
+         msn = hls ? query_hint(ctx, "n") : -1;
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    char h[33], *key, *url;
+    struct mr_source src;
+    struct mr_str known;
+    int rc;
+
+    SHA256((const unsigned char *)old, strlen(old), md);
+    for (int i = 0; i < 16; i++) {
+        h[2 * i] = hex[md[i] >> 4];
+        h[2 * i + 1] = hex[md[i] & 15];
+    }
+    h[32] = '\0';
+    if (!(key = mr_arena_printf(ctx->arena, "reloc:%s:%s", me->id, h)))
+        return MR_ENOMEM;
+    if (!mr_store_get(ctx->store, ctx->arena, key, &known) && known.len &&
+        (url = mr_arena_strdup_str(ctx->arena, known))) {
+        rc = try(ctx, arg, url, true);
+        if (rc != MR_ETOKEN_EXPIRED)
+            return rc;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) {
+            mr_info("media %s: the upstream answered %ld: resolving again", me->id, status);
+            rc = mr_resolve_again(ctx, me, src.url, &src);
+        } else {
+            rc = mr_resolve(ctx, me, &src);
+        }
+        if (rc)
+            return relocate_failed(ctx, me, rc, status);
+        rc = relocate(ctx, &src, old, hls, playlist, variant, msn, &url);
+        if (rc == MR_ENOTFOUND || (!rc && !strcmp(url, old)))
+            continue;       /* the cached resolution is the one that failed */
+        if (rc)
+            return relocate_failed(ctx, me, rc, status);
+        {
+            long long ttl = src.expire_at ? (long long)(src.expire_at - time(NULL)) - 10
+                                          : ctx->conf->resolve.default_ttl_s;
+            if (ttl > 0)
+                mr_store_set(ctx->store, key, url, strlen(url), ttl * 1000);
+        }
+        *policy = src.headers;
+        rc = try(ctx, arg, url, pass == 0);
+        if (rc != MR_ETOKEN_EXPIRED)
+            return rc;
+    }
+    return relocate_failed(ctx, me, MR_ENOTFOUND, status);
+}
+
+static int try_segment(struct mr_ctx *ctx, void *arg, const char *url, bool expiry_back)
+{
+    struct mr_relay *r = arg;
+    int rc;
+
+    r->url = url;
+    r->expiry_back = expiry_back;
+    rc = mr_segcache_serve(ctx, r, url);
+    return rc == MR_EBUSY ? mr_relay_run(ctx, r) : rc;
+}
+
+/* Relays a segment (key: what it is cached under); when its provider's
+ * link expired, finds it again and relays that. */
+static int relay_segment(struct mr_ctx *ctx, struct mr_relay *r, const char *key,
+                         const struct mr_media *me, bool hls)
+{
+    int rc;
+
+    r->expiry_back = me != NULL;
+    rc = mr_segcache_serve(ctx, r, key);
+    if (rc == MR_EBUSY)
+        rc = mr_relay_run(ctx, r);
+    if (rc != MR_ETOKEN_EXPIRED)
+        return rc;
+    return recover(ctx, me, r->url, hls, false, &r->policy, try_segment, r);
+}
+
+/* MR_ETOKEN_EXPIRED when `url` answers 401/403/404/410 to a one-byte
+ * request, else MR_OK (other failures are for the player's own requests
+ * to meet). */
+static int probe_link(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy)
+{
+    struct mr_header *hv = mr_arena_calloc(ctx->arena, policy->n + 1, sizeof(*hv));
+    struct mr_upstream_req req;
+    struct mr_upstream_head head;
+    struct mr_buf b;
+
+    if (!hv)
+        return MR_ENOMEM;
+    if (policy->n)
+        memcpy(hv, policy->v, policy->n * sizeof(*hv));
+    hv[policy->n] = (struct mr_header){ "Range", "bytes=0-0" };
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    req.headers = hv;
+    req.nheaders = policy->n + 1;
+    req.max_bytes = 4096;
+    memset(&head, 0, sizeof(head));
+    mr_buf_init(&b, 4096);
+    mr_upstream_fetch(ctx->up, ctx->arena, &req, &head, &b);
+    mr_buf_free(&b);
+    ctx->upstream_status = head.status;
+    return mr_relay_link_expired(head.status) ? MR_ETOKEN_EXPIRED : MR_OK;
 }
 
 /* The entry manifest of a media item (?t=name: one of its other sources).
@@ -471,7 +797,7 @@ static int media_manifest(struct mr_ctx *ctx, bool dash)
     if (mr_request_query(&ctx->req, ctx->arena, "t", &t) == MR_EINVAL)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "malformed query string");
     for (int attempt = 0; attempt < 2; attempt++) {
-        rc = mr_resolve(ctx, me, attempt ? MR_RESOLVE_FRESH : 0, &src);
+        rc = attempt ? mr_resolve_again(ctx, me, src.url, &src) : mr_resolve(ctx, me, &src);
         if (rc)
             return mr_answer_unresolved(ctx, me, rc);
         if (mr_source_pick(&src, t, &url, &type))
@@ -479,10 +805,14 @@ static int media_manifest(struct mr_ctx *ctx, bool dash)
                                  "named \"%.64s\"", me->id, t);
         m = (struct manifest){ url, &src.headers, mr_arena_printf(ctx->arena, "m:%s", me->id),
                                "", NULL, dash, t ? NULL : src.inline_mpd,
-                               p->remote && !attempt };
+                               p->remote && !attempt, p->remote, -1 };
         if (!m.scope)
             return MR_ENOMEM;
-        rc = serve_manifest(ctx, &m);
+        /* A built MPD is not fetched: its link is asked for one byte to
+         * learn whether it still works. */
+        rc = m.inline_body && m.expiry_back ? probe_link(ctx, url, &src.headers) : MR_OK;
+        if (!rc)
+            rc = serve_manifest(ctx, &m);
         if (rc != MR_ETOKEN_EXPIRED)
             return rc;
         mr_info("media %s: the upstream answered %ld: resolving again", me->id,
@@ -508,8 +838,18 @@ int mr_hls_channel_playlist(struct mr_ctx *ctx)
                                  mr_arena_printf(ctx->arena, "c:%s", ch->id));
 }
 
+static int try_playlist(struct mr_ctx *ctx, void *arg, const char *url, bool expiry_back)
+{
+    struct manifest *m = arg;
+
+    m->url = url;
+    m->expiry_back = expiry_back;
+    return serve_manifest(ctx, m);
+}
+
 int mr_hls_nested_playlist(struct mr_ctx *ctx)
 {
+    const struct mr_media *me;
     char *u, *sc, *vs;
     struct mr_str data, scope, url, vars;
     struct mr_headers policy, imports;
@@ -522,7 +862,7 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_PLAYLIST ||
         mr_m3u8_parse_vars(ctx->arena, vars, &imports))
         return token_error(ctx, MR_EFORBIDDEN);
-    if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id)))
+    if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id, &me)))
         return token_error(ctx, rc);
     u = mr_arena_strdup_str(ctx->arena, url);
     sc = mr_arena_strdup_str(ctx->arena, scope);
@@ -531,8 +871,11 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
         return MR_ENOMEM;
     {
         struct manifest m = { u, &policy, sc, vs, imports.n ? &imports : NULL, false, NULL,
-                              false };
-        return serve_manifest(ctx, &m);
+                              me != NULL, me != NULL, query_hint(ctx, "v") };
+        rc = serve_manifest(ctx, &m);
+        if (rc != MR_ETOKEN_EXPIRED)
+            return rc;
+        return recover(ctx, me, u, true, true, &policy, try_playlist, &m);
     }
 }
 
@@ -553,6 +896,7 @@ static const char *cache_key(struct mr_ctx *ctx, struct mr_str scope, struct mr_
 
 int mr_hls_segment(struct mr_ctx *ctx)
 {
+    const struct mr_media *me;
     struct mr_str data, scope, url, vars;
     const char *key;
     struct mr_relay r;
@@ -564,15 +908,14 @@ int mr_hls_segment(struct mr_ctx *ctx)
         return token_error(ctx, rc);
     if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_SEGMENT)
         return token_error(ctx, MR_EFORBIDDEN);
-    if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id)))
+    if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id, &me)))
         return token_error(ctx, rc);
     r.url = mr_arena_strdup_str(ctx->arena, url);
     if (!r.url)
         return MR_ENOMEM;
     if (!(key = cache_key(ctx, scope, url)))
         return MR_ENOMEM;
-    rc = mr_segcache_serve(ctx, &r, key);
-    return rc == MR_EBUSY ? mr_relay_run(ctx, &r) : rc;
+    return relay_segment(ctx, &r, key, me, true);
 }
 
 /* --- DASH ------------------------------------------------------------------ */
@@ -597,11 +940,11 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
         return token_error(ctx, rc);
     if (mr_mpd_token_data(data, &kind, &scope, &url) || kind != MR_TOKEN_PLAYLIST)
         return token_error(ctx, MR_EFORBIDDEN);
-    if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id)))
+    if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id, NULL)))
         return token_error(ctx, rc);
     m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &policy,
                            mr_arena_strdup_str(ctx->arena, scope), "", NULL, true, NULL,
-                           false };
+                           false, false, -1 };
     return m.url && m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
 }
 
@@ -610,6 +953,7 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
  * leave the directory. */
 int mr_dash_segment(struct mr_ctx *ctx)
 {
+    const struct mr_media *me;
     struct mr_str data, scope, dir, tail = mr_route_capture(&ctx->match, "tail");
     struct mr_str query = ctx->req.query;
     const char *key;
@@ -638,13 +982,12 @@ int mr_dash_segment(struct mr_ctx *ctx)
     if (rc)
         return rc == MR_ETOOBIG ? mr_resp_error(&ctx->resp, MR_EINVAL, "the URL is too long")
                                 : rc;
-    if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id)))
+    if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id, &me)))
         return token_error(ctx, rc);
     r.url = url;
     if (!(key = cache_key(ctx, scope, mr_str_c(url))))
         return MR_ENOMEM;
-    rc = mr_segcache_serve(ctx, &r, key);
-    return rc == MR_EBUSY ? mr_relay_run(ctx, &r) : rc;
+    return relay_segment(ctx, &r, key, me, false);
 }
 
 int mr_hls_channel_list(struct mr_ctx *ctx)

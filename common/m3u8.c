@@ -40,6 +40,10 @@ struct rw {
     struct var vars[MR_M3U8_MAX_VARS];
     size_t nvars;
     bool next_is_playlist;           /* after EXT-X-STREAM-INF */
+    bool relayed;                    /* relay_uri wrote a relay URL (not the
+                                        URI as it was) */
+    long msn;                        /* the next segment's media sequence number */
+    long nplaylists;                 /* playlist URIs so far (a master's) */
     const char *why;
 };
 
@@ -353,6 +357,7 @@ static int relay_uri(struct rw *w, struct mr_str uri, char kind)
     char *o;
     int rc;
 
+    w->relayed = false;
     if (mr_url_has_ctl(uri)) {
         w->why = "a URI holds control bytes";
         return MR_EUPSTREAM;
@@ -425,7 +430,44 @@ static int relay_uri(struct rw *w, struct mr_str uri, char kind)
     }
     w->out->len += need;
     w->out->p[w->out->len] = '\0';
+    w->relayed = true;
     return MR_OK;
+}
+
+/* The position hint after a relay URL (mr_m3u8_ctx.locate): "?v=K" for a
+ * master's playlist, "?n=MSN[&v=K]" for a segment, "?v=K" for another
+ * object of the K-th playlist; nothing when there is nothing to say. */
+static int hint(struct rw *w, long variant, long msn)
+{
+    char h[48];
+    int n;
+
+    if (!w->c->locate || (variant < 0 && msn < 0))
+        return MR_OK;
+    if (msn >= 0 && variant >= 0)
+        n = snprintf(h, sizeof(h), "?n=%ld&v=%ld", msn, variant);
+    else if (msn >= 0)
+        n = snprintf(h, sizeof(h), "?n=%ld", msn);
+    else
+        n = snprintf(h, sizeof(h), "?v=%ld", variant);
+    return mr_buf_append(w->out, h, (size_t)n);
+}
+
+/* The hint for a URI of this kind, on a tag line or not. */
+static int uri_hint(struct rw *w, char kind, bool segment_line, bool rendition_report)
+{
+    if (!w->c->locate)
+        return MR_OK;
+    if (!w->relayed) {          /* kept as written: counted all the same */
+        if (kind == MR_TOKEN_PLAYLIST && !rendition_report)
+            w->nplaylists++;
+        else if (segment_line)
+            w->msn++;
+        return MR_OK;
+    }
+    if (kind == MR_TOKEN_PLAYLIST)
+        return rendition_report ? MR_OK : hint(w, w->nplaylists++, -1);
+    return hint(w, w->c->variant, segment_line ? w->msn++ : -1);
 }
 
 /* A tag line with a URI attribute: the line with only the value replaced. */
@@ -442,7 +484,9 @@ static int tag_line(struct rw *w, struct mr_str line, size_t taglen, char kind)
         size_t head = taglen + (size_t)(value.p - attrs.p);
         size_t tail = head + value.len;
         if ((rc = mr_buf_append(w->out, line.p, head)) ||
-            (rc = relay_uri(w, value, kind)))
+            (rc = relay_uri(w, value, kind)) ||
+            (rc = uri_hint(w, kind, false, taglen == 24 &&
+                           mr_str_starts_c(line, "#EXT-X-RENDITION-REPORT:"))))
             return rc;
         return mr_buf_append(w->out, line.p + tail, line.len - tail);
     }
@@ -467,6 +511,13 @@ static int do_line(struct rw *w, struct mr_str line, struct mr_str eol)
             w->next_is_playlist = true;
             return mr_buf_append_str(w->out, all);
         }
+        if (mr_str_starts_c(line, "#EXT-X-MEDIA-SEQUENCE:")) {
+            w->msn = 0;
+            for (size_t i = 22; i < line.len && line.p[i] >= '0' && line.p[i] <= '9' &&
+                 w->msn < 100000000000L; i++)
+                w->msn = w->msn * 10 + (line.p[i] - '0');
+            return mr_buf_append_str(w->out, all);
+        }
         if (mr_str_starts_c(line, "#EXT-X-DEFINE:")) {
             rc = define(w, (struct mr_str){ line.p + 14, line.len - 14 }, w->base);
             if (rc)
@@ -484,8 +535,9 @@ static int do_line(struct rw *w, struct mr_str line, struct mr_str eol)
     {
         char kind = w->next_is_playlist ? MR_TOKEN_PLAYLIST : MR_TOKEN_SEGMENT;
         w->next_is_playlist = false;
-        rc = relay_uri(w, t, kind);
-        return rc ? rc : mr_buf_append_str(w->out, eol);
+        if ((rc = relay_uri(w, t, kind)) || (rc = uri_hint(w, kind, true, false)))
+            return rc;
+        return mr_buf_append_str(w->out, eol);
     }
 }
 
@@ -548,6 +600,123 @@ int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_s
         *why = w->why ? w->why : rc == MR_ETOOBIG ? "the rewritten playlist is too large"
                                                  : "the playlist cannot be rewritten";
     return rc;
+}
+
+/* --- finding a URI again ---------------------------------------------------- */
+
+char *mr_m3u8_url_path(struct mr_arena *a, const char *url)
+{
+    struct mr_url_parts parts;
+    char *q;
+
+    if (mr_url_parts(a, url, &parts))
+        return NULL;
+    if ((q = strpbrk(parts.path, "?#")))
+        *q = '\0';
+    return parts.path;
+}
+
+/* One URI of the playlist being searched, absolute (arena), or NULL when
+ * it is not one the relay could fetch. */
+static int find_abs(struct mr_arena *a, const char *base, struct mr_str uri, char **url)
+{
+    char *ref, *abs;
+
+    *url = NULL;
+    uri = mr_str_trim(uri);
+    if (!uri.len || mr_url_has_ctl(uri))
+        return MR_OK;
+    if (!(ref = mr_arena_strdup_str(a, uri)))
+        return MR_ENOMEM;
+    if (mr_url_resolve(a, base, ref, &abs) || !mr_url_is_http(abs))
+        return MR_OK;
+    mr_url_strip_fragment(abs);
+    *url = abs;
+    return MR_OK;
+}
+
+int mr_m3u8_find(struct mr_arena *a, struct mr_str body, const char *final_url,
+                 const struct mr_m3u8_want *want, char **url, bool *nested)
+{
+    long msn = 0, nplaylists = 0;
+    bool next_is_playlist = false;
+    char *at_position = NULL, *u;
+    bool position_nested = false;
+    int rc;
+
+    *url = NULL;
+    *nested = false;
+    if (body.len > MR_M3U8_MAX_BYTES || !mr_m3u8_is_playlist(body))
+        return MR_ENOTFOUND;
+    while (body.p && body.len) {
+        struct mr_str line, rest = mr_str_cut(body, '\n', &line);
+        struct mr_str t = mr_str_trim(line), uri = { NULL, 0 };
+        char kind = MR_TOKEN_SEGMENT;
+        bool counted = false, segment_line = false;
+
+        body = rest;
+        if (!t.len)
+            continue;
+        if (t.p[0] == '#') {
+            if (mr_str_starts_c(t, "#EXT-X-STREAM-INF:")) {
+                next_is_playlist = true;
+            } else if (mr_str_starts_c(t, "#EXT-X-MEDIA-SEQUENCE:")) {
+                msn = 0;
+                for (size_t i = 22; i < t.len && t.p[i] >= '0' && t.p[i] <= '9' &&
+                     msn < 100000000000L; i++)
+                    msn = msn * 10 + (t.p[i] - '0');
+            } else {
+                for (size_t i = 0; i < sizeof(uri_tags) / sizeof(uri_tags[0]); i++) {
+                    size_t tl = strlen(uri_tags[i].tag), v0, v1;
+                    if (!mr_str_starts_c(t, uri_tags[i].tag))
+                        continue;
+                    if (attr_find((struct mr_str){ t.p + tl, t.len - tl }, "URI", &uri,
+                                  &v0, &v1)) {
+                        kind = uri_tags[i].kind;
+                        counted = kind == MR_TOKEN_PLAYLIST &&
+                                  strcmp(uri_tags[i].tag, "#EXT-X-RENDITION-REPORT:");
+                    }
+                    break;
+                }
+            }
+            if (!uri.p)
+                continue;
+        } else {
+            uri = t;
+            kind = next_is_playlist ? MR_TOKEN_PLAYLIST : MR_TOKEN_SEGMENT;
+            counted = next_is_playlist;
+            segment_line = !next_is_playlist;
+            next_is_playlist = false;
+        }
+        {
+            bool positional = !at_position &&
+                              ((counted && want->variant >= 0 && nplaylists == want->variant) ||
+                               (segment_line && want->msn >= 0 && msn == want->msn));
+            char *path;
+            if (counted)
+                nplaylists++;
+            if (segment_line)
+                msn++;
+            if ((rc = find_abs(a, final_url, uri, &u)))
+                return rc;
+            if (!u)
+                continue;
+            if (want->path && (path = mr_m3u8_url_path(a, u)) && !strcmp(path, want->path)) {
+                *url = u;
+                *nested = kind == MR_TOKEN_PLAYLIST;
+                return MR_OK;
+            }
+            if (positional) {
+                at_position = u;
+                position_nested = kind == MR_TOKEN_PLAYLIST;
+            }
+        }
+    }
+    if (!at_position)
+        return MR_ENOTFOUND;
+    *url = at_position;
+    *nested = position_nested;
+    return MR_OK;
 }
 
 int mr_m3u8_token_data(struct mr_str data, char *kind, struct mr_str *scope,

@@ -39,6 +39,15 @@ struct mr_m3u8_ctx {
     time_t expire_at;                /* of every token made */
     const struct mr_headers *imports;/* EXT-X-DEFINE:IMPORT values, or NULL */
     size_t max_bytes;                /* input cap; 0 = MR_M3U8_MAX_BYTES */
+    /* Position hints for media whose links expire (a provider's): relay
+     * URLs get an unsigned query saying where the URI sits -- "?v=K" on the
+     * K-th playlist of a master (variants, renditions, I-frame playlists,
+     * counted from 0), "?n=MSN" on a segment (its media sequence number),
+     * with "&v=K" when this playlist is itself the master's K-th.  They
+     * only guide mr_m3u8_find after the link expired, within the scope the
+     * token binds, so they need no signature. */
+    bool locate;
+    long variant;                    /* this playlist's K, or -1 */
 };
 
 /* Rewrites `body` (fetched from `final_url`, after redirects) into `out`
@@ -57,6 +66,25 @@ int mr_m3u8_token_data(struct mr_str data, char *kind, struct mr_str *scope,
                        struct mr_str *url, struct mr_str *vars);
 /* Those variables as name/value pairs (arena), for mr_m3u8_ctx.imports. */
 int mr_m3u8_parse_vars(struct mr_arena *a, struct mr_str vars, struct mr_headers *out);
+
+/* What to look for in a freshly fetched playlist, for a URI whose link
+ * expired: the same path (its query, host and scheme may have changed),
+ * else the position the hints gave (-1: none). */
+struct mr_m3u8_want {
+    const char *path;                /* the old URL's path, without its query */
+    long variant;                    /* in a master: its K-th playlist */
+    long msn;                        /* in a media playlist: this segment */
+};
+
+/* Finds `want` in `body` (fetched from final_url): *url the absolute URL
+ * (arena).  In a master, a URI with the same path, else the playlist at
+ * want->variant, which *nested says is a playlist to look in next.
+ * MR_ENOTFOUND when nothing fits. */
+int mr_m3u8_find(struct mr_arena *a, struct mr_str body, const char *final_url,
+                 const struct mr_m3u8_want *want, char **url, bool *nested);
+
+/* The path of an absolute URL, without query or fragment (arena), or NULL. */
+char *mr_m3u8_url_path(struct mr_arena *a, const char *url);
 
 /* Whether the body looks like a playlist (after an optional BOM, its first
  * line that is not blank begins with #EXTM3U, comments allowed before). */

@@ -205,8 +205,17 @@ static void pause_us(long us)
     nanosleep(&ts, NULL);
 }
 
-int mr_resolve(struct mr_ctx *ctx, const struct mr_media *m, unsigned flags,
-               struct mr_source *out)
+/* Whether a resolution read from the cache can be used: any, for a plain
+ * resolve; for a resolve-again, one whose link is not the one that failed
+ * (another request resolved it again already). */
+static bool usable(const struct mr_source *s, const char *failed)
+{
+    return !failed || !s->url || strcmp(s->url, failed);
+}
+
+/* mr_resolve (failed NULL) and mr_resolve_again. */
+static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *failed,
+                   struct mr_source *out)
 {
     const struct mr_provider *p = mr_provider_find(m->provider);
     char *key, *lock;
@@ -224,11 +233,13 @@ int mr_resolve(struct mr_ctx *ctx, const struct mr_media *m, unsigned flags,
     if (!key || !lock)
         return MR_ENOMEM;
 
-    if (!(flags & MR_RESOLVE_FRESH) && !mr_store_get(ctx->store, ctx->arena, key, &v) &&
+    if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&
         !mr_source_from_json(ctx->arena, v.p, v.len, out, &refresh_at)) {
-        if (time(NULL) < refresh_at)
+        if (failed && usable(out, failed))
             return MR_OK;
-        have = true;    /* still valid, but due for a refresh */
+        if (!failed && time(NULL) < refresh_at)
+            return MR_OK;
+        have = !failed;     /* still valid, but due for a refresh */
     }
     rc = mr_store_set_nx(ctx->store, lock, "1", 1, ctx->conf->resolve.lock_timeout_s * 1000);
     if (rc == MR_OK) {
@@ -255,10 +266,16 @@ int mr_resolve(struct mr_ctx *ctx, const struct mr_media *m, unsigned flags,
         pause_us(us);
         if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&
             !mr_source_from_json(ctx->arena, v.p, v.len, out, &refresh_at) &&
-            (!(flags & MR_RESOLVE_FRESH) || time(NULL) < refresh_at))
+            usable(out, failed))
             return MR_OK;
-        if (mr_store_get(ctx->store, ctx->arena, lock, &v) == MR_ENOTFOUND)
-            break;      /* it gave up: try ourselves */
+        if (mr_store_get(ctx->store, ctx->arena, lock, &v) == MR_ENOTFOUND) {
+            /* It is done: its answer, even with the same link (one
+             * resolution for all), or it gave up and we try ourselves. */
+            if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&
+                !mr_source_from_json(ctx->arena, v.p, v.len, out, &refresh_at))
+                return MR_OK;
+            break;
+        }
     }
     {
         struct mr_source fresh;
@@ -267,6 +284,17 @@ int mr_resolve(struct mr_ctx *ctx, const struct mr_media *m, unsigned flags,
             *out = fresh;
         return rc;
     }
+}
+
+int mr_resolve(struct mr_ctx *ctx, const struct mr_media *m, struct mr_source *out)
+{
+    return resolve(ctx, m, NULL, out);
+}
+
+int mr_resolve_again(struct mr_ctx *ctx, const struct mr_media *m, const char *failed,
+                     struct mr_source *out)
+{
+    return resolve(ctx, m, failed ? failed : "", out);
 }
 
 void mr_resolve_forget(struct mr_ctx *ctx, const struct mr_media *m)

@@ -22,14 +22,16 @@ struct mr_ctx;
 struct mr_media;
 struct mr_source;
 
-enum {
-    MR_RESOLVE_FRESH = 1 << 0,   /* the cached link failed: resolve again, now */
-};
-
 /* The upstream of a media item into *out (strings in the request's arena).
  * Errors are the provider's. */
-int mr_resolve(struct mr_ctx *ctx, const struct mr_media *m, unsigned flags,
-               struct mr_source *out);
+int mr_resolve(struct mr_ctx *ctx, const struct mr_media *m, struct mr_source *out);
+
+/* The same after the upstream URL `failed` (the resolution's url) answered
+ * 401/403/404/410: a cached resolution with another URL is taken (another
+ * request resolved it again already), else the item is resolved now, once
+ * however many requests ask at once. */
+int mr_resolve_again(struct mr_ctx *ctx, const struct mr_media *m, const char *failed,
+                     struct mr_source *out);
 
 /* Drops a media item's cached resolution. */
 void mr_resolve_forget(struct mr_ctx *ctx, const struct mr_media *m);

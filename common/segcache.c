@@ -721,6 +721,9 @@ static int fill(struct seg *s, bool *relay)
         s->ctx->resp.abort = true;
         return MR_OK;
     }
+    if ((rc == MR_EBUSY || rc == MR_EFORBIDDEN) && s->r->expiry_back &&
+        mr_relay_link_expired(s->status))
+        return MR_ETOKEN_EXPIRED;   /* nothing answered: the caller finds it again */
     if ((rc == MR_EBUSY || rc == MR_EFORBIDDEN) && s->status >= 300) {
         s->upstream_error = true;   /* passed on, not asked again */
         return mr_relay_answer_status(s->ctx, s->status);

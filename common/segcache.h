@@ -33,7 +33,8 @@ struct mr_relay;
  * (whatever the status); MR_EBUSY when not answered and the caller should
  * relay it as it is: the cache is off or Redis is down, the object is not
  * cacheable, a HEAD that missed, an upstream error status (the relay passes
- * it on).  Other errors: answer them (nothing sent yet). */
+ * it on).  MR_ETOKEN_EXPIRED, unanswered, for an upstream 401/403/404/410
+ * when r->expiry_back.  Other errors: answer them (nothing sent yet). */
 int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *key_url);
 
 #endif

@@ -35,7 +35,7 @@ static int proxy_media(struct mr_ctx *ctx)
         return mr_resp_error(&ctx->resp, rc, "malformed query string");
     if (!p)
         return MR_EINTERNAL;
-    if ((rc = mr_resolve(ctx, m, 0, &src)))
+    if ((rc = mr_resolve(ctx, m, &src)))
         return mr_answer_unresolved(ctx, m, rc);
     /* ?t=name: another quality (more_sources) or a subtitle ("sub:LANG"). */
     if (mr_source_pick(&src, t, &url, &type))
@@ -46,11 +46,11 @@ static int proxy_media(struct mr_ctx *ctx)
     rc = mr_relay_run(ctx, &r);
     if (rc != MR_ETOKEN_EXPIRED)
         return rc;
-    /* The provider's link failed: resolve again, bypassing the cache, and
-     * retry once; the player sees nothing of it. */
+    /* The provider's link failed: resolve again (once for all the requests
+     * that meet it) and retry once; the player sees nothing of it. */
     mr_info("media %s: the upstream answered %ld: resolving again", m->id,
             ctx->upstream_status);
-    if ((rc = mr_resolve(ctx, m, MR_RESOLVE_FRESH, &src)))
+    if ((rc = mr_resolve_again(ctx, m, src.url, &src)))
         return mr_answer_unresolved(ctx, m, rc);
     if (mr_source_pick(&src, t, &url, &type))
         return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "

@@ -199,7 +199,7 @@ static int answer_source(struct mr_ctx *ctx, const struct mr_media *m)
     struct json_object *o;
     int rc;
 
-    if ((rc = mr_resolve(ctx, m, 0, &src)))
+    if ((rc = mr_resolve(ctx, m, &src)))
         return mr_answer_unresolved(ctx, m, rc);
     if ((rc = mr_mediasource_json(ctx, m, &src, &o)))
         return rc == MR_EINVAL ? mr_resp_error(&ctx->resp, rc, "cannot tell this server's "

@@ -489,10 +489,6 @@ def test_revoked_durl_link_is_resolved_again(st, api, revoking):
     assert len(api_calls(api, "/x/player/playurl", BV_REVDURL)) == before + 1
 
 
-@pytest.mark.xfail(strict=True, reason="common/hls.c media_manifest(): an inline MPD is never "
-                   "fetched (head.status is 200 by construction), so a revoked link is not "
-                   "noticed and the cached resolution's MPD is served again; the segments "
-                   "then 403")
 def test_revoked_dash_links_give_a_fresh_manifest(st, api, revoking):
     item = new_item(st, {"bvid": BV_REVOKED})
     assert st.get(f"/api/media/{item}/manifest.mpd").status == 200
@@ -503,9 +499,6 @@ def test_revoked_dash_links_give_a_fresh_manifest(st, api, revoking):
     assert r.status == 206, r
 
 
-@pytest.mark.xfail(strict=True, reason="common/hls.c mr_dash_segment(): a DASH segment of "
-                   "provider-bound media whose link was revoked is not recovered: the upstream "
-                   "403 is passed on (no resolve-again, and the tail keeps the old query)")
 def test_revoked_dash_segment_is_recovered(st, api, revoking):
     item = new_item(st, {"bvid": BV_REVOKED, "page": 1})
     text = st.get(f"/api/media/{item}/manifest.mpd").body.decode()
