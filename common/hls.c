@@ -781,19 +781,26 @@ static int probe_link(struct mr_ctx *ctx, const char *url, const struct mr_heade
 /* The entry manifest of a media item (?t=name: one of its other sources).
  * When the provider's link fails (401/403/404/410), the item is resolved
  * again, bypassing the cache, and the manifest fetched once more: the
- * player sees nothing of an expired link. */
+ * player sees nothing of an expired link.  An item that is a conf channel
+ * (provider.channel_of) is rewritten in the channel's scope, so that it and
+ * /live/{channel}.m3u8 share their caches. */
 static int media_manifest(struct mr_ctx *ctx, bool dash)
 {
     const struct mr_media *me = ctx->media;
     const struct mr_provider *p = mr_provider_find(me->provider);
+    const char *channel = p && p->channel_of ? p->channel_of(me) : NULL;
     struct mr_source src;
     struct manifest m;
     const char *url, *type;
-    char *t = NULL;
+    char *t = NULL, *scope;
     int rc;
 
     if (!p)
         return MR_EINTERNAL;
+    scope = channel ? mr_arena_printf(ctx->arena, "c:%s", channel)
+                    : mr_arena_printf(ctx->arena, "m:%s", me->id);
+    if (!scope)
+        return MR_ENOMEM;
     if (mr_request_query(&ctx->req, ctx->arena, "t", &t) == MR_EINVAL)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "malformed query string");
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -803,11 +810,8 @@ static int media_manifest(struct mr_ctx *ctx, bool dash)
         if (mr_source_pick(&src, t, &url, &type))
             return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
                                  "named \"%.64s\"", me->id, t);
-        m = (struct manifest){ url, &src.headers, mr_arena_printf(ctx->arena, "m:%s", me->id),
-                               "", NULL, dash, t ? NULL : src.inline_mpd,
-                               p->remote && !attempt, p->remote, -1 };
-        if (!m.scope)
-            return MR_ENOMEM;
+        m = (struct manifest){ url, &src.headers, scope, "", NULL, dash,
+                               t ? NULL : src.inline_mpd, p->remote && !attempt, p->remote, -1 };
         /* A built MPD is not fetched: its link is asked for one byte to
          * learn whether it still works. */
         rc = m.inline_body && m.expiry_back ? probe_link(ctx, url, &src.headers) : MR_OK;

@@ -68,6 +68,14 @@ struct mr_provider {
      * (common/resolver.c).  False for providers that only read their
      * source object. */
     bool remote;
+    /* The conf channel (its id) whose relay caches the media item shares,
+     * or NULL.  The item's entry manifest is then rewritten in that
+     * channel's scope, as /live/{channel}.m3u8 is, instead of the item's
+     * own: both URLs share one live playlist cache and one segment cache
+     * (with the channel's cache_ignore_query), so N viewers cost one
+     * upstream fetch whichever URL they use.  Room checks on the item's
+     * manifest are unchanged.  May be NULL: the item's own scope. */
+    const char *(*channel_of)(const struct mr_media *media);
 };
 
 /* A provider's failure: logs "media MEDIA_ID: message" as a warning and keeps the

@@ -11,12 +11,14 @@
 #include "server.h"
 
 extern const struct mr_provider mr_provider_direct;
+extern const struct mr_provider mr_provider_channel;
 extern const struct mr_provider mr_provider_alist;
 extern const struct mr_provider mr_provider_bilibili;
 extern const struct mr_provider mr_provider_ytdlp;
 
 const struct mr_provider *const mr_providers[] = {
     &mr_provider_direct,
+    &mr_provider_channel,
     &mr_provider_alist,
     &mr_provider_bilibili,
     &mr_provider_ytdlp,
