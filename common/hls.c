@@ -8,6 +8,7 @@
 
 #include <openssl/sha.h>
 
+#include "auth.h"
 #include "channels.h"
 #include "config.h"
 #include "error.h"
@@ -35,30 +36,40 @@ static time_t token_expiry(const struct mr_conf *c)
     return (now / TOKEN_BUCKET_S + 1) * TOKEN_BUCKET_S + c->hls.token_ttl_s;
 }
 
-/* The header policy and stats identity of a scope. */
-static int scope_policy(struct mr_ctx *ctx, struct mr_str scope, struct mr_headers *policy,
-                        const char **kind, const char **id)
+/* What a token's scope means for this request. */
+struct scope {
+    struct mr_headers policy;          /* headers the upstream wants */
+    const char *kind, *id;             /* the stats identity */
+    bool members_only;                 /* a media item with a room */
+};
+
+/* Opens a token's scope: the channel or media item it is bound to, its
+ * header policy and stats identity.  A media item with a room is for its
+ * members on every path, as on its own routes: checked before anything is
+ * resolved.  MR_OK, or an error: answered already when the room refused
+ * the request (ctx->resp.headers_sent), else for token_error. */
+static int open_scope(struct mr_ctx *ctx, struct mr_str scope, struct scope *out)
 {
     struct mr_str rest, head;
 
     rest = mr_str_cut(scope, ':', &head);
     if (!rest.p || !rest.len)
         return MR_EFORBIDDEN;
-    *policy = (struct mr_headers){ NULL, 0 };
+    memset(out, 0, sizeof(*out));
     if (mr_str_eq_c(head, "c")) {
         const struct mr_conf_channel *ch = mr_conf_channel_find(ctx->conf, rest);
         if (!ch)
             return MR_ENOTFOUND;
-        *policy = ch->headers;
-        *kind = "channel";
-        *id = ch->id;
+        out->policy = ch->headers;
+        out->kind = "channel";
+        out->id = ch->id;
         return MR_OK;
     }
     if (mr_str_eq_c(head, "u")) {
         /* A /stream URL: no policy; counted under its host. */
-        *kind = "stream";
-        *id = mr_arena_strdup_str(ctx->arena, rest);
-        return *id ? MR_OK : MR_ENOMEM;
+        out->kind = "stream";
+        out->id = mr_arena_strdup_str(ctx->arena, rest);
+        return out->id ? MR_OK : MR_ENOMEM;
     }
     if (mr_str_eq_c(head, "m")) {
         struct mr_media *m = mr_arena_calloc(ctx->arena, 1, sizeof(*m));
@@ -69,12 +80,15 @@ static int scope_policy(struct mr_ctx *ctx, struct mr_str scope, struct mr_heade
             return MR_ENOMEM;
         if ((rc = mr_media_get(ctx->conf, ctx->store, ctx->arena, rest, m)))
             return rc;
+        if ((rc = mr_auth_media(ctx, m)))
+            return rc;
+        out->members_only = m->room && *m->room;
         p = mr_provider_find(m->provider);
         if (!p || (rc = mr_resolve(ctx, m, 0, &src)))
             return p ? rc : MR_EINTERNAL;
-        *policy = src.headers;
-        *kind = "media";
-        *id = m->id;
+        out->policy = src.headers;
+        out->kind = "media";
+        out->id = m->id;
         return MR_OK;
     }
     return MR_EFORBIDDEN;
@@ -98,6 +112,8 @@ static int open_token(struct mr_ctx *ctx, struct mr_str cap, struct mr_str *data
 
 static int token_error(struct mr_ctx *ctx, int rc)
 {
+    if (ctx->resp.headers_sent)
+        return rc;      /* answered by open_scope: a room refused the request */
     if (rc == MR_ETOKEN_EXPIRED)
         return mr_resp_error(&ctx->resp, rc, "this relay URL has expired: reload the playlist");
     if (rc == MR_ENOTFOUND)
@@ -512,8 +528,8 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
 {
     char *u, *sc, *vs;
     struct mr_str data, scope, url, vars;
-    struct mr_headers policy, imports;
-    const char *kind_s, *id;
+    struct mr_headers imports;
+    struct scope sco;
     char kind;
     int rc;
 
@@ -522,7 +538,7 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_PLAYLIST ||
         mr_m3u8_parse_vars(ctx->arena, vars, &imports))
         return token_error(ctx, MR_EFORBIDDEN);
-    if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id)))
+    if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
     u = mr_arena_strdup_str(ctx->arena, url);
     sc = mr_arena_strdup_str(ctx->arena, scope);
@@ -530,7 +546,7 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     if (!u || !sc || !vs)
         return MR_ENOMEM;
     {
-        struct manifest m = { u, &policy, sc, vs, imports.n ? &imports : NULL, false, NULL,
+        struct manifest m = { u, &sco.policy, sc, vs, imports.n ? &imports : NULL, false, NULL,
                               false };
         return serve_manifest(ctx, &m);
     }
@@ -551,11 +567,20 @@ static const char *cache_key(struct mr_ctx *ctx, struct mr_str scope, struct mr_
     return mr_arena_strdup_str(ctx->arena, url);
 }
 
+static void relay_scope(struct mr_relay *r, const struct scope *sco)
+{
+    r->policy = sco->policy;
+    r->stats_kind = sco->kind;
+    r->stats_id = sco->id;
+    r->members_only = sco->members_only;
+}
+
 int mr_hls_segment(struct mr_ctx *ctx)
 {
     struct mr_str data, scope, url, vars;
     const char *key;
     struct mr_relay r;
+    struct scope sco;
     char kind;
     int rc;
 
@@ -564,8 +589,9 @@ int mr_hls_segment(struct mr_ctx *ctx)
         return token_error(ctx, rc);
     if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_SEGMENT)
         return token_error(ctx, MR_EFORBIDDEN);
-    if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id)))
+    if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
+    relay_scope(&r, &sco);
     r.url = mr_arena_strdup_str(ctx->arena, url);
     if (!r.url)
         return MR_ENOMEM;
@@ -587,8 +613,7 @@ int mr_dash_media_manifest(struct mr_ctx *ctx)
 int mr_dash_nested_manifest(struct mr_ctx *ctx)
 {
     struct mr_str data, scope, url;
-    struct mr_headers policy;
-    const char *kind_s, *id;
+    struct scope sco;
     struct manifest m;
     char kind;
     int rc;
@@ -597,9 +622,9 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
         return token_error(ctx, rc);
     if (mr_mpd_token_data(data, &kind, &scope, &url) || kind != MR_TOKEN_PLAYLIST)
         return token_error(ctx, MR_EFORBIDDEN);
-    if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id)))
+    if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
-    m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &policy,
+    m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &sco.policy,
                            mr_arena_strdup_str(ctx->arena, scope), "", NULL, true, NULL,
                            false };
     return m.url && m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
@@ -614,6 +639,7 @@ int mr_dash_segment(struct mr_ctx *ctx)
     struct mr_str query = ctx->req.query;
     const char *key;
     struct mr_relay r;
+    struct scope sco;
     char kind, *d, *url;
     int rc;
 
@@ -638,8 +664,9 @@ int mr_dash_segment(struct mr_ctx *ctx)
     if (rc)
         return rc == MR_ETOOBIG ? mr_resp_error(&ctx->resp, MR_EINVAL, "the URL is too long")
                                 : rc;
-    if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id)))
+    if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
+    relay_scope(&r, &sco);
     r.url = url;
     if (!(key = cache_key(ctx, scope, mr_str_c(url))))
         return MR_ENOMEM;
