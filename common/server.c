@@ -87,7 +87,9 @@ static int check_flags(struct mr_ctx *ctx, unsigned flags)
                                  (int)(id.len > 64 ? 64 : id.len), id.p);
         if (rc)
             return mr_resp_error(&ctx->resp, rc, NULL);
-        if ((rc = mr_auth_media(ctx, m)))
+        /* The admin token is the host application's own: it manages rooms'
+         * media without a viewer's session. */
+        if (!(flags & MR_ROUTE_ADMIN) && (rc = mr_auth_media(ctx, m)))
             return rc;      /* answered */
         ctx->media = m;
     }
