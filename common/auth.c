@@ -28,7 +28,7 @@ int mr_auth_admin(struct mr_ctx *ctx)
     return MR_OK;
 }
 
-static bool sid_ok(struct mr_str s)
+bool mr_auth_sid_ok(struct mr_str s)
 {
     if (!s.len || s.len > 256)
         return false;
@@ -49,7 +49,7 @@ int mr_auth_room(struct mr_ctx *ctx, const struct mr_media *media)
 
     if (!media->room || !*media->room)
         return MR_OK;
-    if (mr_request_cookie(&ctx->req, ctx->conf->auth.cookie, &sid) || !sid_ok(sid))
+    if (mr_request_cookie(&ctx->req, ctx->conf->auth.cookie, &sid) || !mr_auth_sid_ok(sid))
         return MR_EUNAUTHORIZED;
     snprintf(key, sizeof(key), "session:%.*s", (int)sid.len, sid.p);
     rc = mr_store_get(ctx->store, ctx->arena, key, &user);
@@ -66,4 +66,28 @@ int mr_auth_room(struct mr_ctx *ctx, const struct mr_media *media)
     if (rc)
         return rc;
     return member ? MR_OK : MR_EFORBIDDEN;
+}
+
+int mr_auth_media(struct mr_ctx *ctx, const struct mr_media *media)
+{
+    int rc = mr_auth_room(ctx, media);
+
+    switch (rc) {
+    case MR_OK:
+        return MR_OK;
+    case MR_EUNAVAILABLE:
+        mr_resp_error(&ctx->resp, rc, "room membership cannot be checked while the "
+                      "session store is down");
+        break;
+    case MR_EFORBIDDEN:
+        mr_resp_error(&ctx->resp, rc, "you are not a member of this media item's room");
+        break;
+    case MR_EUNAUTHORIZED:
+        mr_resp_error(&ctx->resp, rc, "this media item needs a session");
+        break;
+    default:
+        mr_resp_error(&ctx->resp, rc, NULL);
+        break;
+    }
+    return rc;
 }

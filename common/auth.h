@@ -2,6 +2,10 @@
 #ifndef MR_AUTH_H
 #define MR_AUTH_H
 
+#include <stdbool.h>
+
+#include "str.h"
+
 struct mr_ctx;
 struct mr_media;
 
@@ -16,5 +20,17 @@ int mr_auth_admin(struct mr_ctx *ctx);
  * MR_EUNAVAILABLE while Redis (where the host application keeps sessions)
  * is down. */
 int mr_auth_room(struct mr_ctx *ctx, const struct mr_media *media);
+
+/* The gate of every path to a media item (its routes, and the relay URLs
+ * made for it: nested playlists, segments): mr_auth_room, answered.  MR_OK
+ * when the request may go on, nothing sent.  Otherwise the refusal has been
+ * answered as a JSON error (401 without a known session, 403 for a user not
+ * in the room, 503 while the session store is down) and its error is
+ * returned: the caller stops and answers nothing more. */
+int mr_auth_media(struct mr_ctx *ctx, const struct mr_media *media);
+
+/* Whether a session id is one the relay would look up: 1 to 256 bytes of
+ * printable ASCII without space, ';' or ','. */
+bool mr_auth_sid_ok(struct mr_str sid);
 
 #endif

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <openssl/sha.h>
 
+#include "auth.h"
 #include "channels.h"
 #include "config.h"
 #include "error.h"
@@ -41,34 +42,42 @@ static time_t token_expiry(const struct mr_conf *c)
     return (now / TOKEN_BUCKET_S + 1) * TOKEN_BUCKET_S + c->hls.token_ttl_s;
 }
 
-/* The header policy and stats identity of a scope; *media (may be NULL)
- * the media item of an "m:" scope whose provider's links may expire, else
- * NULL. */
-static int scope_policy(struct mr_ctx *ctx, struct mr_str scope, struct mr_headers *policy,
-                        const char **kind, const char **id, const struct mr_media **media)
+/* What a token's scope means for this request. */
+struct scope {
+    struct mr_headers policy;          /* headers the upstream wants */
+    const char *kind, *id;             /* the stats identity */
+    bool members_only;                 /* a media item with a room */
+    const struct mr_media *media;      /* the media item, when its provider's
+                                          links may expire (provider.remote) */
+};
+
+/* Opens a token's scope: the channel or media item it is bound to, its
+ * header policy and stats identity.  A media item with a room is for its
+ * members on every path, as on its own routes: checked before anything is
+ * resolved.  MR_OK, or an error: answered already when the room refused
+ * the request (ctx->resp.headers_sent), else for token_error. */
+static int open_scope(struct mr_ctx *ctx, struct mr_str scope, struct scope *out)
 {
     struct mr_str rest, head;
 
-    if (media)
-        *media = NULL;
     rest = mr_str_cut(scope, ':', &head);
     if (!rest.p || !rest.len)
         return MR_EFORBIDDEN;
-    *policy = (struct mr_headers){ NULL, 0 };
+    memset(out, 0, sizeof(*out));
     if (mr_str_eq_c(head, "c")) {
         const struct mr_conf_channel *ch = mr_conf_channel_find(ctx->conf, rest);
         if (!ch)
             return MR_ENOTFOUND;
-        *policy = ch->headers;
-        *kind = "channel";
-        *id = ch->id;
+        out->policy = ch->headers;
+        out->kind = "channel";
+        out->id = ch->id;
         return MR_OK;
     }
     if (mr_str_eq_c(head, "u")) {
         /* A /stream URL: no policy; counted under its host. */
-        *kind = "stream";
-        *id = mr_arena_strdup_str(ctx->arena, rest);
-        return *id ? MR_OK : MR_ENOMEM;
+        out->kind = "stream";
+        out->id = mr_arena_strdup_str(ctx->arena, rest);
+        return out->id ? MR_OK : MR_ENOMEM;
     }
     if (mr_str_eq_c(head, "m")) {
         struct mr_media *m = mr_arena_calloc(ctx->arena, 1, sizeof(*m));
@@ -79,14 +88,17 @@ static int scope_policy(struct mr_ctx *ctx, struct mr_str scope, struct mr_heade
             return MR_ENOMEM;
         if ((rc = mr_media_get(ctx->conf, ctx->store, ctx->arena, rest, m)))
             return rc;
+        if ((rc = mr_auth_media(ctx, m)))
+            return rc;
+        out->members_only = m->room && *m->room;
         p = mr_provider_find(m->provider);
         if (!p || (rc = mr_resolve(ctx, m, &src)))
             return p ? rc : MR_EINTERNAL;
-        *policy = src.headers;
-        *kind = "media";
-        *id = m->id;
-        if (media && p->remote)
-            *media = m;
+        out->policy = src.headers;
+        out->kind = "media";
+        out->id = m->id;
+        if (p->remote)
+            out->media = m;
         return MR_OK;
     }
     return MR_EFORBIDDEN;
@@ -110,6 +122,8 @@ static int open_token(struct mr_ctx *ctx, struct mr_str cap, struct mr_str *data
 
 static int token_error(struct mr_ctx *ctx, int rc)
 {
+    if (ctx->resp.headers_sent)
+        return rc;      /* answered by open_scope: a room refused the request */
     if (rc == MR_ETOKEN_EXPIRED)
         return mr_resp_error(&ctx->resp, rc, "this relay URL has expired: reload the playlist");
     if (rc == MR_ENOTFOUND)
@@ -853,11 +867,10 @@ static int try_playlist(struct mr_ctx *ctx, void *arg, const char *url, bool exp
 
 int mr_hls_nested_playlist(struct mr_ctx *ctx)
 {
-    const struct mr_media *me;
     char *u, *sc, *vs;
     struct mr_str data, scope, url, vars;
-    struct mr_headers policy, imports;
-    const char *kind_s, *id;
+    struct mr_headers imports;
+    struct scope sco;
     char kind;
     int rc;
 
@@ -866,7 +879,7 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_PLAYLIST ||
         mr_m3u8_parse_vars(ctx->arena, vars, &imports))
         return token_error(ctx, MR_EFORBIDDEN);
-    if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id, &me)))
+    if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
     u = mr_arena_strdup_str(ctx->arena, url);
     sc = mr_arena_strdup_str(ctx->arena, scope);
@@ -874,12 +887,13 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     if (!u || !sc || !vs)
         return MR_ENOMEM;
     {
-        struct manifest m = { u, &policy, sc, vs, imports.n ? &imports : NULL, false, NULL,
+        const struct mr_media *me = sco.media;
+        struct manifest m = { u, &sco.policy, sc, vs, imports.n ? &imports : NULL, false, NULL,
                               me != NULL, me != NULL, query_hint(ctx, "v") };
         rc = serve_manifest(ctx, &m);
         if (rc != MR_ETOKEN_EXPIRED)
             return rc;
-        return recover(ctx, me, u, true, true, &policy, try_playlist, &m);
+        return recover(ctx, me, u, true, true, &sco.policy, try_playlist, &m);
     }
 }
 
@@ -898,12 +912,20 @@ static const char *cache_key(struct mr_ctx *ctx, struct mr_str scope, struct mr_
     return mr_arena_strdup_str(ctx->arena, url);
 }
 
+static void relay_scope(struct mr_relay *r, const struct scope *sco)
+{
+    r->policy = sco->policy;
+    r->stats_kind = sco->kind;
+    r->stats_id = sco->id;
+    r->members_only = sco->members_only;
+}
+
 int mr_hls_segment(struct mr_ctx *ctx)
 {
-    const struct mr_media *me;
     struct mr_str data, scope, url, vars;
     const char *key;
     struct mr_relay r;
+    struct scope sco;
     char kind;
     int rc;
 
@@ -912,14 +934,15 @@ int mr_hls_segment(struct mr_ctx *ctx)
         return token_error(ctx, rc);
     if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_SEGMENT)
         return token_error(ctx, MR_EFORBIDDEN);
-    if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id, &me)))
+    if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
+    relay_scope(&r, &sco);
     r.url = mr_arena_strdup_str(ctx->arena, url);
     if (!r.url)
         return MR_ENOMEM;
     if (!(key = cache_key(ctx, scope, url)))
         return MR_ENOMEM;
-    return relay_segment(ctx, &r, key, me, true);
+    return relay_segment(ctx, &r, key, sco.media, true);
 }
 
 /* --- DASH ------------------------------------------------------------------ */
@@ -934,8 +957,7 @@ int mr_dash_media_manifest(struct mr_ctx *ctx)
 int mr_dash_nested_manifest(struct mr_ctx *ctx)
 {
     struct mr_str data, scope, url;
-    struct mr_headers policy;
-    const char *kind_s, *id;
+    struct scope sco;
     struct manifest m;
     char kind;
     int rc;
@@ -944,9 +966,9 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
         return token_error(ctx, rc);
     if (mr_mpd_token_data(data, &kind, &scope, &url) || kind != MR_TOKEN_PLAYLIST)
         return token_error(ctx, MR_EFORBIDDEN);
-    if ((rc = scope_policy(ctx, scope, &policy, &kind_s, &id, NULL)))
+    if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
-    m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &policy,
+    m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &sco.policy,
                            mr_arena_strdup_str(ctx->arena, scope), "", NULL, true, NULL,
                            false, false, -1 };
     return m.url && m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
@@ -957,11 +979,11 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
  * leave the directory. */
 int mr_dash_segment(struct mr_ctx *ctx)
 {
-    const struct mr_media *me;
     struct mr_str data, scope, dir, tail = mr_route_capture(&ctx->match, "tail");
     struct mr_str query = ctx->req.query;
     const char *key;
     struct mr_relay r;
+    struct scope sco;
     char kind, *d, *url;
     int rc;
 
@@ -986,12 +1008,13 @@ int mr_dash_segment(struct mr_ctx *ctx)
     if (rc)
         return rc == MR_ETOOBIG ? mr_resp_error(&ctx->resp, MR_EINVAL, "the URL is too long")
                                 : rc;
-    if ((rc = scope_policy(ctx, scope, &r.policy, &r.stats_kind, &r.stats_id, &me)))
+    if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
+    relay_scope(&r, &sco);
     r.url = url;
     if (!(key = cache_key(ctx, scope, mr_str_c(url))))
         return MR_ENOMEM;
-    return relay_segment(ctx, &r, key, me, false);
+    return relay_segment(ctx, &r, key, sco.media, false);
 }
 
 int mr_hls_channel_list(struct mr_ctx *ctx)

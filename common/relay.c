@@ -113,6 +113,8 @@ static int pump_head(void *arg, const struct mr_upstream_head *h)
         if (v && (rc = mr_resp_set_header(resp, *name, v)) && rc != MR_EINVAL)
             return rc;
     }
+    if (p->r->members_only && (rc = mr_relay_members_only(resp)))
+        return rc;
     /* Bytes as they come, even behind a buffering web server. */
     if ((rc = mr_resp_set_header(resp, "X-Accel-Buffering", "no")))
         return rc;
@@ -280,6 +282,16 @@ static int offload(struct mr_ctx *ctx, const struct mr_relay *r)
     if (st.kind && st.id)
         mr_stats_record(ctx->store, &st);   /* bytes are nginx's to count */
     mr_resp_send_headers(resp);
+    return MR_OK;
+}
+
+int mr_relay_members_only(struct mr_response *resp)
+{
+    int rc;
+
+    if ((rc = mr_resp_set_header(resp, "Cache-Control", "private")) ||
+        (rc = mr_resp_set_header(resp, "X-Accel-Expires", "0")))
+        return rc;
     return MR_OK;
 }
 

@@ -18,6 +18,7 @@
 #include "str.h"
 
 struct mr_ctx;
+struct mr_response;
 
 struct mr_relay {
     const char *url;                 /* the upstream, as given */
@@ -30,6 +31,9 @@ struct mr_relay {
                                         provider may have expired) is not answered:
                                         mr_relay_run returns MR_ETOKEN_EXPIRED, for
                                         the caller to resolve again and retry */
+    bool members_only;               /* a room's media item: the answer is for the
+                                        members who were checked, never for a
+                                        shared cache (mr_relay_members_only) */
     bool playlists_back;             /* a 2xx HLS playlist answer is not relayed:
                                         mr_relay_run returns MR_EBUSY unanswered,
                                         for the caller to fetch it whole and
@@ -55,6 +59,14 @@ bool mr_relay_link_expired(long status);
  * 4xx/5xx as a JSON error with the same status, 3xx (a redirect that was not
  * followed) as 502. */
 int mr_relay_answer_status(struct mr_ctx *ctx, long status);
+
+/* Marks an answer as one no shared cache may keep, for a media item with a
+ * room (every request must reach the relay's room check):
+ * "X-Accel-Expires: 0" (the web server's own cache, contrib/nginx's edge
+ * cache on /api/seg/, never stores it, whatever its fastcgi_cache_valid
+ * says) and "Cache-Control: private" (nor does a CDN; replaces the
+ * upstream's).  The member's own player may still keep it. */
+int mr_relay_members_only(struct mr_response *resp);
 
 /* Whether a header from a policy may be sent upstream (not hop-by-hop, not
  * one the relay sets itself). */

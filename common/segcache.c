@@ -317,13 +317,14 @@ static int plan_range(struct seg *s, long long len)
  * a whole object the cache holds, or is filling, for hls.edge_cache_s but
  * never past the expiry of the URL the client used.  contrib/nginx keeps
  * such answers (X-Accel-Expires) and serves them itself, Range and 304
- * included, without asking this process again. */
+ * included, without asking this process again: so never one of a room's
+ * media item, whose every request must reach the room check. */
 static long edge_seconds(const struct seg *s, long long len)
 {
     long n = s->ctx->conf->hls.edge_cache_s;
     time_t left;
 
-    if (s->partial || len < 0 || n <= 0 || s->ctx->resp.head_only)
+    if (s->partial || len < 0 || n <= 0 || s->ctx->resp.head_only || s->r->members_only)
         return 0;
     if (s->r->expire_at) {
         left = s->r->expire_at - time(NULL);
@@ -371,8 +372,12 @@ static int send_head(struct seg *s, long long len, const char *how)
         mr_resp_set_header(resp, "ETag", s->etag);
     if (s->lm)
         mr_resp_set_header(resp, "Last-Modified", s->lm);
-    if (s->cc)
+    if (s->r->members_only) {
+        if ((rc = mr_relay_members_only(resp)))
+            return rc;
+    } else if (s->cc) {
         mr_resp_set_header(resp, "Cache-Control", s->cc);
+    }
     if (mr_resp_send_headers(resp) || mr_resp_flush(resp))
         return MR_ECLIENT;
     return MR_OK;
@@ -391,14 +396,19 @@ static int answer_416(struct seg *s, long long len)
 static int answer_304(struct seg *s)
 {
     struct mr_response *resp = &s->ctx->resp;
+    int rc;
 
     mr_resp_status(resp, 304);
     if (s->etag)
         mr_resp_set_header(resp, "ETag", s->etag);
     if (s->lm)
         mr_resp_set_header(resp, "Last-Modified", s->lm);
-    if (s->cc)
+    if (s->r->members_only) {
+        if ((rc = mr_relay_members_only(resp)))
+            return rc;
+    } else if (s->cc) {
         mr_resp_set_header(resp, "Cache-Control", s->cc);
+    }
     mr_resp_set_header(resp, "X-Cache", "HIT");
     return mr_resp_send_headers(resp) ? MR_ECLIENT : MR_OK;
 }

@@ -87,14 +87,10 @@ static int check_flags(struct mr_ctx *ctx, unsigned flags)
                                  (int)(id.len > 64 ? 64 : id.len), id.p);
         if (rc)
             return mr_resp_error(&ctx->resp, rc, NULL);
-        rc = mr_auth_room(ctx, m);
-        if (rc == MR_EUNAVAILABLE)
-            return mr_resp_error(&ctx->resp, rc, "room membership cannot be checked "
-                                 "while the session store is down");
-        if (rc)
-            return mr_resp_error(&ctx->resp, rc, rc == MR_EFORBIDDEN
-                                 ? "you are not a member of this media item's room"
-                                 : "this media item needs a session");
+        /* The admin token is the host application's own: it manages rooms'
+         * media without a viewer's session. */
+        if (!(flags & MR_ROUTE_ADMIN) && (rc = mr_auth_media(ctx, m)))
+            return rc;      /* answered */
         ctx->media = m;
     }
     return MR_OK;

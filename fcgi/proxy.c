@@ -42,7 +42,8 @@ static int proxy_media(struct mr_ctx *ctx)
         return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
                              "named \"%.64s\"", m->id, t);
     r = (struct mr_relay){ .url = url, .policy = src.headers, .stats_kind = "media",
-                           .stats_id = m->id, .expiry_back = p->remote };
+                           .stats_id = m->id, .expiry_back = p->remote,
+                           .members_only = m->room && *m->room };
     rc = mr_relay_run(ctx, &r);
     if (rc != MR_ETOKEN_EXPIRED)
         return rc;

@@ -1,41 +1,297 @@
-/* sign.c - mediarelay-sign: mint a signed /stream link from the command line. */
+/* sign.c - mediarelay-sign: the operator's tool.  Mints a signed /stream
+ * link, or (`session`) writes a viewer session into Redis for testing rooms.
+ *
+ * A session is what the host application would write: session:{sid} -> the
+ * user, and the user in room:{room}:members, under the configuration's
+ * key_prefix (docs/rooms.md).  It goes to Redis only, on the connection
+ * common/store.c makes: the relay reads sessions from nowhere else, so a
+ * session written anywhere else would be no session.
+ */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <hiredis/hiredis.h>
+#include <openssl/rand.h>
+
 #include "arena.h"
+#include "auth.h"
 #include "buf.h"
 #include "config.h"
+#include "error.h"
+#include "limits.h"
+#include "log.h"
 #include "sign.h"
+#include "store.h"
 #include "token.h"
 #include "url.h"
+
+#define SESSION_MAX_ROOMS 16
+#define SESSION_MAX_FIELD 256           /* a user or room name, in bytes */
+#define SESSION_DEFAULT_TTL 86400L
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: mediarelay-sign [--config FILE] [--ttl SECONDS] [--base URL] URL\n"
-            "\n"
-            "Prints a /stream link that relays URL until now + SECONDS (default a day,\n"
-            "or stream.sign_max_ttl_s if that is less; at most stream.sign_max_ttl_s),\n"
-            "signed with the configuration's secret.\n"
-            "The link starts with --base, else the configuration's public_url.\n");
+            "       mediarelay-sign session --user USER --room ROOM [--room ROOM ...]\n"
+            "                       [--sid SID] [--ttl SECONDS] [--config FILE]\n"
+            "       mediarelay-sign --help\n");
 }
 
-int main(int argc, char **argv)
+static void help(void)
+{
+    printf(
+"NAME\n"
+"    mediarelay-sign - sign /stream links; create test sessions for rooms\n"
+"\n"
+"SYNOPSIS\n"
+"    mediarelay-sign [--config FILE] [--ttl SECONDS] [--base URL] URL\n"
+"    mediarelay-sign session --user USER --room ROOM [--room ROOM ...]\n"
+"                    [--sid SID] [--ttl SECONDS] [--config FILE]\n"
+"\n"
+"DESCRIPTION\n"
+"    With a URL, prints a /stream link that relays URL until now + SECONDS,\n"
+"    signed with the configuration's secret (what POST /api/proxy/sign\n"
+"    gives an admin).\n"
+"\n"
+"    session writes a viewer session into the configuration's Redis, as the\n"
+"    host application would: session:SID holding USER, and USER added to\n"
+"    room:ROOM:members for each ROOM (keys under key_prefix).  Media items\n"
+"    with that room then play for a request carrying the cookie.  It prints\n"
+"    the cookie, NAME=SID (NAME is auth.cookie), ready for curl -b or a\n"
+"    browser's document.cookie.  Meant for testing and for operators: a\n"
+"    real deployment's sessions come from its host application.\n"
+"\n"
+"OPTIONS\n"
+"    --config FILE   the configuration (else $MEDIARELAY_CONFIG, else\n"
+"                    %s/mediarelay/mediarelay.json)\n"
+"    --ttl SECONDS   link: its lifetime (default a day, or\n"
+"                    stream.sign_max_ttl_s if less; at most that).\n"
+"                    session: the lifetime of session:SID (default a day;\n"
+"                    0: none).  Room membership does not expire.\n"
+"    --base URL      link: what it starts with (else public_url)\n"
+"    --user USER     session: the user (1-256 bytes, no control bytes)\n"
+"    --room ROOM     session: a room the user joins (repeatable, at most %d)\n"
+"    --sid SID       session: its id (1-256 bytes of printable ASCII without\n"
+"                    space, '\"', ',', ';' or '\\'); else 32 random hex digits.\n"
+"                    An existing session of that id is replaced.\n"
+"\n"
+"EXIT STATUS\n"
+"    0 done; 1 the configuration has errors, or Redis failed; 2 bad usage.\n"
+"\n"
+"EXAMPLES\n"
+"    mediarelay-sign --ttl 3600 https://cdn.example/movie.mp4\n"
+"    c=$(mediarelay-sign session --user alice --room r1)\n"
+"    curl -b \"$c\" https://relay.example/api/media/intro/source\n",
+            MR_SYSCONFDIR, SESSION_MAX_ROOMS);
+}
+
+static struct mr_conf *load_conf(int argc, char **argv)
+{
+    struct mr_conf *conf;
+    struct mr_buf errors;
+
+    mr_buf_init(&errors, 64 << 10);
+    if (mr_conf_load(mr_conf_path(argc, argv), &conf, &errors)) {
+        fprintf(stderr, "mediarelay-sign: the configuration has errors:\n%s",
+                errors.p ? errors.p : "");
+        mr_buf_free(&errors);
+        return NULL;
+    }
+    mr_buf_free(&errors);
+    return conf;
+}
+
+/* --- session -------------------------------------------------------------- */
+
+/* A user or room name: what the relay compares, byte for byte. */
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (!n || n > SESSION_MAX_FIELD)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
+/* A session id the relay accepts and a cookie can carry unquoted. */
+static bool sid_ok(const char *s)
+{
+    return mr_auth_sid_ok(mr_str_c(s)) && !strpbrk(s, "\"\\");
+}
+
+static int random_sid(char *out, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+
+    if (len < 2 * sizeof(b) + 1 || RAND_bytes(b, sizeof(b)) != 1)
+        return MR_EINTERNAL;
+    for (size_t i = 0; i < sizeof(b); i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * sizeof(b)] = '\0';
+    return MR_OK;
+}
+
+/* One command; MR_OK when Redis answered it without an error reply. */
+static int redis_do(struct redisContext *c, const char *what, const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+    int rc = MR_OK;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (!r) {
+        fprintf(stderr, "mediarelay-sign: %s: redis: %s\n", what,
+                c->errstr[0] ? c->errstr : "connection lost");
+        return MR_EUNAVAILABLE;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "mediarelay-sign: %s: redis: %s\n", what, r->str);
+        rc = MR_EINTERNAL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int session_main(int argc, char **argv)
+{
+    const char *user = NULL, *sid = NULL, *rooms[SESSION_MAX_ROOMS];
+    char gen[33], name[MR_STORE_KEY_MAX], key[MR_STORE_KEY_MAX];
+    struct redisContext *c;
+    struct mr_store *store = NULL;
+    struct mr_conf *conf;
+    size_t nrooms = 0;
+    long ttl = SESSION_DEFAULT_TTL;
+    int rc = 1;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            help();
+            return 0;
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            i++;
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            continue;
+        } else if (!strcmp(argv[i], "--user") && i + 1 < argc) {
+            user = argv[++i];
+        } else if (!strcmp(argv[i], "--room") && i + 1 < argc) {
+            if (nrooms == SESSION_MAX_ROOMS) {
+                fprintf(stderr, "mediarelay-sign: at most %d --room\n", SESSION_MAX_ROOMS);
+                return 2;
+            }
+            rooms[nrooms++] = argv[++i];
+        } else if (!strcmp(argv[i], "--sid") && i + 1 < argc) {
+            sid = argv[++i];
+        } else if (!strcmp(argv[i], "--ttl") && i + 1 < argc) {
+            if (!mr_str_to_long(mr_str_c(argv[++i]), 0, 366L * 86400, &ttl)) {
+                fprintf(stderr, "mediarelay-sign: --ttl wants a number of seconds\n");
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "mediarelay-sign: session: unexpected \"%s\"\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!user || !nrooms) {
+        fprintf(stderr, "mediarelay-sign: session needs --user and at least one --room\n");
+        usage(stderr);
+        return 2;
+    }
+    if (!name_ok(user)) {
+        fprintf(stderr, "mediarelay-sign: --user: 1 to %d bytes, no control bytes\n",
+                SESSION_MAX_FIELD);
+        return 2;
+    }
+    for (size_t i = 0; i < nrooms; i++)
+        if (!name_ok(rooms[i])) {
+            fprintf(stderr, "mediarelay-sign: --room: 1 to %d bytes, no control bytes\n",
+                    SESSION_MAX_FIELD);
+            return 2;
+        }
+    if (sid && !sid_ok(sid)) {
+        fprintf(stderr, "mediarelay-sign: --sid: 1 to 256 bytes of printable ASCII without "
+                "space, '\"', ',', ';' or '\\'\n");
+        return 2;
+    }
+    if (!sid) {
+        if (random_sid(gen, sizeof(gen))) {
+            fprintf(stderr, "mediarelay-sign: no random bytes for a session id\n");
+            return 1;
+        }
+        sid = gen;
+    }
+
+    if (!(conf = load_conf(argc, argv)))
+        return 1;
+    /* The store's own warnings speak of a fallback the tool does not use. */
+    mr_log_setup("mediarelay-sign", "error", "stderr");
+    if (!conf->redis[0]) {
+        fprintf(stderr, "mediarelay-sign: the configuration has no redis: sessions live "
+                "in Redis\n");
+        goto done;
+    }
+    /* No fallback cache: the tool speaks to Redis or fails. */
+    if (!(store = mr_store_new(conf, NULL))) {
+        fprintf(stderr, "mediarelay-sign: out of memory\n");
+        goto done;
+    }
+    if (!(c = mr_store_redis(store))) {
+        fprintf(stderr, "mediarelay-sign: redis %s: %s\n", conf->redis,
+                mr_store_last_error(store));
+        goto done;
+    }
+    if (snprintf(name, sizeof(name), "session:%s", sid) >= (int)sizeof(name) ||
+        mr_store_key(store, name, key, sizeof(key))) {
+        fprintf(stderr, "mediarelay-sign: the session key is too long\n");
+        goto done;
+    }
+    if (ttl ? redis_do(c, "session", "SET %s %s EX %ld", key, user, ttl)
+            : redis_do(c, "session", "SET %s %s", key, user))
+        goto done;
+    for (size_t i = 0; i < nrooms; i++) {
+        if (snprintf(name, sizeof(name), "room:%s:members", rooms[i]) >= (int)sizeof(name) ||
+            mr_store_key(store, name, key, sizeof(key))) {
+            fprintf(stderr, "mediarelay-sign: the room key is too long\n");
+            goto done;
+        }
+        if (redis_do(c, "room", "SADD %s %s", key, user))
+            goto done;
+    }
+    printf("%s=%s\n", conf->auth.cookie, sid);
+    rc = 0;
+done:
+    mr_store_free(store);
+    mr_conf_free(conf);
+    return rc;
+}
+
+/* --- a signed link -------------------------------------------------------- */
+
+static int link_main(int argc, char **argv)
 {
     const char *base = NULL, *url = NULL;
     struct mr_token_key *key;
     struct mr_conf *conf;
     struct mr_arena a;
-    struct mr_buf errors;
     long ttl = 0;
     char *link;
     int rc;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
+            help();
             return 0;
         } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
             i++;
@@ -63,14 +319,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mediarelay-sign: %s is not an http(s) URL\n", url);
         return 2;
     }
-    mr_buf_init(&errors, 64 << 10);
-    if (mr_conf_load(mr_conf_path(argc, argv), &conf, &errors)) {
-        fprintf(stderr, "mediarelay-sign: the configuration has errors:\n%s",
-                errors.p ? errors.p : "");
-        mr_buf_free(&errors);
+    if (!(conf = load_conf(argc, argv)))
         return 1;
-    }
-    mr_buf_free(&errors);
     if (!ttl)
         ttl = conf->stream.sign_max_ttl_s < 86400 ? conf->stream.sign_max_ttl_s : 86400;
     if (ttl > conf->stream.sign_max_ttl_s) {
@@ -96,4 +346,11 @@ int main(int argc, char **argv)
     mr_token_key_free(key);
     mr_conf_free(conf);
     return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "session"))
+        return session_main(argc - 1, argv + 1);
+    return link_main(argc, argv);
 }

@@ -290,6 +290,127 @@ static void test_room_conf_names(void **state)
     assert_int_equal(mr_auth_room(&f->ctx, &m), MR_EUNAUTHORIZED);
 }
 
+/* ---- the gate: mr_auth_room answered as JSON ------------------------------------ */
+
+struct sink {
+    char buf[4096];
+    size_t len;
+};
+
+static int sink_write(void *arg, const void *p, size_t n)
+{
+    struct sink *k = arg;
+    if (k->len + n >= sizeof(k->buf))
+        return -1;
+    memcpy(k->buf + k->len, p, n);
+    k->len += n;
+    k->buf[k->len] = '\0';
+    return 0;
+}
+
+/* mr_auth_media on a request with `cookie` (or none): its return, and what
+ * it answered ("" when nothing). */
+static int gate(struct fx *f, const char *cookie, const char *room, struct sink *k)
+{
+    static struct mr_out out;
+    struct mr_media m = { .id = "x", .provider = "direct", .room = room };
+
+    memset(k, 0, sizeof(*k));
+    out = (struct mr_out){ .write = sink_write, .arg = k };
+    ctx_request(f, cookie, NULL);
+    mr_resp_init(&f->ctx.resp, &f->arena, &out, false);
+    return mr_auth_media(&f->ctx, &m);
+}
+
+static void test_media_gate(void **state)
+{
+    static const struct {
+        const char *cookie;
+        const char *room;
+        int rc;
+        const char *status;      /* the answer's status line, NULL: no answer */
+        const char *code;
+    } cases[] = {
+        { "HTTP_COOKIE=session=sid-alice", "r1", MR_OK, NULL, NULL },
+        { NULL, NULL, MR_OK, NULL, NULL },                      /* open media */
+        { NULL, "r1", MR_EUNAUTHORIZED, "Status: 401", "\"code\":\"unauthorized\"" },
+        { "HTTP_COOKIE=session=nobody", "r1", MR_EUNAUTHORIZED, "Status: 401",
+          "\"code\":\"unauthorized\"" },
+        { "HTTP_COOKIE=session=sid-bob", "r1", MR_EFORBIDDEN, "Status: 403",
+          "\"code\":\"forbidden\"" },
+    };
+    struct fx *f = fx_new(NULL);
+    char body[300], buf[128];
+    redisContext *raw;
+    struct sink k;
+
+    *state = f;
+    if (!test_redis_installed())
+        skip();
+    assert_int_equal(test_redis_start(&f->redis), 0);
+    snprintf(body, sizeof(body), "\"redis\": \"unix:%s\", \"store\": {\"timeout_ms\": 300,"
+             " \"retry_ms\": 100}", f->redis.sock);
+    f->conf = conf_load(body);
+    f->store = mr_store_new(f->conf, f->lru);
+    assert_non_null(f->store);
+    raw = test_redis_connect(&f->redis);
+    assert_non_null(raw);
+    test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:sid-alice alice");
+    test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:sid-bob bob");
+    test_redis_cmd(raw, buf, sizeof(buf), "SADD mr:room:r1:members alice");
+    redisFree(raw);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = gate(f, cases[i].cookie, cases[i].room, &k);
+        if (rc != cases[i].rc)
+            print_message("case %zu: rc %d, answered %s\n", i, rc, k.buf);
+        assert_int_equal(rc, cases[i].rc);
+        if (!cases[i].status) {
+            assert_int_equal(k.len, 0);
+            assert_false(f->ctx.resp.headers_sent);
+            continue;
+        }
+        assert_true(f->ctx.resp.headers_sent);
+        assert_non_null(strstr(k.buf, cases[i].status));
+        assert_non_null(strstr(k.buf, "Content-Type: application/json"));
+        assert_non_null(strstr(k.buf, cases[i].code));
+    }
+
+    /* Redis down: 503, and open media need nothing from it. */
+    test_redis_stop(&f->redis);
+    assert_int_equal(gate(f, "HTTP_COOKIE=session=sid-alice", "r1", &k), MR_EUNAVAILABLE);
+    assert_non_null(strstr(k.buf, "Status: 503"));
+    assert_non_null(strstr(k.buf, "\"code\":\"unavailable\""));
+    assert_int_equal(gate(f, NULL, NULL, &k), MR_OK);
+    assert_int_equal(k.len, 0);
+}
+
+static void test_sid_ok(void **state)
+{
+    static const struct {
+        const char *sid;
+        bool ok;
+    } cases[] = {
+        { "abc", true }, { "0123456789abcdef0123456789abcdef", true },
+        { "a-b_c.d~e!f*g'h(i)j=k:l/m?n@o[p]q{r}s|t^u`v#w$x%y&z+0", true },
+        { "", false }, { "a b", false }, { "a;b", false }, { "a,b", false },
+        { "a\tb", false }, { "\x7f", false }, { "\xc3\xa9", false },
+    };
+    char big[258];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (mr_auth_sid_ok(mr_str_c(cases[i].sid)) != cases[i].ok)
+            print_message("case %zu\n", i);
+        assert_int_equal(mr_auth_sid_ok(mr_str_c(cases[i].sid)), cases[i].ok);
+    }
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_false(mr_auth_sid_ok(mr_str_c(big)));            /* 257 bytes */
+    big[256] = '\0';
+    assert_true(mr_auth_sid_ok(mr_str_c(big)));             /* 256 bytes */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +420,8 @@ int main(void)
         cmocka_unit_test_teardown(test_room_without_redis, teardown),
         cmocka_unit_test_teardown(test_room_with_redis, teardown),
         cmocka_unit_test_teardown(test_room_conf_names, teardown),
+        cmocka_unit_test_teardown(test_media_gate, teardown),
+        cmocka_unit_test(test_sid_ok),
     };
 
     signal(SIGPIPE, SIG_IGN);
