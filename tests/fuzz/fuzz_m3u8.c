@@ -1,4 +1,6 @@
-/* fuzz_m3u8.c - the HLS rewriter on arbitrary playlists. */
+/* fuzz_m3u8.c - the HLS rewriter on arbitrary playlists (with position
+ * hints or without, by the first byte), and mr_m3u8_find on the same. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,18 +19,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mr_m3u8_ctx c = {
         .prefix = "", .scope = "m:fuzz", .expire_at = 4000000000, .imports = &im,
     };
+    struct mr_m3u8_want want = { "/a/b/s1.ts", -1, -1 };
     struct mr_arena a;
     struct mr_buf out;
     const char *why;
+    char *url;
+    bool nested;
 
     if (!key)
         key = mr_token_key_new("fuzz-secret-fuzz-secret-fuzz-secret", 35);
     c.key = key;
+    if (size) {
+        c.locate = data[0] & 1;
+        c.variant = (data[0] & 2) ? (long)(data[0] >> 2) : -1;
+        want.variant = (data[0] & 4) ? 1 : -1;
+        want.msn = (data[0] & 8) ? (long)(data[0] >> 4) : -1;
+    }
     mr_arena_init(&a, 0);
     mr_buf_init(&out, 64u << 20);
     mr_m3u8_rewrite(&a, &c, (struct mr_str){ (const char *)data, size },
                     "https://cdn.example.com/a/b/index.m3u8?q=1&x=%2F", &out, &why);
     mr_buf_free(&out);
+    mr_m3u8_find(&a, (struct mr_str){ (const char *)data, size },
+                 "https://cdn.example.com/a/b/index.m3u8?q=1", &want, &url, &nested);
     mr_arena_free(&a);
     return 0;
 }

@@ -32,7 +32,7 @@ needs_ytdlp = pytest.mark.skipif(not YTDLP, reason="yt-dlp is not installed (Deb
 # Refresh timing (see test_refresh_serves_the_old_link): a link that lives
 # LINK_S seconds, refreshed MARGIN_S before its end.  The resolver keeps a
 # resolution until 10 s before the link's end and refreshes it from
-# max(end - margin, half its life): with 26 and 13 the refresh window is
+# max(end - margin, a quarter of its life): with 26 and 13 the refresh window is
 # [13 s, 16 s) after the resolution.
 LINK_S = 26
 MARGIN_S = 13

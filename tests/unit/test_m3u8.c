@@ -625,6 +625,134 @@ static void test_import_carried(void **state)
     mr_arena_free(&a);
 }
 
+/* Position hints (mr_m3u8_ctx.locate): a master's playlists are numbered,
+ * a media playlist's segments carry their media sequence number; URIs kept
+ * as written are counted but get nothing; off, nothing is added. */
+static void test_locate_hints(void **state)
+{
+    static const char master[] =
+        "#EXTM3U\n"
+        "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"audio/en.m3u8\"\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=1\nlow/index.m3u8\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=2\nftp://elsewhere/x.m3u8\n"
+        "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=3,URI=\"iframes.m3u8\"\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=4\nhigh/index.m3u8\n";
+    static const char media[] =
+        "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:41\n"
+        "#EXT-X-KEY:METHOD=AES-128,URI=\"k.bin\"\n"
+        "#EXT-X-MAP:URI=\"init.mp4\"\n"
+        "#EXTINF:1,\na.ts\n#EXTINF:1,\nb.ts\n"
+        "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://key\"\n"
+        "#EXTINF:1,\nc.ts\n#EXT-X-RENDITION-REPORT:URI=\"../low/index.m3u8\"\n";
+    struct mr_m3u8_ctx c = ctx;
+    struct mr_arena a;
+    struct mr_buf out;
+    const char *why;
+
+    (void)state;
+    mr_arena_init(&a, 0);
+    c.key = key;
+    c.locate = true;
+    c.variant = -1;
+    mr_buf_init(&out, 1 << 20);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(master), BASE, &out, &why), MR_OK);
+    /* en.m3u8 0, low 1, ftp (kept) 2, iframes 3, high 4. */
+    assert_non_null(strstr(out.p, ".m3u8?v=0\"\n"));
+    assert_non_null(strstr(out.p, ".m3u8?v=1\n"));
+    assert_non_null(strstr(out.p, "\nftp://elsewhere/x.m3u8\n"));
+    assert_null(strstr(out.p, "?v=2"));
+    assert_non_null(strstr(out.p, ".m3u8?v=3\"\n"));
+    assert_non_null(strstr(out.p, ".m3u8?v=4\n"));
+    mr_buf_free(&out);
+
+    c.variant = 4;
+    mr_buf_init(&out, 1 << 20);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(media), BASE, &out, &why), MR_OK);
+    assert_non_null(strstr(out.p, ".bin?v=4\"\n"));
+    assert_non_null(strstr(out.p, ".mp4?v=4\"\n"));
+    assert_non_null(strstr(out.p, ".ts?n=41&v=4\n"));
+    assert_non_null(strstr(out.p, ".ts?n=42&v=4\n"));
+    assert_non_null(strstr(out.p, ".ts?n=43&v=4\n"));
+    assert_non_null(strstr(out.p, "URI=\"skd://key\"\n"));
+    /* A rendition report points elsewhere: no hint. */
+    assert_non_null(strstr(out.p, ".m3u8\"\n"));
+    mr_buf_free(&out);
+
+    c.locate = false;
+    mr_buf_init(&out, 1 << 20);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(media), BASE, &out, &why), MR_OK);
+    assert_null(strchr(out.p, '?'));
+    mr_buf_free(&out);
+    mr_arena_free(&a);
+}
+
+/* mr_m3u8_find: the same path first (query and host may differ), else the
+ * position; a master's answer is a playlist to look in next. */
+static void test_find(void **state)
+{
+    static const char master[] =
+        "#EXTM3U\n"
+        "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"audio/en.m3u8?sig=2\"\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=1\nlow/index.m3u8?sig=2\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=4\nhttps://cdn2.example.com/t2/high/index.m3u8\n";
+    static const char media[] =
+        "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:41\n#EXT-X-MAP:URI=\"init.mp4?sig=2\"\n"
+        "#EXTINF:1,\na.ts?sig=2\n#EXTINF:1,\nb.ts?sig=2\n#EXTINF:1,\nc.ts?sig=2\n";
+    const char *base = "https://cdn.example.com/t2/master.m3u8?sig=2";
+    struct mr_arena a;
+    char *url;
+    bool nested;
+
+    (void)state;
+    mr_arena_init(&a, 0);
+    /* By path. */
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c(media), base,
+                                  &(struct mr_m3u8_want){ "/t2/b.ts", -1, -1 }, &url, &nested),
+                     MR_OK);
+    assert_string_equal(url, "https://cdn.example.com/t2/b.ts?sig=2");
+    assert_false(nested);
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c(media), base,
+                                  &(struct mr_m3u8_want){ "/t2/init.mp4", -1, 99 }, &url,
+                                  &nested), MR_OK);
+    assert_string_equal(url, "https://cdn.example.com/t2/init.mp4?sig=2");
+    /* The path wins over the position. */
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c(media), base,
+                                  &(struct mr_m3u8_want){ "/t2/c.ts", -1, 41 }, &url, &nested),
+                     MR_OK);
+    assert_string_equal(url, "https://cdn.example.com/t2/c.ts?sig=2");
+    /* By media sequence number. */
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c(media), base,
+                                  &(struct mr_m3u8_want){ "/t1/b.ts", -1, 42 }, &url, &nested),
+                     MR_OK);
+    assert_string_equal(url, "https://cdn.example.com/t2/b.ts?sig=2");
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c(media), base,
+                                  &(struct mr_m3u8_want){ "/t1/b.ts", -1, 44 }, &url, &nested),
+                     MR_ENOTFOUND);
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c(media), base,
+                                  &(struct mr_m3u8_want){ "/t1/b.ts", -1, -1 }, &url, &nested),
+                     MR_ENOTFOUND);
+    /* In a master: a variant by position (renditions count), or by path. */
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c(master), base,
+                                  &(struct mr_m3u8_want){ "/t1/b.ts", 2, 42 }, &url, &nested),
+                     MR_OK);
+    assert_string_equal(url, "https://cdn2.example.com/t2/high/index.m3u8");
+    assert_true(nested);
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c(master), base,
+                                  &(struct mr_m3u8_want){ "/t2/low/index.m3u8", 2, -1 }, &url,
+                                  &nested), MR_OK);
+    assert_string_equal(url, "https://cdn.example.com/t2/low/index.m3u8?sig=2");
+    assert_true(nested);
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c(master), base,
+                                  &(struct mr_m3u8_want){ NULL, 3, -1 }, &url, &nested),
+                     MR_ENOTFOUND);
+    /* Not a playlist. */
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c("<html>"), base,
+                                  &(struct mr_m3u8_want){ "/a", 0, 0 }, &url, &nested),
+                     MR_ENOTFOUND);
+    assert_string_equal(mr_m3u8_url_path(&a, "https://h:8/a/b.ts?x=1#f"), "/a/b.ts");
+    mr_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -637,6 +765,8 @@ int main(void)
         cmocka_unit_test(test_fast_path_same),
         cmocka_unit_test(test_token_cap),
         cmocka_unit_test(test_import_carried),
+        cmocka_unit_test(test_locate_hints),
+        cmocka_unit_test(test_find),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
