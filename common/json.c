@@ -1,6 +1,9 @@
 /* json.c - json-c objects owned by an arena. */
 #include "json.h"
 
+#include <limits.h>
+#include <stdbool.h>
+
 #include "error.h"
 
 static void put(void *obj)
@@ -13,4 +16,30 @@ int mr_json_own(struct mr_arena *a, struct json_object *obj)
     if (!obj)
         return MR_ENOMEM;
     return mr_arena_cleanup(a, put, obj);
+}
+
+int mr_json_parse_object(struct mr_arena *a, const char *text, size_t len, int depth,
+                         struct json_object **out)
+{
+    struct json_tokener *tok;
+    struct json_object *o;
+    bool ok;
+
+    *out = NULL;
+    if (len > INT_MAX)
+        return MR_EINVAL;
+    if (!(tok = json_tokener_new_ex(depth)))
+        return MR_ENOMEM;
+    o = json_tokener_parse_ex(tok, text ? text : "", (int)len);
+    ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+         json_object_is_type(o, json_type_object);
+    json_tokener_free(tok);
+    if (!ok) {
+        json_object_put(o);
+        return MR_EINVAL;
+    }
+    if (mr_json_own(a, o))
+        return MR_ENOMEM;
+    *out = o;
+    return MR_OK;
 }

@@ -78,25 +78,14 @@ static const char *get_str(struct mr_arena *a, struct json_object *o, const char
 int mr_source_from_json(struct mr_arena *a, const char *text, size_t len,
                         struct mr_source *out, long long *refresh_at)
 {
-    struct json_tokener *tok;
     struct json_object *o, *v;
     int rc = MR_OK;
 
     memset(out, 0, sizeof(*out));
     if (len > MR_MPD_MAX_BYTES)
         return MR_ETOOBIG;
-    if (!(tok = json_tokener_new_ex(8)))
-        return MR_ENOMEM;
-    o = json_tokener_parse_ex(tok, text, (int)len);
-    if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-        json_object_get_type(o) != json_type_object) {
-        json_tokener_free(tok);
-        json_object_put(o);
-        return MR_EINVAL;
-    }
-    json_tokener_free(tok);
-    if (mr_json_own(a, o))
-        return MR_ENOMEM;
+    if ((rc = mr_json_parse_object(a, text, len, 8, &o)))
+        return rc;
     if (!(out->url = get_str(a, o, "url")))
         return MR_EINVAL;
     out->video_type = get_str(a, o, "video_type");

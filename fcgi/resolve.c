@@ -135,7 +135,6 @@ static int store_item(struct mr_ctx *ctx, const char *id, struct json_object *it
 static int post_media(struct mr_ctx *ctx)
 {
     struct mr_str body;
-    struct json_tokener *tok;
     struct json_object *root, *idv, *item, *o;
     struct mr_media m, existing;
     char id[MR_MEDIA_ID_MAX + 1], why[320];
@@ -147,13 +146,10 @@ static int post_media(struct mr_ctx *ctx)
                              MR_MEDIA_JSON_MAX);
     if (rc)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "cannot read the request body");
-    if (!(tok = json_tokener_new_ex(16)))
-        return MR_ENOMEM;
-    root = json_tokener_parse_ex(tok, body.p, (int)body.len);
-    rc = !root || json_tokener_get_error(tok) != json_tokener_success ||
-         json_object_get_type(root) != json_type_object;
-    json_tokener_free(tok);
-    if (mr_json_own(ctx->arena, root) || rc)
+    rc = mr_json_parse_object(ctx->arena, body.p, body.len, 16, &root);
+    if (rc == MR_ENOMEM)
+        return rc;
+    if (rc)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "the body must be a JSON object");
     if (json_object_object_get_ex(root, "id", &idv)) {
         const char *s = json_object_get_string(idv);

@@ -233,7 +233,6 @@ static int alist_post(const struct call *c, const char *endpoint, struct json_ob
     struct mr_header hv[3];
     struct mr_upstream_req req;
     struct mr_upstream_head head;
-    struct json_tokener *tok;
     struct json_object *root, *v;
     struct mr_buf *body;
     const char *text, *msg;
@@ -274,13 +273,10 @@ static int alist_post(const struct call *c, const char *endpoint, struct json_ob
         return post_fail(c, endpoint, rc, "%s", mr_upstream_error(ctx->up));
     if (head.status != 200)
         return post_fail(c, endpoint, MR_EUPSTREAM, "HTTP %ld", head.status);
-    if (!(tok = json_tokener_new_ex(ALIST_MAX_DEPTH)))
-        return MR_ENOMEM;
-    root = json_tokener_parse_ex(tok, body->p ? body->p : "", (int)body->len);
-    rc = !root || json_tokener_get_error(tok) != json_tokener_success ||
-         !json_object_is_type(root, json_type_object);
-    json_tokener_free(tok);
-    if (mr_json_own(ctx->arena, root) || rc)
+    rc = mr_json_parse_object(ctx->arena, body->p, body->len, ALIST_MAX_DEPTH, &root);
+    if (rc == MR_ENOMEM)
+        return rc;
+    if (rc)
         return post_fail(c, endpoint, MR_EUPSTREAM, "the answer is not a JSON object");
     if (!(v = get_type(root, "code", json_type_int)))
         return post_fail(c, endpoint, MR_EUPSTREAM, "the answer has no code");

@@ -342,7 +342,6 @@ static int api_get(struct api *api, const char *what, const char *path_query,
     struct mr_ctx *ctx = api->ctx;
     struct mr_upstream_req req;
     struct mr_upstream_head head;
-    struct json_tokener *tok;
     struct json_object *root, *d, *msgv;
     struct mr_buf *body;
     long long code;
@@ -372,13 +371,10 @@ static int api_get(struct api *api, const char *what, const char *path_query,
     if (head.status != 200)
         return mr_fail(ctx, api->id, MR_EUPSTREAM, "bilibili %s API answered HTTP %ld", what,
                        head.status);
-    if (!(tok = json_tokener_new_ex(BILI_MAX_JSON_DEPTH)))
-        return MR_ENOMEM;
-    root = json_tokener_parse_ex(tok, body->p ? body->p : "", (int)body->len);
-    rc = !root || json_tokener_get_error(tok) != json_tokener_success ||
-         !json_object_is_type(root, json_type_object);
-    json_tokener_free(tok);
-    if (mr_json_own(ctx->arena, root) || rc)
+    rc = mr_json_parse_object(ctx->arena, body->p, body->len, BILI_MAX_JSON_DEPTH, &root);
+    if (rc == MR_ENOMEM)
+        return rc;
+    if (rc)
         return mr_fail(ctx, api->id, MR_EUPSTREAM,
                        "bilibili %s API: the answer is not a JSON object", what);
     if (!jlong(root, "code", NULL, &code))

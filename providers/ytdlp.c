@@ -611,24 +611,16 @@ static const char *title_of(struct mr_arena *a, struct json_object *o)
 int mr_ytdlp_map(struct mr_arena *a, const char *json, size_t len, struct mr_source *out,
                  char *msg, size_t msglen)
 {
-    struct json_tokener *tok;
     struct json_object *root, *o, *formats, *v;
     struct cand top = { 0 }, *c = NULL, *chosen = NULL;
     size_t nc = 0, nf = 0;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (len > (size_t)0x7fffffff)
-        len = 0x7fffffff;
-    if (!(tok = json_tokener_new_ex(MR_YTDLP_JSON_DEPTH)))
-        return MR_ENOMEM;
-    root = json_tokener_parse_ex(tok, json, (int)len);
-    rc = json_tokener_get_error(tok) != json_tokener_success ||
-         !json_object_is_type(root, json_type_object);
-    json_tokener_free(tok);
-    if (root && mr_json_own(a, root))
-        return MR_ENOMEM;
-    if (!root || rc) {
+    rc = mr_json_parse_object(a, json, len, MR_YTDLP_JSON_DEPTH, &root);
+    if (rc == MR_ENOMEM)
+        return rc;
+    if (rc) {
         snprintf(msg, msglen, "yt-dlp printed no JSON object");
         return MR_EUPSTREAM;
     }
