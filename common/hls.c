@@ -31,6 +31,8 @@
 /* How many variants of a master are searched for a URI whose link
  * expired, when no hint says which. */
 #define RELOCATE_MAX_VARIANTS 16
+/* How long a URI that could not be found again is not looked for again. */
+#define RELOCATE_MISS_MS 30000
 
 /* Tokens are made per hour: the same playlist rewritten twice within the
  * hour gives the same bytes, and every token lives at least token_ttl_s. */
@@ -678,7 +680,8 @@ typedef int (*try_fn)(struct mr_ctx *ctx, void *arg, const char *url, bool expir
 
 /* After an upstream URL of provider-bound media answered 401/403/404/410:
  * finds it again and answers through try().  First where an earlier request
- * found it (reloc:{media}:{hash of the URL}, kept while the new link lives);
+ * found it (reloc:{media}:{hash of the URL}, kept while the new link lives,
+ * or "-" for 30 s when it was not found);
  * then in the item's cached resolution (another request may have refreshed
  * it already); last in a fresh one.  So a VOD player whose playlist holds
  * dead links costs one resolution, not one per segment. */
@@ -703,8 +706,11 @@ static int recover(struct mr_ctx *ctx, const struct mr_media *me, const char *ol
     h[32] = '\0';
     if (!(key = mr_arena_printf(ctx->arena, "reloc:%s:%s", me->id, h)))
         return MR_ENOMEM;
-    if (!mr_store_get(ctx->store, ctx->arena, key, &known) && known.len &&
-        (url = mr_arena_strdup_str(ctx->arena, known))) {
+    if (!mr_store_get(ctx->store, ctx->arena, key, &known) && known.len) {
+        if (mr_str_eq_c(known, "-"))     /* looked for a moment ago, in vain */
+            return relocate_failed(ctx, me, MR_ENOTFOUND, status);
+        if (!(url = mr_arena_strdup_str(ctx->arena, known)))
+            return MR_ENOMEM;
         rc = try(ctx, arg, url, true);
         if (rc != MR_ETOKEN_EXPIRED)
             return rc;
@@ -734,6 +740,9 @@ static int recover(struct mr_ctx *ctx, const struct mr_media *me, const char *ol
         if (rc != MR_ETOKEN_EXPIRED)
             return rc;
     }
+    /* Not there: said at once to the requests that come for it soon (a
+     * search may fetch every variant of the stream). */
+    mr_store_set(ctx->store, key, "-", 1, RELOCATE_MISS_MS);
     return relocate_failed(ctx, me, MR_ENOTFOUND, status);
 }
 

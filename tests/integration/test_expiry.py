@@ -290,6 +290,11 @@ def test_a_segment_that_is_gone_stays_an_error(env):
     bogus = re.sub(r"\?n=\d+", "?n=999", segs[2])
     r = raw_get(env.port, bogus)
     assert r.status == 403, r
+    # Asked again, it is not searched for again (no fresh resolution).
+    mints = env.origin.mints("p")
+    env.origin.revoke()
+    assert raw_get(env.port, bogus).status == 403
+    assert env.origin.mints("p") == mints
 
 
 def test_file_is_resolved_again(env):
