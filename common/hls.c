@@ -463,8 +463,13 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
             nanosleep(&ts, NULL);
             if (!pl_get(ctx, key, &pl))
                 return send_manifest(ctx, m, pl.p, pl.n, "WAIT");
-            if (mr_store_get(ctx->store, ctx->arena, lock, &v) == MR_ENOTFOUND)
-                break;  /* the refresh failed: ask the upstream ourselves */
+            if (mr_store_get(ctx->store, ctx->arena, lock, &v) == MR_ENOTFOUND) {
+                /* Done since we looked (its copy is there now), or it
+                 * failed: then ask the upstream ourselves. */
+                if (!pl_get(ctx, key, &pl))
+                    return send_manifest(ctx, m, pl.p, pl.n, "WAIT");
+                break;
+            }
         }
     }
     rc = fetch_rewritten(ctx, m, &o, &fresh);
