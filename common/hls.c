@@ -51,6 +51,8 @@ struct scope {
     bool members_only;                 /* a media item with a room */
     const struct mr_media *media;      /* the media item, when its provider's
                                           links may expire (provider.remote) */
+    const char *t;                     /* "m:ID/NAME": which of its sources
+                                          (?t=NAME), else NULL */
 };
 
 /* Opens a token's scope: the channel or media item it is bound to, its
@@ -86,9 +88,12 @@ static int open_scope(struct mr_ctx *ctx, struct mr_str scope, struct scope *out
         struct mr_source src;
         const struct mr_provider *p;
         int rc;
+        struct mr_str id, t = mr_str_cut(rest, '/', &id);
         if (!m)
             return MR_ENOMEM;
-        if ((rc = mr_media_get(ctx->conf, ctx->store, ctx->arena, rest, m)))
+        if (t.p && !(out->t = mr_arena_strdup_str(ctx->arena, t)))
+            return MR_ENOMEM;
+        if ((rc = mr_media_get(ctx->conf, ctx->store, ctx->arena, id, m)))
             return rc;
         if ((rc = mr_auth_media(ctx, m)))
             return rc;
@@ -410,8 +415,9 @@ static void pl_keys(struct mr_ctx *ctx, const struct manifest *m, char **key, ch
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[SHA256_DIGEST_LENGTH];
-    char *all = mr_arena_printf(ctx->arena, "%c\n%s\n%s\n%s\n%s", m->dash ? 'd' : 'h',
-                                m->scope, m->url, ctx->conf->public_url, m->vars);
+    char *all = mr_arena_printf(ctx->arena, "%c\n%s\n%s\n%s\n%s\n%ld", m->dash ? 'd' : 'h',
+                                m->scope, m->url, ctx->conf->public_url, m->vars,
+                                m->locate ? m->variant : -1);
     char h[33];
 
     *key = *lock = NULL;
@@ -492,32 +498,34 @@ int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_h
 /* --- links that expired under a player ------------------------------------ */
 
 /* A position hint of the request's query ("v", "n"), or -1. */
-static long query_hint(struct mr_ctx *ctx, const char *name)
+static long long query_hint(struct mr_ctx *ctx, const char *name)
 {
     char *v = NULL, *end;
-    long n;
+    long long n;
 
     if (mr_request_query(&ctx->req, ctx->arena, name, &v) || !v || !*v)
         return -1;
-    n = strtol(v, &end, 10);
-    return *end || n < 0 || n > 100000000000L ? -1 : n;
+    n = strtoll(v, &end, 10);
+    return *end || n < 0 || n > 100000000000000LL ? -1 : n;
 }
 
-/* A playlist of a freshly resolved source, whole, into *body (*final: its
- * URL after redirects).  Anything but a 200 is MR_ENOTFOUND. */
-static int fetch_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
-                          struct mr_str *body, const char **final)
+/* The "v" hint: which playlist of its master this is, or -1. */
+static long variant_hint(struct mr_ctx *ctx)
 {
-    struct mr_buf *b = mr_arena_alloc(ctx->arena, sizeof(*b));
+    long long v = query_hint(ctx, "v");
+    return v > 100000 ? -1 : (long)v;
+}
+
+/* A playlist of a freshly resolved source, whole, into b (initialized by
+ * the caller, capped at hls.max_playlist_bytes); *final: its URL after
+ * redirects.  Anything but a 200 is MR_ENOTFOUND. */
+static int fetch_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
+                          struct mr_buf *b, const char **final)
+{
     struct mr_upstream_req req;
     struct mr_upstream_head head;
     int rc;
 
-    if (!b)
-        return MR_ENOMEM;
-    mr_buf_init(b, (size_t)ctx->conf->hls.max_playlist_bytes);
-    if ((rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, b)))
-        return rc;
     memset(&req, 0, sizeof(req));
     req.url = url;
     req.headers = policy->v;
@@ -527,22 +535,26 @@ static int fetch_playlist(struct mr_ctx *ctx, const char *url, const struct mr_h
     memset(&head, 0, sizeof(head));
     if ((rc = mr_upstream_fetch(ctx->up, ctx->arena, &req, &head, b)) || head.status != 200)
         return rc == MR_ENOMEM ? rc : MR_ENOTFOUND;
-    *body = mr_buf_str(b);
     *final = head.final_url ? head.final_url : url;
     return MR_OK;
 }
 
-/* The playlist at `url`, fetched, and `want` found in it (mr_m3u8_find). */
+/* The playlist at `url`, fetched, and `want` found in it (mr_m3u8_find);
+ * its body is let go at once.  *fetched grows by its size. */
 static int find_in(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
-                   const struct mr_m3u8_want *want, char **out, bool *nested)
+                   const struct mr_m3u8_want *want, char **out, bool *nested, size_t *fetched)
 {
-    struct mr_str body;
     const char *final;
+    struct mr_buf b;
     int rc;
 
-    if ((rc = fetch_playlist(ctx, url, policy, &body, &final)))
-        return rc;
-    return mr_m3u8_find(ctx->arena, body, final, want, out, nested);
+    mr_buf_init(&b, (size_t)ctx->conf->hls.max_playlist_bytes);
+    rc = fetch_playlist(ctx, url, policy, &b, &final);
+    *fetched += b.len;
+    if (!rc)
+        rc = mr_m3u8_find(ctx->arena, mr_buf_str(&b), final, want, out, nested);
+    mr_buf_free(&b);
+    return rc;
 }
 
 /* Whether `url` has the path `path` (its query, host and scheme aside). */
@@ -614,56 +626,78 @@ static int with_path(struct mr_ctx *ctx, const char *url, const char *path, char
  * same directory as the fresh source's URL, with that URL's host and query
  * (a signature that covers the directory).  MR_ENOTFOUND when it is not
  * there. */
-static int relocate(struct mr_ctx *ctx, const struct mr_source *s, const char *old, bool hls,
-                    bool playlist, long variant, long msn, char **url)
+static int relocate(struct mr_ctx *ctx, const struct mr_source *s, const char *t,
+                    const char *old, bool hls, bool playlist, long variant, long long msn,
+                    char **url)
 {
     struct mr_m3u8_want want = { mr_m3u8_url_path(ctx->arena, old), variant, msn };
     const struct mr_headers *policy = &s->headers;
     const struct mr_source src = *s;
-    const char *slash;
+    const char *slash, *entry = NULL, *type;
     int rc;
 
     *url = NULL;
-    if (!want.path)
+    if (!want.path || mr_source_pick(&src, t, &entry, &type))
         return MR_ENOTFOUND;
-    if (same_path(ctx, src.url, want.path))
-        return (*url = (char *)src.url) ? MR_OK : MR_ENOTFOUND;
-    for (size_t i = 0; i < src.nmore; i++)
-        if (same_path(ctx, src.more[i].url, want.path))
-            return (*url = (char *)src.more[i].url) ? MR_OK : MR_ENOTFOUND;
+    /* The source's own URLs -- not for what lies inside an HLS playlist. */
+    if (!hls || playlist) {
+        if (same_path(ctx, src.url, want.path))
+            return (*url = (char *)src.url) ? MR_OK : MR_ENOTFOUND;
+        for (size_t i = 0; i < src.nmore; i++)
+            if (same_path(ctx, src.more[i].url, want.path))
+                return (*url = (char *)src.more[i].url) ? MR_OK : MR_ENOTFOUND;
+    }
     if (src.inline_mpd && (*url = inline_base_url(ctx, src.inline_mpd, src.url, want.path)))
         return MR_OK;
-    if (hls && src.url) {
+    if (hls && entry) {
         struct mr_m3u8_want by_path = { want.path, -1, -1 }, nth = { NULL, -1, -1 };
+        size_t fetched = 0, budget = 4 * (size_t)ctx->conf->hls.max_playlist_bytes;
+        const char *final;
+        struct mr_buf master;
         bool nested;
         char *u;
         /* The entry playlist: the URI itself, or the variant the hint names
          * and the URI in it. */
-        rc = find_in(ctx, src.url, policy, &want, &u, &nested);
-        if (!rc && (!nested || playlist || same_path(ctx, u, want.path)))
+        mr_buf_init(&master, (size_t)ctx->conf->hls.max_playlist_bytes);
+        rc = fetch_playlist(ctx, entry, policy, &master, &final);
+        fetched += master.len;
+        if (!rc)
+            rc = mr_m3u8_find(ctx->arena, mr_buf_str(&master), final, &want, &u, &nested);
+        if (!rc && (!nested || playlist || same_path(ctx, u, want.path))) {
+            mr_buf_free(&master);
             return (*url = u) ? MR_OK : MR_ENOTFOUND;
+        }
         if (!rc) {
-            want.variant = -1;
-            if (!(rc = find_in(ctx, u, policy, &want, &u, &nested)) && !nested)
+            struct mr_m3u8_want inside = { want.path, -1, want.msn };
+            if (!(rc = find_in(ctx, u, policy, &inside, &u, &nested, &fetched)) && !nested) {
+                mr_buf_free(&master);
                 return (*url = u) ? MR_OK : MR_ENOTFOUND;
+            }
         }
-        /* No hint, or a stale one: the same path in any of the variants. */
-        for (nth.variant = 0; rc != MR_ENOMEM && nth.variant < RELOCATE_MAX_VARIANTS;
-             nth.variant++) {
-            if ((rc = find_in(ctx, src.url, policy, &nth, &u, &nested)) || !nested)
+        /* No hint, or a stale one: the same path in the other variants,
+         * within a budget of bytes fetched. */
+        for (nth.variant = 0; master.len && rc != MR_ENOMEM && fetched < budget &&
+             nth.variant < RELOCATE_MAX_VARIANTS; nth.variant++) {
+            if (nth.variant == want.variant)
+                continue;
+            if ((rc = mr_m3u8_find(ctx->arena, mr_buf_str(&master), final, &nth, &u, &nested)) ||
+                !nested)
                 break;
-            if (!(rc = find_in(ctx, u, policy, &by_path, &u, &nested)) && !nested)
+            if (!(rc = find_in(ctx, u, policy, &by_path, &u, &nested, &fetched)) && !nested) {
+                mr_buf_free(&master);
                 return (*url = u) ? MR_OK : MR_ENOTFOUND;
+            }
         }
+        mr_buf_free(&master);
         if (rc == MR_ENOMEM)
             return rc;
     }
     /* The same directory as the source: its host and query, the old path. */
-    if ((slash = strrchr(want.path, '/')) && src.url) {
-        const char *sp = mr_m3u8_url_path(ctx->arena, src.url), *ss;
+    if ((slash = strrchr(want.path, '/')) && entry) {
+        const char *sp = mr_m3u8_url_path(ctx->arena, entry), *ss;
         if (sp && (ss = strrchr(sp, '/')) && ss - sp == slash - want.path &&
             !memcmp(sp, want.path, (size_t)(ss - sp)))
-            return with_path(ctx, src.url, want.path, url);
+            return with_path(ctx, entry, want.path, url);
     }
     return *url ? MR_OK : MR_ENOTFOUND;
 }
@@ -690,20 +724,26 @@ typedef int (*try_fn)(struct mr_ctx *ctx, void *arg, const char *url, bool expir
  * then in the item's cached resolution (another request may have refreshed
  * it already); last in a fresh one.  So a VOD player whose playlist holds
  * dead links costs one resolution, not one per segment. */
-static int recover(struct mr_ctx *ctx, const struct mr_media *me, const char *old, bool hls,
+static int recover(struct mr_ctx *ctx, const struct scope *sco, const char *old, bool hls,
                    bool playlist, struct mr_headers *policy, try_fn try, void *arg)
 {
     static const char hex[] = "0123456789abcdef";
+    const struct mr_media *me = sco->media;
     /* A DASH segment's query is the upstream's: no hints there. */
-    long status = ctx->upstream_status, variant = hls ? query_hint(ctx, "v") : -1,
-         msn = hls ? query_hint(ctx, "n") : -1;
+    long long msn = hls ? query_hint(ctx, "n") : -1;
+    long status = ctx->upstream_status, variant = hls ? variant_hint(ctx) : -1;
     unsigned char md[SHA256_DIGEST_LENGTH];
-    char h[33], *key, *url;
+    char h[33], *key, *url, *what;
     struct mr_source src;
     struct mr_str known;
     int rc;
 
-    SHA256((const unsigned char *)old, strlen(old), md);
+    /* The hints are in the key: a request with made-up ones finds (and
+     * leaves) nothing for the others. */
+    if (!(what = mr_arena_printf(ctx->arena, "%s\n%s\n%ld\n%lld", old, sco->t ? sco->t : "",
+                                 variant, msn)))
+        return MR_ENOMEM;
+    SHA256((const unsigned char *)what, strlen(what), md);
     for (int i = 0; i < 16; i++) {
         h[2 * i] = hex[md[i] >> 4];
         h[2 * i + 1] = hex[md[i] & 15];
@@ -729,7 +769,7 @@ static int recover(struct mr_ctx *ctx, const struct mr_media *me, const char *ol
         }
         if (rc)
             return relocate_failed(ctx, me, rc, status);
-        rc = relocate(ctx, &src, old, hls, playlist, variant, msn, &url);
+        rc = relocate(ctx, &src, sco->t, old, hls, playlist, variant, msn, &url);
         if (rc == MR_ENOTFOUND || (!rc && !strcmp(url, old)))
             continue;       /* the cached resolution is the one that failed */
         if (rc)
@@ -741,12 +781,12 @@ static int recover(struct mr_ctx *ctx, const struct mr_media *me, const char *ol
                 mr_store_set(ctx->store, key, url, strlen(url), ttl * 1000);
         }
         *policy = src.headers;
-        rc = try(ctx, arg, url, pass == 0);
+        rc = try(ctx, arg, url, true);
         if (rc != MR_ETOKEN_EXPIRED)
             return rc;
     }
-    /* Not there: said at once to the requests that come for it soon (a
-     * search may fetch every variant of the stream). */
+    /* Not there, or dead there too: said at once to the requests that come
+     * for it soon (a search may fetch every variant of the stream). */
     mr_store_set(ctx->store, key, "-", 1, RELOCATE_MISS_MS);
     return relocate_failed(ctx, me, MR_ENOTFOUND, status);
 }
@@ -765,17 +805,17 @@ static int try_segment(struct mr_ctx *ctx, void *arg, const char *url, bool expi
 /* Relays a segment (key: what it is cached under); when its provider's
  * link expired, finds it again and relays that. */
 static int relay_segment(struct mr_ctx *ctx, struct mr_relay *r, const char *key,
-                         const struct mr_media *me, bool hls)
+                         const struct scope *sco, bool hls)
 {
     int rc;
 
-    r->expiry_back = me != NULL;
+    r->expiry_back = sco->media != NULL;
     rc = mr_segcache_serve(ctx, r, key);
     if (rc == MR_EBUSY)
         rc = mr_relay_run(ctx, r);
     if (rc != MR_ETOKEN_EXPIRED)
         return rc;
-    return recover(ctx, me, r->url, hls, false, &r->policy, try_segment, r);
+    return recover(ctx, sco, r->url, hls, false, &r->policy, try_segment, r);
 }
 
 /* MR_ETOKEN_EXPIRED when `url` answers 401/403/404/410 to a one-byte
@@ -825,12 +865,17 @@ static int media_manifest(struct mr_ctx *ctx, bool dash)
 
     if (!p)
         return MR_EINTERNAL;
-    scope = channel ? mr_arena_printf(ctx->arena, "c:%s", channel)
-                    : mr_arena_printf(ctx->arena, "m:%s", me->id);
-    if (!scope)
-        return MR_ENOMEM;
     if (mr_request_query(&ctx->req, ctx->arena, "t", &t) == MR_EINVAL)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "malformed query string");
+    if (t && (strlen(t) > 200 || mr_url_has_ctl(mr_str_c(t))))
+        return mr_resp_error(&ctx->resp, MR_EINVAL, "t: at most 200 bytes, no control bytes");
+    /* The tokens say which source (?t=) they came from, so a link that dies
+     * is looked for again in that one. */
+    scope = channel ? mr_arena_printf(ctx->arena, "c:%s", channel)
+          : t ? mr_arena_printf(ctx->arena, "m:%s/%s", me->id, t)
+              : mr_arena_printf(ctx->arena, "m:%s", me->id);
+    if (!scope)
+        return MR_ENOMEM;
     for (int attempt = 0; attempt < 2; attempt++) {
         rc = attempt ? mr_resolve_again(ctx, me, src.url, &src) : mr_resolve(ctx, me, &src);
         if (rc)
@@ -903,11 +948,11 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     {
         const struct mr_media *me = sco.media;
         struct manifest m = { u, &sco.policy, sc, vs, imports.n ? &imports : NULL, false, NULL,
-                              me != NULL, me != NULL, query_hint(ctx, "v") };
+                              me != NULL, me != NULL, variant_hint(ctx) };
         rc = serve_manifest(ctx, &m);
         if (rc != MR_ETOKEN_EXPIRED)
             return rc;
-        return recover(ctx, me, u, true, true, &sco.policy, try_playlist, &m);
+        return recover(ctx, &sco, u, true, true, &sco.policy, try_playlist, &m);
     }
 }
 
@@ -956,7 +1001,7 @@ int mr_hls_segment(struct mr_ctx *ctx)
         return MR_ENOMEM;
     if (!(key = cache_key(ctx, scope, url)))
         return MR_ENOMEM;
-    return relay_segment(ctx, &r, key, sco.media, true);
+    return relay_segment(ctx, &r, key, &sco, true);
 }
 
 /* --- DASH ------------------------------------------------------------------ */
@@ -1028,7 +1073,7 @@ int mr_dash_segment(struct mr_ctx *ctx)
     r.url = url;
     if (!(key = cache_key(ctx, scope, mr_str_c(url))))
         return MR_ENOMEM;
-    return relay_segment(ctx, &r, key, sco.media, false);
+    return relay_segment(ctx, &r, key, &sco, false);
 }
 
 int mr_hls_channel_list(struct mr_ctx *ctx)

@@ -12,9 +12,9 @@
 int mr_json_own(struct mr_arena *a, struct json_object *obj);
 
 /* Parses text[0..len) (a body from the network or a client) as one JSON
- * object nested at most `depth` deep, owned by the arena.  MR_OK,
- * MR_EINVAL when it is not that (cut short, not an object, deeper), or
- * MR_ENOMEM. */
+ * object nested at most `depth` deep (strict JSON, nothing after it but
+ * white space), owned by the arena.  MR_OK, MR_EINVAL when it is not that
+ * (cut short, not an object, deeper, trailing bytes), or MR_ENOMEM. */
 int mr_json_parse_object(struct mr_arena *a, const char *text, size_t len, int depth,
                          struct json_object **out);
 

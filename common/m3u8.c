@@ -42,7 +42,7 @@ struct rw {
     bool next_is_playlist;           /* after EXT-X-STREAM-INF */
     bool relayed;                    /* relay_uri wrote a relay URL (not the
                                         URI as it was) */
-    long msn;                        /* the next segment's media sequence number */
+    long long msn;                   /* the next segment's media sequence number */
     long nplaylists;                 /* playlist URIs so far (a master's) */
     const char *why;
 };
@@ -434,20 +434,31 @@ static int relay_uri(struct rw *w, struct mr_str uri, char kind)
     return MR_OK;
 }
 
+/* The number of an #EXT-X-MEDIA-SEQUENCE: line (digits only, capped). */
+static long long media_sequence(struct mr_str line)
+{
+    long long n = 0;
+
+    for (size_t i = 22; i < line.len && line.p[i] >= '0' && line.p[i] <= '9' &&
+         n < 100000000000000LL; i++)
+        n = n * 10 + (line.p[i] - '0');
+    return n;
+}
+
 /* The position hint after a relay URL (mr_m3u8_ctx.locate): "?v=K" for a
  * master's playlist, "?n=MSN[&v=K]" for a segment, "?v=K" for another
  * object of the K-th playlist; nothing when there is nothing to say. */
-static int hint(struct rw *w, long variant, long msn)
+static int hint(struct rw *w, long variant, long long msn)
 {
-    char h[48];
+    char h[64];
     int n;
 
     if (!w->c->locate || (variant < 0 && msn < 0))
         return MR_OK;
     if (msn >= 0 && variant >= 0)
-        n = snprintf(h, sizeof(h), "?n=%ld&v=%ld", msn, variant);
+        n = snprintf(h, sizeof(h), "?n=%lld&v=%ld", msn, variant);
     else if (msn >= 0)
-        n = snprintf(h, sizeof(h), "?n=%ld", msn);
+        n = snprintf(h, sizeof(h), "?n=%lld", msn);
     else
         n = snprintf(h, sizeof(h), "?v=%ld", variant);
     return mr_buf_append(w->out, h, (size_t)n);
@@ -512,10 +523,7 @@ static int do_line(struct rw *w, struct mr_str line, struct mr_str eol)
             return mr_buf_append_str(w->out, all);
         }
         if (mr_str_starts_c(line, "#EXT-X-MEDIA-SEQUENCE:")) {
-            w->msn = 0;
-            for (size_t i = 22; i < line.len && line.p[i] >= '0' && line.p[i] <= '9' &&
-                 w->msn < 100000000000L; i++)
-                w->msn = w->msn * 10 + (line.p[i] - '0');
+            w->msn = media_sequence(line);
             return mr_buf_append_str(w->out, all);
         }
         if (mr_str_starts_c(line, "#EXT-X-DEFINE:")) {
@@ -635,49 +643,74 @@ static int find_abs(struct mr_arena *a, const char *base, struct mr_str uri, cha
     return MR_OK;
 }
 
+/* Whether the reference `uri` (as written) may name a file called `base`:
+ * its path part ends with it.  A cheap test before resolving. */
+static bool may_name(struct mr_str uri, struct mr_str base)
+{
+    size_t n = 0;
+
+    while (n < uri.len && uri.p[n] != '?' && uri.p[n] != '#')
+        n++;
+    return base.len && n >= base.len && !memcmp(uri.p + n - base.len, base.p, base.len);
+}
+
 int mr_m3u8_find(struct mr_arena *a, struct mr_str body, const char *final_url,
                  const struct mr_m3u8_want *want, char **url, bool *nested)
 {
-    long msn = 0, nplaylists = 0;
-    bool next_is_playlist = false;
-    char *at_position = NULL, *u;
-    bool position_nested = false;
-    int rc;
+    long long msn = 0;
+    long nplaylists = 0;
+    bool next_is_playlist = false, by_path_nested = false, position_nested = false;
+    char *at_position = NULL, *by_path = NULL, *u, *path;
+    struct mr_str base = { NULL, 0 };
+    int nmatch = 0, rc;
 
     *url = NULL;
     *nested = false;
-    if (body.len > MR_M3U8_MAX_BYTES || !mr_m3u8_is_playlist(body))
+    if (!mr_m3u8_is_playlist(body))
         return MR_ENOTFOUND;
+    if (want->path) {
+        const char *slash = strrchr(want->path, '/');
+        base = mr_str_c(slash ? slash + 1 : want->path);
+    }
+    /* Lines are read as the rewriter reads them, so the positions agree:
+     * no BOM, no CR, tags recognized at the start of the line. */
+    if (body.len >= 3 && !memcmp(body.p, "\xEF\xBB\xBF", 3)) {
+        body.p += 3;
+        body.len -= 3;
+    }
     while (body.p && body.len) {
-        struct mr_str line, rest = mr_str_cut(body, '\n', &line);
-        struct mr_str t = mr_str_trim(line), uri = { NULL, 0 };
+        struct mr_str line, rest = mr_str_cut(body, '\n', &line), t, uri = { NULL, 0 };
         char kind = MR_TOKEN_SEGMENT;
-        bool counted = false, segment_line = false;
+        bool counted = false, segment_line = false, positional;
 
         body = rest;
+        if (line.len && line.p[line.len - 1] == '\r')
+            line.len--;
+        t = mr_str_trim(line);
         if (!t.len)
             continue;
         if (t.p[0] == '#') {
-            if (mr_str_starts_c(t, "#EXT-X-STREAM-INF:")) {
+            if (!mr_str_starts_c(line, "#EXT-X-"))
+                continue;
+            if (mr_str_starts_c(line, "#EXT-X-STREAM-INF:")) {
                 next_is_playlist = true;
-            } else if (mr_str_starts_c(t, "#EXT-X-MEDIA-SEQUENCE:")) {
-                msn = 0;
-                for (size_t i = 22; i < t.len && t.p[i] >= '0' && t.p[i] <= '9' &&
-                     msn < 100000000000L; i++)
-                    msn = msn * 10 + (t.p[i] - '0');
-            } else {
-                for (size_t i = 0; i < sizeof(uri_tags) / sizeof(uri_tags[0]); i++) {
-                    size_t tl = strlen(uri_tags[i].tag), v0, v1;
-                    if (!mr_str_starts_c(t, uri_tags[i].tag))
-                        continue;
-                    if (attr_find((struct mr_str){ t.p + tl, t.len - tl }, "URI", &uri,
-                                  &v0, &v1)) {
-                        kind = uri_tags[i].kind;
-                        counted = kind == MR_TOKEN_PLAYLIST &&
-                                  strcmp(uri_tags[i].tag, "#EXT-X-RENDITION-REPORT:");
-                    }
-                    break;
+                continue;
+            }
+            if (mr_str_starts_c(line, "#EXT-X-MEDIA-SEQUENCE:")) {
+                msn = media_sequence(line);
+                continue;
+            }
+            for (size_t i = 0; i < sizeof(uri_tags) / sizeof(uri_tags[0]); i++) {
+                size_t tl = strlen(uri_tags[i].tag), v0, v1;
+                if (!mr_str_starts_c(line, uri_tags[i].tag))
+                    continue;
+                if (attr_find((struct mr_str){ line.p + tl, line.len - tl }, "URI", &uri,
+                              &v0, &v1)) {
+                    kind = uri_tags[i].kind;
+                    counted = kind == MR_TOKEN_PLAYLIST &&
+                              strcmp(uri_tags[i].tag, "#EXT-X-RENDITION-REPORT:");
                 }
+                break;
             }
             if (!uri.p)
                 continue;
@@ -688,29 +721,38 @@ int mr_m3u8_find(struct mr_arena *a, struct mr_str body, const char *final_url,
             segment_line = !next_is_playlist;
             next_is_playlist = false;
         }
-        {
-            bool positional = !at_position &&
-                              ((counted && want->variant >= 0 && nplaylists == want->variant) ||
-                               (segment_line && want->msn >= 0 && msn == want->msn));
-            char *path;
-            if (counted)
-                nplaylists++;
-            if (segment_line)
-                msn++;
-            if ((rc = find_abs(a, final_url, uri, &u)))
-                return rc;
-            if (!u)
-                continue;
-            if (want->path && (path = mr_m3u8_url_path(a, u)) && !strcmp(path, want->path)) {
-                *url = u;
-                *nested = kind == MR_TOKEN_PLAYLIST;
-                return MR_OK;
+        positional = !at_position &&
+                     ((counted && want->variant >= 0 && nplaylists == want->variant) ||
+                      (segment_line && want->msn >= 0 && msn == want->msn));
+        if (counted)
+            nplaylists++;
+        if (segment_line)
+            msn++;
+        if (!positional && !may_name(uri, base))
+            continue;
+        if ((rc = find_abs(a, final_url, uri, &u)))
+            return rc;
+        if (!u)
+            continue;
+        if (want->path && (path = mr_m3u8_url_path(a, u)) && !strcmp(path, want->path)) {
+            /* Several URIs with this path (the query picks the file, or
+             * byte ranges of one file): the position decides, if there is
+             * one. */
+            if (!by_path) {
+                by_path = u;
+                by_path_nested = kind == MR_TOKEN_PLAYLIST;
             }
-            if (positional) {
-                at_position = u;
-                position_nested = kind == MR_TOKEN_PLAYLIST;
-            }
+            nmatch++;
         }
+        if (positional) {
+            at_position = u;
+            position_nested = kind == MR_TOKEN_PLAYLIST;
+        }
+    }
+    if (by_path && (nmatch == 1 || !at_position)) {
+        *url = by_path;
+        *nested = by_path_nested;
+        return MR_OK;
     }
     if (!at_position)
         return MR_ENOTFOUND;

@@ -73,12 +73,15 @@ int mr_m3u8_parse_vars(struct mr_arena *a, struct mr_str vars, struct mr_headers
 struct mr_m3u8_want {
     const char *path;                /* the old URL's path, without its query */
     long variant;                    /* in a master: its K-th playlist */
-    long msn;                        /* in a media playlist: this segment */
+    long long msn;                   /* in a media playlist: this segment */
 };
 
 /* Finds `want` in `body` (fetched from final_url): *url the absolute URL
- * (arena).  In a master, a URI with the same path, else the playlist at
- * want->variant, which *nested says is a playlist to look in next.
+ * (arena): the one URI with the same path, else the one at the position
+ * (want->variant in a master: *nested says it is a playlist to look in
+ * next; want->msn in a media playlist), else the first with the same path.
+ * Lines are read as the rewriter reads them (BOM, CRLF); EXT-X-DEFINE
+ * variables are not substituted.  The caller bounds body.len.
  * MR_ENOTFOUND when nothing fits. */
 int mr_m3u8_find(struct mr_arena *a, struct mr_str body, const char *final_url,
                  const struct mr_m3u8_want *want, char **url, bool *nested);

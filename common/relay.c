@@ -321,8 +321,10 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     int rc;
 
     /* Offload unless nginx came back because the upstream redirected: that
-     * request is relayed here, where redirects are followed and vetted. */
-    if (!strcmp(ctx->conf->stream.offload, "nginx") &&
+     * request is relayed here, where redirects are followed and vetted.  A
+     * provider's link that may have expired is not offloaded either: nginx
+     * would pass its 403 on, where the relay finds the link again. */
+    if (!strcmp(ctx->conf->stream.offload, "nginx") && !r->expiry_back &&
         !mr_request_param(&ctx->req, "MEDIARELAY_OFFLOAD_FALLBACK"))
         return offload(ctx, r);
 

@@ -40,6 +40,7 @@ struct json_object *mr_source_to_json(const struct mr_source *s, long long refre
     add_str(o, "inline_mpd", s->inline_mpd);
     json_object_object_add(o, "expire_at", json_object_new_int64((int64_t)s->expire_at));
     json_object_object_add(o, "refresh_at", json_object_new_int64(refresh_at));
+    json_object_object_add(o, "resolved_at", json_object_new_int64((int64_t)s->resolved_at));
     if (s->duration > 0)
         json_object_object_add(o, "duration", json_object_new_double(s->duration));
     h = json_object_new_object();
@@ -95,6 +96,8 @@ int mr_source_from_json(struct mr_arena *a, const char *text, size_t len,
     out->expire_at = json_object_object_get_ex(o, "expire_at", &v)
                      ? (time_t)json_object_get_int64(v) : 0;
     *refresh_at = json_object_object_get_ex(o, "refresh_at", &v) ? json_object_get_int64(v) : 0;
+    out->resolved_at = json_object_object_get_ex(o, "resolved_at", &v)
+                       ? (time_t)json_object_get_int64(v) : 0;
     if (json_object_object_get_ex(o, "duration", &v))
         out->duration = json_object_get_double(v);
     if (json_object_object_get_ex(o, "headers", &v) && json_object_is_type(v, json_type_object)) {
@@ -159,6 +162,7 @@ static int resolve_and_store(struct mr_ctx *ctx, const struct mr_provider *p,
 
     if ((rc = p->resolve(ctx, m, out)))
         return rc;
+    out->resolved_at = now;
     exp = out->expire_at;
     if (!exp && out->url)
         exp = mr_expiry_from_url(out->url);
@@ -196,10 +200,13 @@ static void pause_us(long us)
 
 /* Whether a resolution read from the cache can be used: any, for a plain
  * resolve; for a resolve-again, one whose link is not the one that failed
- * (another request resolved it again already). */
-static bool usable(const struct mr_source *s, const char *failed)
+ * (another request resolved it again already), or one younger than
+ * resolve.again_min_s -- a client must not be able to make the relay ask
+ * the provider on every request. */
+static bool usable(const struct mr_ctx *ctx, const struct mr_source *s, const char *failed)
 {
-    return !failed || !s->url || strcmp(s->url, failed);
+    return !failed || !s->url || strcmp(s->url, failed) ||
+           time(NULL) - s->resolved_at < ctx->conf->resolve.again_min_s;
 }
 
 /* mr_resolve (failed NULL) and mr_resolve_again. */
@@ -213,6 +220,7 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
     bool have = false;
     int rc;
 
+    ctx->why[0] = '\0';
     if (!p)
         return MR_EINTERNAL;
     if (!p->remote)
@@ -224,7 +232,7 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
 
     if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&
         !mr_source_from_json(ctx->arena, v.p, v.len, out, &refresh_at)) {
-        if (failed && usable(out, failed))
+        if (failed && usable(ctx, out, failed))
             return MR_OK;
         if (!failed && time(NULL) < refresh_at)
             return MR_OK;
@@ -242,6 +250,7 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
         if (have) {
             mr_warn("media %s: refresh failed (%s); the cached link stays until it expires",
                     m->id, mr_strerror(rc));
+            ctx->why[0] = '\0';
             return MR_OK;
         }
         return rc;
@@ -255,7 +264,7 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
         pause_us(us);
         if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&
             !mr_source_from_json(ctx->arena, v.p, v.len, out, &refresh_at) &&
-            usable(out, failed))
+            usable(ctx, out, failed))
             return MR_OK;
         if (mr_store_get(ctx->store, ctx->arena, lock, &v) == MR_ENOTFOUND) {
             /* It is done: its answer, even with the same link (one

@@ -836,7 +836,8 @@ int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *
                 rc = fill(s, &relay);
                 if (relay)
                     return MR_EBUSY;
-                record(s);
+                if (rc != MR_ETOKEN_EXPIRED)    /* counted when found again */
+                    record(s);
                 return rc;
             }
             if (rc != MR_EBUSY)

@@ -37,6 +37,8 @@ struct mr_source {
     struct mr_headers headers;      /* headers the upstream wants */
     const char *video_type;         /* "mp4", "hls", "mpd", "flv", ... or NULL */
     time_t expire_at;               /* 0: does not expire */
+    time_t resolved_at;             /* when the resolver asked the provider
+                                       (0: not through the resolver) */
     const char *title;
     double duration;                /* seconds, 0 when unknown */
     const char *thumbnail;

@@ -28,10 +28,23 @@ const struct mr_provider *const mr_providers[] = {
 int mr_fail(struct mr_ctx *ctx, const char *media_id, int rc, const char *fmt, ...)
 {
     va_list ap;
+    int n;
 
     va_start(ap, fmt);
-    vsnprintf(ctx->why, sizeof(ctx->why), fmt, ap);
+    n = vsnprintf(ctx->why, sizeof(ctx->why), fmt, ap);
     va_end(ap);
+    /* Cut short: not in the middle of a UTF-8 sequence. */
+    if (n >= (int)sizeof(ctx->why)) {
+        size_t end = strlen(ctx->why), lead = end;
+        while (lead && ((unsigned char)ctx->why[lead - 1] & 0xC0) == 0x80)
+            lead--;
+        if (lead && ((unsigned char)ctx->why[lead - 1] & 0x80)) {
+            unsigned char c = (unsigned char)ctx->why[lead - 1];
+            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (end - (lead - 1) < need)
+                ctx->why[lead - 1] = '\0';
+        }
+    }
     /* The message may quote an upstream: no control bytes reach a log line
      * or an answer. */
     for (unsigned char *p = (unsigned char *)ctx->why; *p; p++)

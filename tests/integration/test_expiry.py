@@ -45,6 +45,9 @@ class SigningOrigin:
         self.minted, self.minted_kinds, self.revoked, self.uses = [], [], set(), {}
         self.budget = None
         self.refused = 0
+        self.minters = {}       # page name -> a route answering /mint/ for it
+        self.crlf = False       # playlists with CRLF line ends
+        self.dead = False       # media playlists list s99.ts, 404 whatever the signature
         self.o = ScriptedOrigin()
         self.o.route("/mint/", self.mint)
         self.o.route("/p/", self.path_signed)
@@ -65,6 +68,8 @@ class SigningOrigin:
     def mint(self, h, seen):
         u = urllib.parse.parse_qs(seen.query).get("u", [""])[0]
         kind = u.rstrip("/").rsplit("/", 1)[-1]
+        if kind in self.minters:
+            return self.minters[kind](h, seen)
         with self.lock:
             sig = f"s{len(self.minted)}x{id(self) % 1000}"
             self.minted.append(sig)
@@ -94,16 +99,20 @@ class SigningOrigin:
             return True
 
     def master(self, suffix):
-        return ("#EXTM3U\n#EXT-X-VERSION:3\n"
+        text = ("#EXTM3U\n#EXT-X-VERSION:3\n"
                 f"#EXT-X-STREAM-INF:BANDWIDTH=800000\nv0/index.m3u8{suffix}\n"
                 f"#EXT-X-STREAM-INF:BANDWIDTH=400000\nv1/index.m3u8{suffix}\n")
+        return text.replace("\n", "\r\n") if self.crlf else text
 
     def media(self, suffix):
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2",
                  "#EXT-X-MEDIA-SEQUENCE:100"]
         for i in range(len(self.segments)):
             lines += ["#EXTINF:1.0,", f"s{i}.ts{suffix}"]
-        return "\n".join(lines + ["#EXT-X-ENDLIST", ""])
+        if self.dead:
+            lines += ["#EXTINF:1.0,", f"s99.ts{suffix}"]
+        text = "\n".join(lines + ["#EXT-X-ENDLIST", ""])
+        return text.replace("\n", "\r\n") if self.crlf else text
 
     def serve(self, h, rest, suffix, sig):
         pl = {"Content-Type": "application/vnd.apple.mpegurl"}
@@ -169,8 +178,8 @@ def make_media(tmp):
     return segs, (tmp / "a.mp4").read_bytes()
 
 
-@pytest.fixture(scope="module")
-def env(request, tmp_path_factory):
+def make_env(request, tmp_path_factory, offload=None, **config):
+    """A stack whose ytdlp provider mints links at a SigningOrigin; yields it."""
     if not FFMPEG or not shutil.which("curl"):
         pytest.skip("ffmpeg and curl are needed")
     tmp = tmp_path_factory.mktemp("expiry")
@@ -179,10 +188,8 @@ def env(request, tmp_path_factory):
     wrapper = tmp / "fake-yt-dlp"
     wrapper.write_text(WRAPPER.replace("@MINT@", origin.url("/mint/")))
     wrapper.chmod(0o755)
-    # No playlist cache: a revoked variant playlist must be fetched again.
-    cfg = make_config(providers={"ytdlp": {"path": str(wrapper), "timeout_s": 8}},
-                      hls={"vod_playlist_cache_s": 0})
-    gen = module_stack(request, cfg)
+    cfg = make_config(providers={"ytdlp": {"path": str(wrapper), "timeout_s": 8}}, **config)
+    gen = module_stack(request, cfg, offload=offload)
     st = next(gen)
     st.origin = origin
     yield st
@@ -191,6 +198,27 @@ def env(request, tmp_path_factory):
         next(gen)
     except StopIteration:
         pass
+
+
+@pytest.fixture(scope="module")
+def env(request, tmp_path_factory):
+    # Links are revoked moments after they were minted: resolving again is
+    # allowed at once (resolve.again_min_s 0); no playlist cache, so a
+    # revoked variant playlist is fetched again.
+    yield from make_env(request, tmp_path_factory, resolve={"again_min_s": 0},
+                        hls={"vod_playlist_cache_s": 0})
+
+
+@pytest.fixture(scope="module")
+def env_default(request, tmp_path_factory):
+    """resolve.again_min_s and the playlist cache as by default."""
+    yield from make_env(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def env_offload(request, tmp_path_factory):
+    yield from make_env(request, tmp_path_factory, offload="nginx",
+                        resolve={"again_min_s": 0})
 
 
 def register(st, kind):
@@ -331,3 +359,183 @@ def test_ffmpeg_plays_across_expiries(env, kind):
     assert len(seg_lines) >= NSEG, lines
     failed = [line for line in lines if re.search(r'" [45]\d\d ', line)]
     assert not failed, failed
+
+
+def test_made_up_hints_find_nothing_for_the_others(env):
+    """A request for segment 3 with a made-up ?n=105 does not decide what
+    the honest requests for segment 3 get."""
+    mid = register(env, "p")
+    _, segs = playlists(env, mid)
+    env.origin.revoke()
+    evil = re.sub(r"\?n=\d+", "?n=105", segs[3])
+    assert raw_get(env.port, evil).status == 200
+    r = raw_get(env.port, segs[3])
+    assert r.status == 200 and r.body == env.origin.segments[3]
+
+
+def test_a_dead_segment_is_not_searched_for_again(env):
+    """s99 is listed but 404 with any signature: after the first request,
+    the next ones cost no resolution and one upstream request at most."""
+    env.origin.dead = True
+    try:
+        mid = register(env, "q")
+        _, segs = playlists(env, mid)
+        dead = segs[-1]
+        assert raw_get(env.port, dead).status == 404
+        mints, seen = env.origin.mints("q"), len(env.origin.o.seen)
+        for _ in range(3):
+            assert raw_get(env.port, dead).status == 404
+        assert env.origin.mints("q") == mints
+        assert len(env.origin.o.seen) - seen <= 3
+    finally:
+        env.origin.dead = False
+
+
+@pytest.mark.parametrize("kind", ["p", "q"])
+def test_crlf_playlists(env, kind):
+    env.origin.crlf = True
+    try:
+        mid = register(env, kind)
+        _, segs = playlists(env, mid)
+        env.origin.revoke()
+        r = raw_get(env.port, segs[2])
+        assert r.status == 200 and r.body == env.origin.segments[2], r
+    finally:
+        env.origin.crlf = False
+
+
+def test_another_source_is_found_in_its_own_playlist(env):
+    """?t= plays another format (more_sources): its dead segment is found in
+    that format's fresh playlist, not the main one's."""
+    o = env.origin
+
+    def mint(h, seen):
+        with o.lock:
+            sig = f"f{len(o.minted)}"
+            o.minted.append(sig)
+            o.minted_kinds.append(("fmt", sig))
+
+        def fmt(v, height):
+            return {"format_id": f"hls-{height}", "protocol": "m3u8_native", "ext": "mp4",
+                    "vcodec": "avc1", "acodec": "mp4a", "height": height,
+                    "url": o.url(f"/p/{sig}/v{v}/index.m3u8")}
+        h.answer(200, {"Content-Type": "application/json"},
+                 json.dumps({"title": "formats", "formats": [fmt(0, 720), fmt(1, 360)]}))
+
+    def serve_v1(h, seen):
+        parts = seen.path.split("/", 3)       # "", p2, SIG, rest
+        m = re.fullmatch(r"v1/s(\d+)\.ts", parts[3] if len(parts) == 4 else "")
+        if not m or not o.valid(parts[2], True):
+            return o.path_signed(h, seen)
+        h.answer(200, {"Content-Type": "video/mp2t"}, b"V1-" + o.segments[int(m.group(1))])
+
+    o.minters["fmt"] = mint
+    o.o.route("/p/", serve_v1)
+    try:
+        r = env.request("POST", "/api/media", headers=ADMIN,
+                        body={"provider": "ytdlp", "source": {"url": o.url("/fmt")}})
+        assert r.status == 201, r
+        mid = r.json["id"]
+        names = [m["name"] for m in env.get(f"/api/media/{mid}/source").json["more_sources"]]
+        low = next(n for n in names if "360" in n)
+        r = env.get(f"/api/media/{mid}/index.m3u8?t={urllib.parse.quote(low)}")
+        assert r.status == 200, r
+        segs = [path_of(u) for u in uris(r.body.decode())]
+        assert raw_get(env.port, segs[2]).body.startswith(b"V1-")
+        o.revoke()
+        r = raw_get(env.port, segs[3])
+        assert r.status == 200 and r.body == b"V1-" + o.segments[3], r
+    finally:
+        o.minters.pop("fmt", None)
+        o.o.route("/p/", o.path_signed)
+
+
+def test_file_is_resolved_again_with_nginx_offload(env_offload):
+    """stream.offload "nginx": a provider's link is relayed here, not handed
+    to nginx, so a dead one is found again."""
+    env = env_offload
+    mid = register(env, "f")
+    r = raw_get(env.port, f"/api/proxy/media/{mid}", {"Range": "bytes=0-99"})
+    assert r.status == 206 and r.body == env.origin.mp4[:100], r
+    env.origin.revoke()
+    r = raw_get(env.port, f"/api/proxy/media/{mid}", {"Range": "bytes=100-199"})
+    assert r.status == 206 and r.body == env.origin.mp4[100:200], r
+
+
+def test_the_variant_hint_is_in_the_playlist_cache_key(env_default):
+    env = env_default
+    mid = register(env, "p")
+    master = env.get(f"/api/media/{mid}/index.m3u8")
+    variant = path_of(uris(master.body.decode())[0])
+    assert variant.endswith("?v=0")
+    assert env.get(variant.replace("?v=0", "?v=1")).status == 200
+    segs = uris(env.get(variant).body.decode())
+    assert segs[0].endswith("&v=0"), segs[0]
+
+
+def test_a_young_resolution_is_not_made_again(env_default):
+    """A link that fails moments after it was resolved (resolve.again_min_s,
+    15 s) does not make the relay ask the provider again, whatever the
+    client asks for: the upstream's answer is passed on."""
+    env = env_default
+    mid = register(env, "p")
+    _, segs = playlists(env, mid)
+    mints = env.origin.mints("p")
+    env.origin.revoke()
+    for i in (2, 3, 4):
+        assert raw_get(env.port, segs[i]).status == 403
+    assert raw_get(env.port, re.sub(r"\?n=\d+", "?n=1", segs[5])).status == 403
+    assert env.origin.mints("p") == mints
+
+
+MPD = """<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT8S"
+     minBufferTime="PT1S" profiles="urn:mpeg:dash:profile:isoff-live:2011">
+ <Period><AdaptationSet mimeType="video/mp4"><Representation id="v" bandwidth="1000"
+   codecs="avc1.4d401e" width="160" height="120">
+  <SegmentTemplate media="seg-$Number$.m4s" initialization="init.mp4" duration="1" startNumber="1"/>
+ </Representation></AdaptationSet></Period></MPD>
+"""
+
+
+def test_made_up_dash_names_cost_no_resolution(env_default):
+    """What follows a DASH directory token is the client's: names that are
+    not there are the upstream's 404, and no reason to ask the provider."""
+    env = env_default
+    o = env.origin
+
+    def mint(h, seen):
+        with o.lock:
+            o.minted.append("d")
+            o.minted_kinds.append(("dash", "d"))
+        h.answer(200, {"Content-Type": "application/json"}, json.dumps({
+            "title": "dash", "formats": [{
+                "format_id": "d", "protocol": "http_dash_segments", "vcodec": "avc1",
+                "acodec": "mp4a", "height": 120, "manifest_url": o.url("/dash/m.mpd"),
+                "url": o.url("/dash/m.mpd")}]}))
+
+    def dash(h, seen):
+        if seen.path == "/dash/m.mpd":
+            return h.answer(200, {"Content-Type": "application/dash+xml"}, MPD)
+        if re.fullmatch(r"/dash/seg-[1-8]\.m4s|/dash/init\.mp4", seen.path):
+            return h.answer(200, {"Content-Type": "video/mp4"}, b"x" * 100)
+        h.answer(404, {}, b"")
+
+    o.minters["dash"] = mint
+    o.o.route("/dash/", dash)
+    try:
+        r = env.request("POST", "/api/media", headers=ADMIN,
+                        body={"provider": "ytdlp", "source": {"url": o.url("/dash")}})
+        assert r.status == 201, r
+        mid = r.json["id"]
+        r = env.get(f"/api/media/{mid}/manifest.mpd")
+        assert r.status == 200, r
+        base = path_of(re.search(r"<BaseURL>([^<]*)</BaseURL>", r.body.decode()).group(1))
+        assert raw_get(env.port, base + "seg-1.m4s").status == 200
+        mints = o.mints("dash")
+        for i in range(5):
+            assert raw_get(env.port, base + f"nothing-{i}.m4s").status == 404
+        assert o.mints("dash") == mints
+    finally:
+        o.minters.pop("dash", None)
+        o.o.routes.pop("/dash/", None)

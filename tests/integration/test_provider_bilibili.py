@@ -247,8 +247,12 @@ def api(cdn, revoking):
 
 @pytest.fixture(scope="module")
 def st(request, cdn, api):
+    # Links are revoked moments after they were handed out: resolving again
+    # is allowed at once (resolve.again_min_s 0; test_expiry.py covers the
+    # default).
     cfg = make_config(upstream={"allow_networks": ["127.0.0.1/32"], "user_agent": UA},
-                      providers={"bilibili": {"api_base": api.url("/"), "cookie": SESSDATA}})
+                      providers={"bilibili": {"api_base": api.url("/"), "cookie": SESSDATA}},
+                      resolve={"again_min_s": 0})
     yield from module_stack(request, cfg, extra_nginx=cdn_nginx(cdn))
 
 

@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <string.h>
+
 #include <stdint.h>
 
 #include "arena.h"
@@ -52,12 +54,48 @@ static void test_cleanup_failure_puts_at_once(void **state)
     mr_arena_free(&a);
 }
 
+/* One strict JSON object, white space after it, nothing else. */
+static void test_parse_object(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+    } cases[] = {
+        { "{\"a\":1}", MR_OK },
+        { " {\"a\":[1,2]} \r\n", MR_OK },
+        { "{}", MR_OK },
+        { "{\"a\":1}garbage", MR_EINVAL },
+        { "{\"a\":1}{\"b\":2}", MR_EINVAL },
+        { "{\"a\":1,}", MR_EINVAL },
+        { "{\"a\":", MR_EINVAL },
+        { "[1]", MR_EINVAL },
+        { "1", MR_EINVAL },
+        { "", MR_EINVAL },
+        { "{\"a\":{\"b\":{\"c\":{}}}}", MR_EINVAL },    /* deeper than 3 */
+    };
+    struct mr_arena a;
+    struct json_object *o;
+
+    (void)state;
+    mr_arena_init(&a, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = mr_json_parse_object(&a, cases[i].in, strlen(cases[i].in), 3, &o);
+        if (rc != cases[i].rc)
+            fail_msg("%s: %d, not %d", cases[i].in, rc, cases[i].rc);
+        assert_true(rc ? o == NULL : o != NULL);
+    }
+    /* A NUL inside the length is not white space. */
+    assert_int_equal(mr_json_parse_object(&a, "{}\0", 3, 3, &o), MR_EINVAL);
+    mr_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_owned_until_reset),
         cmocka_unit_test(test_null_is_enomem),
         cmocka_unit_test(test_cleanup_failure_puts_at_once),
+        cmocka_unit_test(test_parse_object),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -750,6 +750,36 @@ static void test_find(void **state)
                                   &(struct mr_m3u8_want){ "/a", 0, 0 }, &url, &nested),
                      MR_ENOTFOUND);
     assert_string_equal(mr_m3u8_url_path(&a, "https://h:8/a/b.ts?x=1#f"), "/a/b.ts");
+    /* Read as the rewriter reads: CRLF, a BOM, a tag after leading blanks
+     * (not a tag, for the rewriter either). */
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c("\xEF\xBB\xBF#EXTM3U\r\n#EXT-X-MEDIA-SEQUENCE:7\r\n"
+                                               "#EXTINF:1,\r\na.ts\r\n#EXTINF:1,\r\nb.ts\r\n"),
+                                  base, &(struct mr_m3u8_want){ "/t1/x.ts", -1, 8 }, &url,
+                                  &nested), MR_OK);
+    assert_string_equal(url, "https://cdn.example.com/t2/b.ts");
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c("#EXTM3U\r\n#EXTINF:1,\r\na.ts?s=1\r\n"), base,
+                                  &(struct mr_m3u8_want){ "/t2/a.ts", -1, -1 }, &url, &nested),
+                     MR_OK);
+    assert_string_equal(url, "https://cdn.example.com/t2/a.ts?s=1");
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c("#EXTM3U\n #EXT-X-STREAM-INF:BANDWIDTH=1\n"
+                                               "a.m3u8\nb.ts\n"),
+                                  base, &(struct mr_m3u8_want){ NULL, -1, 0 }, &url, &nested),
+                     MR_OK);
+    assert_string_equal(url, "https://cdn.example.com/t2/a.m3u8");
+    assert_false(nested);
+    /* The query picks the file: several URIs share the path, and the
+     * position decides; without one, the first. */
+    {
+        static const char php[] = "#EXTM3U\n#EXTINF:1,\nseg.php?i=0\n#EXTINF:1,\nseg.php?i=1\n";
+        assert_int_equal(mr_m3u8_find(&a, mr_str_c(php), base,
+                                      &(struct mr_m3u8_want){ "/t2/seg.php", -1, 1 }, &url,
+                                      &nested), MR_OK);
+        assert_string_equal(url, "https://cdn.example.com/t2/seg.php?i=1");
+        assert_int_equal(mr_m3u8_find(&a, mr_str_c(php), base,
+                                      &(struct mr_m3u8_want){ "/t2/seg.php", -1, -1 }, &url,
+                                      &nested), MR_OK);
+        assert_string_equal(url, "https://cdn.example.com/t2/seg.php?i=0");
+    }
     mr_arena_free(&a);
 }
 
