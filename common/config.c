@@ -144,6 +144,7 @@ static const struct field resolve_fields[] = {
     INT("default_ttl_s", C(resolve.default_ttl_s), 3600, 10, 7 * 86400),
     INT("lock_timeout_s", C(resolve.lock_timeout_s), 40, 1, 600),
     INT("again_min_s", C(resolve.again_min_s), 15, 0, 3600),
+    INT("error_ttl_s", C(resolve.error_ttl_s), 5, 0, 3600),
     BOOL("open", C(resolve.open), 0),
     END
 };

@@ -113,6 +113,7 @@ struct mr_conf {
         long default_ttl_s;
         long lock_timeout_s;
         long again_min_s;
+        long error_ttl_s;
         bool open;
     } resolve;
     struct mr_conf_map channels;      /* of struct mr_conf_channel; the

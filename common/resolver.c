@@ -2,6 +2,7 @@
 #include "resolver.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -209,12 +210,46 @@ static bool usable(const struct mr_ctx *ctx, const struct mr_source *s, const ch
            time(NULL) - s->resolved_at < ctx->conf->resolve.again_min_s;
 }
 
+/* A failed resolution is remembered for resolve.error_ttl_s as "RC\nwhy":
+ * the requests that waited for it, and those that come soon after, get
+ * its answer instead of each asking the provider again. */
+static void remember_failure(struct mr_ctx *ctx, const char *ekey, int rc)
+{
+    char *v;
+
+    if (!ctx->conf->resolve.error_ttl_s || rc == MR_ENOMEM || rc == MR_ECLIENT)
+        return;
+    if ((v = mr_arena_printf(ctx->arena, "%d\n%s", rc, ctx->why)))
+        mr_store_set(ctx->store, ekey, v, strlen(v), ctx->conf->resolve.error_ttl_s * 1000);
+}
+
+static bool remembered_failure(struct mr_ctx *ctx, const char *ekey, int *rc)
+{
+    struct mr_str v, why, num;
+    char digits[8];
+    int n;
+
+    if (!ctx->conf->resolve.error_ttl_s || mr_store_get(ctx->store, ctx->arena, ekey, &v))
+        return false;
+    why = mr_str_cut(v, '\n', &num);
+    if (!why.p || !num.len || num.len >= sizeof(digits))
+        return false;
+    memcpy(digits, num.p, num.len);
+    digits[num.len] = '\0';
+    n = atoi(digits);
+    if (n <= MR_OK || n >= MR_ERR_COUNT || n == MR_EBUSY)
+        return false;
+    snprintf(ctx->why, sizeof(ctx->why), "%.*s", (int)why.len, why.p);
+    *rc = n;
+    return true;
+}
+
 /* mr_resolve (failed NULL) and mr_resolve_again. */
 static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *failed,
                    struct mr_source *out)
 {
     const struct mr_provider *p = mr_provider_find(m->provider);
-    char *key, *lock;
+    char *key, *lock, *ekey;
     struct mr_str v;
     long long refresh_at = 0, waited_until;
     bool have = false;
@@ -227,7 +262,8 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
         return p->resolve(ctx, m, out);
     key = cache_key(ctx, m, "url");
     lock = cache_key(ctx, m, "lock:url");
-    if (!key || !lock)
+    ekey = cache_key(ctx, m, "fail:url");
+    if (!key || !lock || !ekey)
         return MR_ENOMEM;
 
     if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&
@@ -238,10 +274,14 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
             return MR_OK;
         have = !failed;     /* still valid, but due for a refresh */
     }
+    if (!have && remembered_failure(ctx, ekey, &rc))
+        return rc;
     rc = mr_store_set_nx(ctx->store, lock, "1", 1, ctx->conf->resolve.lock_timeout_s * 1000);
     if (rc == MR_OK) {
         struct mr_source fresh;
         rc = resolve_and_store(ctx, p, m, key, &fresh);
+        if (rc)
+            remember_failure(ctx, ekey, rc);
         mr_store_del(ctx->store, lock);
         if (!rc) {
             *out = fresh;
@@ -272,13 +312,17 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
             if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&
                 !mr_source_from_json(ctx->arena, v.p, v.len, out, &refresh_at))
                 return MR_OK;
+            if (remembered_failure(ctx, ekey, &rc))
+                return rc;
             break;
         }
     }
     {
         struct mr_source fresh;
         rc = resolve_and_store(ctx, p, m, key, &fresh);
-        if (!rc)
+        if (rc)
+            remember_failure(ctx, ekey, rc);
+        else
             *out = fresh;
         return rc;
     }
@@ -297,7 +341,9 @@ int mr_resolve_again(struct mr_ctx *ctx, const struct mr_media *m, const char *f
 
 void mr_resolve_forget(struct mr_ctx *ctx, const struct mr_media *m)
 {
-    char *key = cache_key(ctx, m, "url");
+    char *key = cache_key(ctx, m, "url"), *ekey = cache_key(ctx, m, "fail:url");
     if (key)
         mr_store_del(ctx->store, key);
+    if (ekey)
+        mr_store_del(ctx->store, ekey);
 }

@@ -47,6 +47,10 @@ case $url in
 */slow/*)
     sleep 3607
     exit 0 ;;
+*/slowfail/*)
+    sleep 1
+    echo "ERROR: [generic] slow failure" >&2
+    exit 4 ;;
 */fail/*)
     echo "WARNING: [generic] a warning first" >&2
     printf 'ERROR: [generic] simulated failure \033[31mred\001\n' >&2
@@ -338,13 +342,36 @@ def test_exit_status_is_502(env):
     url = env.origin.url("/fail/x")
     mid = post(env, url)
     assert_json_error(env.get(f"/api/media/{mid}/source"), 502, "upstream_error")
-    # Not cached: a failure is tried again next time.
-    assert_json_error(env.get(f"/api/media/{mid}/source"), 502, "upstream_error")
-    assert runs(env.runlog, url) == 2
+    # Remembered for resolve.error_ttl_s (5 s): asked again at once, the
+    # same answer and message, without a run.
+    err = assert_json_error(env.get(f"/api/media/{mid}/source"), 502, "upstream_error")
+    assert "simulated failure" in err["message"], err
+    assert runs(env.runlog, url) == 1
     # The error line is logged, cleaned of control bytes.
     log = env.log("resolve")
     assert "ERROR: [generic] simulated failure ?[31mred?" in log, log[-2000:]
     assert "\x1b" not in log
+
+
+def test_one_run_for_20_concurrent_requests_that_fail(env):
+    url = env.origin.url("/slowfail/x")
+    mid = post(env, url)
+    results = concurrently(20, lambda i: env.get(f"/api/media/{mid}/source", timeout=30))
+    for r in results:
+        err = assert_json_error(r, 502, "upstream_error")
+        assert "slow failure" in err["message"], err
+    assert runs(env.runlog, url) == 1
+
+
+def test_a_failure_is_tried_again_after_error_ttl(env, stack):
+    st = stack(make_config(resolve={"error_ttl_s": 1},
+                           providers={"ytdlp": {"path": str(env.wrapper), "timeout_s": 8}}))
+    url = env.origin.url("/fail/again")
+    mid = post(st, url)
+    assert_json_error(st.get(f"/api/media/{mid}/source"), 502, "upstream_error")
+    time.sleep(1.5)
+    assert_json_error(st.get(f"/api/media/{mid}/source"), 502, "upstream_error")
+    assert runs(env.runlog, url) == 2
 
 
 def test_exit_status_message_reaches_the_client(env):
