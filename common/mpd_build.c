@@ -1,10 +1,11 @@
 /* mpd_build.c - a static on-demand DASH MPD from a provider's representations.
  *
  * Two passes: everything in the spec is checked first (so a refusal never
- * leaves half an XML tree behind and the build pass can fail only on memory),
- * then the tree is made with libxml2's tree API and serialized once.  Values
- * go through xmlNewProp / xmlNewTextChild, which escape on output; nothing is
- * pasted into markup by hand.
+ * leaves half a document behind and the build pass can fail only on memory
+ * or the cap), then the document is written in one pass by a small streaming
+ * writer that escapes every value.  Not libxml2: writing needs none of it,
+ * and linking it here put libxml2, ICU and libstdc++ into every executable
+ * (the provider registry reaches this file from all of them).
  */
 #include "mpd_build.h"
 
@@ -13,8 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#include <libxml/tree.h>
 
 #include "error.h"
 #include "limits.h"
@@ -37,8 +36,8 @@ static bool present(const char *s)
 
 /* Text that XML 1.0 can carry as it is: well-formed UTF-8 (no overlong
  * forms, no surrogates, nothing past U+10FFFF) of characters XML allows (no
- * C0 controls, no U+FFFE/U+FFFF), DEL refused too.  libxml2 escapes markup
- * but writes such bytes through, and the result would not parse. */
+ * C0 controls, no U+FFFE/U+FFFF), DEL refused too.  The writer escapes
+ * markup but writes such bytes through, and the result would not parse. */
 static bool text_ok(const char *s, size_t max)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -320,91 +319,182 @@ static int check_spec(const struct mr_mpd_spec *s, const char **why)
     return MR_OK;
 }
 
-/* ---- the tree ---------------------------------------------------------------- */
+/* ---- the writer -------------------------------------------------------------- */
 
-/* Carries the first failure, so the build reads as a list of what it makes. */
-struct tree {
+/* A streaming XML writer into an mr_buf: elements are opened and closed in
+ * order, attributes go on the element last opened, and every value is
+ * escaped on the way out.  It carries the first failure, so the build reads
+ * as a list of what it makes.  The checks above have already refused what
+ * XML 1.0 cannot carry; escaping the four markup characters is all that is
+ * left (no "'": values are always in double quotes). */
+#define XW_MAX_DEPTH 8
+
+struct xw {
+    struct mr_buf *b;
     int rc;
+    int depth;
+    bool pending;                      /* the last start tag is not yet closed */
+    const char *names[XW_MAX_DEPTH];
 };
 
-static xmlNodePtr el(struct tree *t, xmlNodePtr parent, const char *name)
+static void put(struct xw *w, const char *p, size_t n)
 {
-    xmlNodePtr n;
-
-    if (t->rc || !parent)
-        return NULL;
-    /* No namespace given: the child inherits the MPD's default one. */
-    n = xmlNewChild(parent, NULL, BAD_CAST name, NULL);
-    if (!n)
-        t->rc = MR_ENOMEM;
-    return n;
+    if (!w->rc && n)
+        w->rc = mr_buf_append(w->b, p, n);
 }
 
-static void attr(struct tree *t, xmlNodePtr n, const char *name, const char *value)
+static void put_str(struct xw *w, const char *s)
 {
-    if (t->rc || !n)
+    put(w, s, strlen(s));
+}
+
+static void escaped(struct xw *w, const char *s)
+{
+    const char *run = s;
+
+    for (; *s; s++) {
+        const char *e;
+        switch (*s) {
+        case '&': e = "&amp;"; break;
+        case '<': e = "&lt;"; break;
+        case '>': e = "&gt;"; break;
+        case '"': e = "&quot;"; break;
+        default: continue;
+        }
+        put(w, run, (size_t)(s - run));
+        put_str(w, e);
+        run = s + 1;
+    }
+    put(w, run, (size_t)(s - run));
+}
+
+static void indent(struct xw *w)
+{
+    static const char sp[] = "\n                ";   /* 2 * XW_MAX_DEPTH */
+
+    put(w, sp, 1 + 2 * (size_t)w->depth);
+}
+
+/* Ends a pending start tag, as the element turns out to have content. */
+static void close_start(struct xw *w)
+{
+    if (w->pending)
+        put(w, ">", 1);
+    w->pending = false;
+}
+
+static void start(struct xw *w, const char *name)
+{
+    if (w->rc)
         return;
-    if (!xmlNewProp(n, BAD_CAST name, BAD_CAST value))
-        t->rc = MR_ENOMEM;
+    if (w->depth >= XW_MAX_DEPTH) {     /* not reached: the MPD is 6 deep */
+        w->rc = MR_EINTERNAL;
+        return;
+    }
+    close_start(w);
+    if (w->depth)
+        indent(w);
+    put(w, "<", 1);
+    put_str(w, name);
+    w->names[w->depth++] = name;
+    w->pending = true;
 }
 
-static void attr_long(struct tree *t, xmlNodePtr n, const char *name, long v)
+static void attr(struct xw *w, const char *name, const char *value)
+{
+    if (w->rc || !w->pending)
+        return;
+    put(w, " ", 1);
+    put_str(w, name);
+    put(w, "=\"", 2);
+    escaped(w, value);
+    put(w, "\"", 1);
+}
+
+static void attr_long(struct xw *w, const char *name, long v)
 {
     char b[32];
 
     snprintf(b, sizeof b, "%ld", v);
-    attr(t, n, name, b);
+    attr(w, name, b);
 }
 
-static void base_url(struct tree *t, xmlNodePtr rep, const char *url)
+static void end(struct xw *w)
 {
-    if (t->rc || !rep)
+    const char *name;
+
+    if (w->rc || !w->depth)
         return;
-    /* xmlNewTextChild escapes; xmlNewChild would take '&' as markup. */
-    if (!xmlNewTextChild(rep, NULL, BAD_CAST "BaseURL", BAD_CAST url))
-        t->rc = MR_ENOMEM;
+    name = w->names[--w->depth];
+    if (w->pending) {
+        put(w, "/>", 2);
+        w->pending = false;
+    } else {
+        indent(w);
+        put(w, "</", 2);
+        put_str(w, name);
+        put(w, ">", 1);
+    }
 }
 
-static void add_rep(struct tree *t, xmlNodePtr set, const struct mr_mpd_rep *r, bool video,
-                    size_t i, bool set_mime)
+/* <name>text</name> on one line. */
+static void text_el(struct xw *w, const char *name, const char *text)
+{
+    start(w, name);
+    close_start(w);
+    escaped(w, text);
+    if (w->rc)
+        return;
+    w->depth--;
+    put(w, "</", 2);
+    put_str(w, name);
+    put(w, ">", 1);
+}
+
+/* ---- the MPD ------------------------------------------------------------------ */
+
+static void add_rep(struct xw *w, const struct mr_mpd_rep *r, bool video, size_t i,
+                    bool set_mime)
 {
     char idb[32], fr[64];
-    xmlNodePtr rep, sb;
     size_t k;
 
-    rep = el(t, set, "Representation");
-    attr(t, rep, "id", rep_id(r, video, i, idb, sizeof idb));
+    start(w, "Representation");
+    attr(w, "id", rep_id(r, video, i, idb, sizeof idb));
     if (!set_mime)
-        attr(t, rep, "mimeType", r->mime_type);
+        attr(w, "mimeType", r->mime_type);
     if (present(r->codecs))
-        attr(t, rep, "codecs", r->codecs);
-    attr_long(t, rep, "bandwidth", r->bandwidth);
+        attr(w, "codecs", r->codecs);
+    attr_long(w, "bandwidth", r->bandwidth);
     if (r->width > 0)
-        attr_long(t, rep, "width", r->width);
+        attr_long(w, "width", r->width);
     if (r->height > 0)
-        attr_long(t, rep, "height", r->height);
+        attr_long(w, "height", r->height);
     if (present(r->frame_rate) && frame_rate(r->frame_rate, fr, sizeof fr))
-        attr(t, rep, "frameRate", fr);
+        attr(w, "frameRate", fr);
     if (present(r->sar))
-        attr(t, rep, "sar", r->sar);
+        attr(w, "sar", r->sar);
     if (r->audio_sampling_rate > 0)
-        attr_long(t, rep, "audioSamplingRate", r->audio_sampling_rate);
-    base_url(t, rep, r->base_url);
+        attr_long(w, "audioSamplingRate", r->audio_sampling_rate);
+    text_el(w, "BaseURL", r->base_url);
     for (k = 0; k < r->nbackup; k++)
-        base_url(t, rep, r->backup_urls[k]);
-    sb = el(t, rep, "SegmentBase");
-    attr(t, sb, "indexRange", r->index_range);
-    attr(t, el(t, sb, "Initialization"), "range", r->init_range);
+        text_el(w, "BaseURL", r->backup_urls[k]);
+    start(w, "SegmentBase");
+    attr(w, "indexRange", r->index_range);
+    start(w, "Initialization");
+    attr(w, "range", r->init_range);
+    end(w);
+    end(w);
+    end(w);
 }
 
 /* One AdaptationSet of reps[idx[0..n)]. */
-static void add_set(struct tree *t, xmlNodePtr period, unsigned set_id, bool video,
-                    const struct mr_mpd_rep *reps, const size_t *idx, size_t n)
+static void add_set(struct xw *w, unsigned set_id, bool video, const struct mr_mpd_rep *reps,
+                    const size_t *idx, size_t n)
 {
     const char *lang = reps[idx[0]].lang;
     bool same_mime = true;
     long maxw = 0, maxh = 0;
-    xmlNodePtr set;
     size_t i;
 
     for (i = 0; i < n; i++) {
@@ -413,23 +503,24 @@ static void add_set(struct tree *t, xmlNodePtr period, unsigned set_id, bool vid
         maxw = r->width > maxw ? r->width : maxw;
         maxh = r->height > maxh ? r->height : maxh;
     }
-    set = el(t, period, "AdaptationSet");
-    attr_long(t, set, "id", (long)set_id);
-    attr(t, set, "contentType", video ? "video" : "audio");
+    start(w, "AdaptationSet");
+    attr_long(w, "id", (long)set_id);
+    attr(w, "contentType", video ? "video" : "audio");
     if (!video && present(lang))
-        attr(t, set, "lang", lang);
+        attr(w, "lang", lang);
     if (same_mime)
-        attr(t, set, "mimeType", reps[idx[0]].mime_type);
-    attr(t, set, "segmentAlignment", "true");
-    attr(t, set, "subsegmentAlignment", "true");
-    attr(t, set, "subsegmentStartsWithSAP", "1");
-    attr(t, set, "startWithSAP", "1");
+        attr(w, "mimeType", reps[idx[0]].mime_type);
+    attr(w, "segmentAlignment", "true");
+    attr(w, "subsegmentAlignment", "true");
+    attr(w, "subsegmentStartsWithSAP", "1");
+    attr(w, "startWithSAP", "1");
     if (video && maxw > 0)
-        attr_long(t, set, "maxWidth", maxw);
+        attr_long(w, "maxWidth", maxw);
     if (video && maxh > 0)
-        attr_long(t, set, "maxHeight", maxh);
+        attr_long(w, "maxHeight", maxh);
     for (i = 0; i < n; i++)
-        add_rep(t, set, &reps[idx[i]], video, idx[i], same_mime);
+        add_rep(w, &reps[idx[i]], video, idx[i], same_mime);
+    end(w);
 }
 
 static bool same_lang(const char *a, const char *b)
@@ -440,40 +531,29 @@ static bool same_lang(const char *a, const char *b)
 }
 
 static int build(const struct mr_mpd_spec *s, const char *dur, const char *minbuf,
-                 xmlDocPtr *docp)
+                 struct mr_buf *out)
 {
-    struct tree t = { MR_OK };
+    struct xw w = { out, MR_OK, 0, false, { NULL } };
     size_t idx[MR_MPD_BUILD_MAX_REPS];
     bool done[MR_MPD_BUILD_MAX_REPS] = { false };
     unsigned set_id = 0;
-    xmlNodePtr root, period;
-    xmlNsPtr ns;
-    xmlDocPtr doc;
     size_t i, j, n;
 
-    *docp = doc = xmlNewDoc(BAD_CAST "1.0");
-    if (!doc)
-        return MR_ENOMEM;
-    root = xmlNewDocNode(doc, NULL, BAD_CAST "MPD", NULL);
-    if (!root)
-        return MR_ENOMEM;
-    xmlDocSetRootElement(doc, root);
-    ns = xmlNewNs(root, BAD_CAST MPD_NS, NULL);
-    if (!ns)
-        return MR_ENOMEM;
-    xmlSetNs(root, ns);
-    attr(&t, root, "profiles", MPD_PROFILE);
-    attr(&t, root, "type", "static");
-    attr(&t, root, "mediaPresentationDuration", dur);
-    attr(&t, root, "minBufferTime", minbuf);
-    period = el(&t, root, "Period");
-    attr(&t, period, "id", "0");
-    attr(&t, period, "start", "PT0S");
+    put_str(&w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    start(&w, "MPD");
+    attr(&w, "xmlns", MPD_NS);          /* the default namespace of every element */
+    attr(&w, "profiles", MPD_PROFILE);
+    attr(&w, "type", "static");
+    attr(&w, "mediaPresentationDuration", dur);
+    attr(&w, "minBufferTime", minbuf);
+    start(&w, "Period");
+    attr(&w, "id", "0");
+    attr(&w, "start", "PT0S");
 
     if (s->nvideo) {
         for (i = 0; i < s->nvideo; i++)
             idx[i] = i;
-        add_set(&t, period, set_id++, true, s->video, idx, s->nvideo);
+        add_set(&w, set_id++, true, s->video, idx, s->nvideo);
     }
     /* One set per language, in the order the languages first appear. */
     for (i = 0; i < s->naudio; i++) {
@@ -485,9 +565,12 @@ static int build(const struct mr_mpd_spec *s, const char *dur, const char *minbu
                 idx[n++] = j;
             }
         }
-        add_set(&t, period, set_id++, false, s->audio, idx, n);
+        add_set(&w, set_id++, false, s->audio, idx, n);
     }
-    return t.rc;
+    end(&w);                            /* Period */
+    end(&w);                            /* MPD */
+    put_str(&w, "\n");
+    return w.rc;
 }
 
 /* ---- public ---------------------------------------------------------------- */
@@ -530,9 +613,8 @@ int mr_mpd_build(const struct mr_mpd_spec *s, struct mr_buf *out, const char **w
 {
     const char *dummy;
     char dur[32], minbuf[32];
-    xmlChar *mem = NULL;
-    xmlDocPtr doc = NULL;
-    int rc, size = 0;
+    size_t len0;
+    int rc;
 
     if (!why)
         why = &dummy;
@@ -545,21 +627,14 @@ int mr_mpd_build(const struct mr_mpd_spec *s, struct mr_buf *out, const char **w
         mr_mpd_build_duration(s->min_buffer_s > 0 ? s->min_buffer_s : MR_MPD_BUILD_MIN_BUFFER,
                               minbuf, sizeof minbuf))
         return refuse(why, "bad duration");    /* not reached: checked above */
-    rc = build(s, dur, minbuf, &doc);
-    if (rc)
-        goto fail;
-    xmlDocDumpFormatMemoryEnc(doc, &mem, &size, "UTF-8", 1);
-    if (!mem || size <= 0) {
-        rc = MR_ENOMEM;
-        goto fail;
-    }
-    rc = mr_buf_append(out, mem, (size_t)size);
-    if (rc == MR_ETOOBIG)
-        *why = "MPD too big";
-fail:
-    if (rc == MR_ENOMEM)
-        *why = "out of memory";
-    xmlFree(mem);
-    xmlFreeDoc(doc);
+    len0 = out->len;
+    rc = build(s, dur, minbuf, out);
+    if (!rc)
+        return MR_OK;
+    /* Leave `out` as it was: cut what this call appended. */
+    out->len = len0;
+    if (out->p)
+        out->p[len0] = '\0';
+    *why = rc == MR_ETOOBIG ? "MPD too big" : rc == MR_ENOMEM ? "out of memory" : "internal error";
     return rc;
 }

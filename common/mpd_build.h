@@ -16,7 +16,8 @@
  * given (players fail over between them), and SegmentBase@indexRange with
  * Initialization@range.
  *
- * The XML is made with libxml2's tree API, so every value is escaped; URLs
+ * The XML is written by a small streaming writer (no libxml2: the provider
+ * registry puts this file in every executable) that escapes every value; URLs
  * are written as the bytes given (never decoded or re-encoded: a re-encoded
  * query breaks signed CDN links).  Everything is validated before anything
  * is built.  Knows nothing of FastCGI or the network.
@@ -83,9 +84,8 @@ struct mr_mpd_spec {
  * a range that is not "A-B" with A <= B, a bandwidth <= 0, a negative size,
  * a malformed frame rate, sar, id or lang, a repeated id, a bad duration,
  * text that XML cannot carry (not UTF-8, control bytes, U+FFFE).
- * MR_ETOOBIG past out's cap (why "MPD too big"), MR_ENOMEM when libxml2 or
- * malloc fails.  Thread-safe once xmlInitParser()
- * has run (libxml2's rule for threaded programs). */
+ * MR_ETOOBIG past out's cap (why "MPD too big"), MR_ENOMEM when malloc
+ * fails (why "out of memory").  Thread-safe. */
 int mr_mpd_build(const struct mr_mpd_spec *s, struct mr_buf *out, const char **why);
 
 /* Writes `seconds` as an ISO 8601 duration in the MPD's style, rounded to

@@ -644,6 +644,15 @@ static void test_caps(void **state)
         assert_int_equal(mr_mpd_build(&s, &out, &why), MR_OK);
         assert_int_equal(out.len, need);
         mr_buf_free(&out);
+        /* The writer appends as it goes: what was in the buffer before a
+         * refused build is all that is left in it. */
+        mr_buf_init(&out, need + 2);
+        assert_int_equal(mr_buf_puts(&out, "abc"), MR_OK);
+        assert_int_equal(mr_mpd_build(&s, &out, &why), MR_ETOOBIG);
+        assert_string_equal(why, "MPD too big");
+        assert_int_equal(out.len, 3);
+        assert_string_equal(out.p, "abc");
+        mr_buf_free(&out);
     }
 }
 
