@@ -146,7 +146,11 @@ struct manifest {
     const char *vars;                  /* HLS: the parent's variables as carried
                                           in the token ("" for none) */
     const struct mr_headers *imports;  /* the same parsed, or NULL */
-    bool dash;
+    /* DASH: mr_mpd_rewrite; NULL for HLS.  Named only by the DASH entry
+     * points, so an executable without them links neither the MPD parser
+     * nor libxml2 (and the ICU and libstdc++ it pulls in). */
+    int (*mpd_rewrite)(struct mr_arena *, const struct mr_mpd_ctx *, struct mr_str,
+                       const char *, struct mr_buf *, const char **);
     const char *inline_body;           /* a manifest the provider built (url is
                                           then only its base): not fetched */
     bool expiry_back;                  /* 401/403/404/410 not answered but
@@ -261,9 +265,10 @@ static long fresh_ms(const struct mr_conf *c, struct mr_str body)
 static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct mr_buf **out,
                            long *fresh)
 {
-    size_t cap = (size_t)(m->dash ? ctx->conf->dash.max_manifest_bytes
+    size_t cap = (size_t)(m->mpd_rewrite ? ctx->conf->dash.max_manifest_bytes
                                   : ctx->conf->hls.max_playlist_bytes);
-    const char *what = m->dash ? "manifest" : "playlist";
+    bool is_dash = m->mpd_rewrite != NULL;
+    const char *what = is_dash ? "manifest" : "playlist";
     struct mr_upstream_req req;
     struct mr_upstream_head head;
     struct mr_m3u8_ctx mc;
@@ -297,9 +302,9 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
     }
     ctx->upstream_status = head.status;
     if (rc == MR_ETOOBIG)
-        return mr_resp_error_status(&ctx->resp, 502, m->dash ? "manifest_too_large"
+        return mr_resp_error_status(&ctx->resp, 502, is_dash ? "manifest_too_large"
                                                              : "playlist_too_large",
-                                    m->dash ? "the upstream manifest is larger than "
+                                    is_dash ? "the upstream manifest is larger than "
                                               "dash.max_manifest_bytes"
                                             : "the upstream playlist is larger than "
                                               "hls.max_playlist_bytes");
@@ -316,10 +321,10 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
         return mr_resp_error(&ctx->resp, MR_EUPSTREAM, "the upstream answered %ld", head.status);
 
     final = head.final_url ? head.final_url : m->url;
-    if (m->dash) {
+    if (is_dash) {
         struct mr_mpd_ctx dc = { ctx->proc->key, ctx->conf->public_url, m->scope,
                                  token_expiry(ctx->conf), cap };
-        rc = mr_mpd_rewrite(ctx->arena, &dc, mr_buf_str(body), final, o, &why);
+        rc = m->mpd_rewrite(ctx->arena, &dc, mr_buf_str(body), final, o, &why);
     } else {
         memset(&mc, 0, sizeof(mc));
         mc.key = ctx->proc->key;
@@ -333,12 +338,12 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
         rc = mr_m3u8_rewrite(ctx->arena, &mc, mr_buf_str(body), final, o, &why);
     }
     if (rc == MR_EUPSTREAM || rc == MR_ETOOBIG || rc == MR_EINVAL)
-        return mr_resp_error_status(&ctx->resp, 502, m->dash ? "bad_manifest" : "bad_playlist",
+        return mr_resp_error_status(&ctx->resp, 502, is_dash ? "bad_manifest" : "bad_playlist",
                                     mr_arena_printf(ctx->arena, "the upstream %s cannot be "
                                                     "relayed: %s", what, why ? why : "invalid"));
     if (rc)
         return rc;
-    *fresh = m->dash ? mpd_fresh_ms(ctx->conf, mr_buf_str(body))
+    *fresh = is_dash ? mpd_fresh_ms(ctx->conf, mr_buf_str(body))
                      : fresh_ms(ctx->conf, mr_buf_str(body));
     *out = o;
     return MR_OK;
@@ -350,7 +355,7 @@ static int send_manifest(struct mr_ctx *ctx, const struct manifest *m, const cha
     int rc;
 
     if ((rc = mr_resp_set_header(&ctx->resp, "Content-Type",
-                                 m->dash ? "application/dash+xml"
+                                 m->mpd_rewrite ? "application/dash+xml"
                                          : "application/vnd.apple.mpegurl")) ||
         (rc = mr_resp_set_header(&ctx->resp, "Cache-Control", "no-cache")) ||
         (how && (rc = mr_resp_set_header(&ctx->resp, "X-Cache", how))) ||
@@ -415,7 +420,7 @@ static void pl_keys(struct mr_ctx *ctx, const struct manifest *m, char **key, ch
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[SHA256_DIGEST_LENGTH];
-    char *all = mr_arena_printf(ctx->arena, "%c\n%s\n%s\n%s\n%s\n%ld", m->dash ? 'd' : 'h',
+    char *all = mr_arena_printf(ctx->arena, "%c\n%s\n%s\n%s\n%s\n%ld", m->mpd_rewrite ? 'd' : 'h',
                                 m->scope, m->url, ctx->conf->public_url, m->vars,
                                 m->locate ? m->variant : -1);
     char h[33];
@@ -491,7 +496,7 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
 int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
                           const char *scope)
 {
-    struct manifest m = { url, policy, scope, "", NULL, false, NULL, false, false, -1 };
+    struct manifest m = { url, policy, scope, "", NULL, NULL, NULL, false, false, -1 };
     return serve_manifest(ctx, &m);
 }
 
@@ -851,8 +856,13 @@ static int probe_link(struct mr_ctx *ctx, const char *url, const struct mr_heade
  * again, bypassing the cache, and the manifest fetched once more: the
  * player sees nothing of an expired link.  An item that is a conf channel
  * (provider.channel_of) is rewritten in the channel's scope, so that it and
- * /live/{channel}.m3u8 share their caches. */
-static int media_manifest(struct mr_ctx *ctx, bool dash)
+ * /live/{channel}.m3u8 share their caches.  `mpd_rewrite` is NULL for an
+ * HLS playlist, mr_mpd_rewrite for an MPD (passed in by the DASH entry
+ * point, so that only it names the MPD parser). */
+static int media_manifest(struct mr_ctx *ctx,
+                          int (*mpd_rewrite)(struct mr_arena *, const struct mr_mpd_ctx *,
+                                             struct mr_str, const char *, struct mr_buf *,
+                                             const char **))
 {
     const struct mr_media *me = ctx->media;
     const struct mr_provider *p = mr_provider_find(me->provider);
@@ -883,7 +893,7 @@ static int media_manifest(struct mr_ctx *ctx, bool dash)
         if (mr_source_pick(&src, t, &url, &type))
             return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
                                  "named \"%.64s\"", me->id, t);
-        m = (struct manifest){ url, &src.headers, scope, "", NULL, dash,
+        m = (struct manifest){ url, &src.headers, scope, "", NULL, mpd_rewrite,
                                t ? NULL : src.inline_mpd, p->remote && !attempt, p->remote, -1 };
         /* A built MPD is not fetched: its link is asked for one byte to
          * learn whether it still works. */
@@ -900,7 +910,7 @@ static int media_manifest(struct mr_ctx *ctx, bool dash)
 
 int mr_hls_media_playlist(struct mr_ctx *ctx)
 {
-    return media_manifest(ctx, false);
+    return media_manifest(ctx, NULL);
 }
 
 int mr_hls_channel_playlist(struct mr_ctx *ctx)
@@ -947,7 +957,7 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
         return MR_ENOMEM;
     {
         const struct mr_media *me = sco.media;
-        struct manifest m = { u, &sco.policy, sc, vs, imports.n ? &imports : NULL, false, NULL,
+        struct manifest m = { u, &sco.policy, sc, vs, imports.n ? &imports : NULL, NULL, NULL,
                               me != NULL, me != NULL, variant_hint(ctx) };
         rc = serve_manifest(ctx, &m);
         if (rc != MR_ETOKEN_EXPIRED)
@@ -1008,7 +1018,7 @@ int mr_hls_segment(struct mr_ctx *ctx)
 
 int mr_dash_media_manifest(struct mr_ctx *ctx)
 {
-    return media_manifest(ctx, true);
+    return media_manifest(ctx, mr_mpd_rewrite);
 }
 
 /* /api/m3u8/{token}.mpd: an MPD's Location, PatchLocation or remote
@@ -1028,7 +1038,7 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
     if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
     m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &sco.policy,
-                           mr_arena_strdup_str(ctx->arena, scope), "", NULL, true, NULL,
+                           mr_arena_strdup_str(ctx->arena, scope), "", NULL, mr_mpd_rewrite, NULL,
                            false, false, -1 };
     return m.url && m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
 }
