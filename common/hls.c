@@ -146,11 +146,8 @@ struct manifest {
     const char *vars;                  /* HLS: the parent's variables as carried
                                           in the token ("" for none) */
     const struct mr_headers *imports;  /* the same parsed, or NULL */
-    /* DASH: mr_mpd_rewrite; NULL for HLS.  Named only by the DASH entry
-     * points, so an executable without them links neither the MPD parser
-     * nor libxml2 (and the ICU and libstdc++ it pulls in). */
-    int (*mpd_rewrite)(struct mr_arena *, const struct mr_mpd_ctx *, struct mr_str,
-                       const char *, struct mr_buf *, const char **);
+    mr_mpd_rewrite_fn *mpd_rewrite;    /* DASH: mr_mpd_rewrite, handed in by
+                                          dash.c; NULL for HLS */
     const char *inline_body;           /* a manifest the provider built (url is
                                           then only its base): not fetched */
     bool expiry_back;                  /* 401/403/404/410 not answered but
@@ -856,13 +853,8 @@ static int probe_link(struct mr_ctx *ctx, const char *url, const struct mr_heade
  * again, bypassing the cache, and the manifest fetched once more: the
  * player sees nothing of an expired link.  An item that is a conf channel
  * (provider.channel_of) is rewritten in the channel's scope, so that it and
- * /live/{channel}.m3u8 share their caches.  `mpd_rewrite` is NULL for an
- * HLS playlist, mr_mpd_rewrite for an MPD (passed in by the DASH entry
- * point, so that only it names the MPD parser). */
-static int media_manifest(struct mr_ctx *ctx,
-                          int (*mpd_rewrite)(struct mr_arena *, const struct mr_mpd_ctx *,
-                                             struct mr_str, const char *, struct mr_buf *,
-                                             const char **))
+ * /live/{channel}.m3u8 share their caches. */
+int mr_hls_media_manifest(struct mr_ctx *ctx, mr_mpd_rewrite_fn *mpd_rewrite)
 {
     const struct mr_media *me = ctx->media;
     const struct mr_provider *p = mr_provider_find(me->provider);
@@ -910,7 +902,7 @@ static int media_manifest(struct mr_ctx *ctx,
 
 int mr_hls_media_playlist(struct mr_ctx *ctx)
 {
-    return media_manifest(ctx, NULL);
+    return mr_hls_media_manifest(ctx, NULL);
 }
 
 int mr_hls_channel_playlist(struct mr_ctx *ctx)
@@ -1016,14 +1008,9 @@ int mr_hls_segment(struct mr_ctx *ctx)
 
 /* --- DASH ------------------------------------------------------------------ */
 
-int mr_dash_media_manifest(struct mr_ctx *ctx)
-{
-    return media_manifest(ctx, mr_mpd_rewrite);
-}
-
 /* /api/m3u8/{token}.mpd: an MPD's Location, PatchLocation or remote
  * xlink:href, through the relay. */
-int mr_dash_nested_manifest(struct mr_ctx *ctx)
+int mr_hls_nested_mpd(struct mr_ctx *ctx, mr_mpd_rewrite_fn *rewrite)
 {
     struct mr_str data, scope, url;
     struct scope sco;
@@ -1038,7 +1025,7 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
     if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
     m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &sco.policy,
-                           mr_arena_strdup_str(ctx->arena, scope), "", NULL, mr_mpd_rewrite, NULL,
+                           mr_arena_strdup_str(ctx->arena, scope), "", NULL, rewrite, NULL,
                            false, false, -1 };
     return m.url && m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
 }

@@ -25,9 +25,23 @@ int mr_hls_channel_playlist(struct mr_ctx *ctx);   /* /live/{channel}.m3u8 */
 int mr_hls_segment(struct mr_ctx *ctx);            /* /api/seg/{token}[.ext] */
 int mr_hls_channel_list(struct mr_ctx *ctx);       /* /live/channels.m3u */
 
-/* DASH, on the same machinery (docs/dash.md). */
+/* DASH, on the same machinery (docs/dash.md).  The two manifest routes are
+ * in dash.c. */
 int mr_dash_media_manifest(struct mr_ctx *ctx);    /* /api/media/{id}/manifest.mpd */
 int mr_dash_nested_manifest(struct mr_ctx *ctx);   /* /api/m3u8/{token}.mpd */
 int mr_dash_segment(struct mr_ctx *ctx);           /* /api/seg/{token}/{tail*} */
+
+/* For dash.c: the MPD rewriter is handed in (mr_mpd_rewrite's signature)
+ * rather than named here, so that a program serving only HLS links neither
+ * the MPD parser nor libxml2. */
+struct mr_arena;
+struct mr_buf;
+struct mr_mpd_ctx;
+typedef int mr_mpd_rewrite_fn(struct mr_arena *a, const struct mr_mpd_ctx *c, struct mr_str body,
+                              const char *final_url, struct mr_buf *out, const char **why);
+/* A media item's manifest: its HLS playlist (rewrite NULL) or its MPD. */
+int mr_hls_media_manifest(struct mr_ctx *ctx, mr_mpd_rewrite_fn *rewrite);
+/* /api/m3u8/{token}.mpd with the given rewriter. */
+int mr_hls_nested_mpd(struct mr_ctx *ctx, mr_mpd_rewrite_fn *rewrite);
 
 #endif

@@ -216,88 +216,6 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
 
 /* ---- URLs --------------------------------------------------------------------- */
 
-static bool is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int hex_val(char c)
-{
-    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-static bool scheme_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '-' || c == '.';
-}
-
-/* Whether a path segment is "." or "..", dots percent-encoded or not
- * (browsers' URL parsers take %2e for a dot). */
-static bool dot_segment(const char *s, size_t n)
-{
-    size_t i = 0, dots = 0;
-
-    while (i < n) {
-        if (s[i] == '.') {
-            i++;
-        } else if (i + 2 < n && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] | 0x20) == 'e') {
-            i += 3;
-        } else {
-            return false;
-        }
-        dots++;
-    }
-    return dots == 1 || dots == 2;
-}
-
-/* Whether t is a relative reference that stays under any directory it is
- * resolved against, by RFC 3986 and by browsers alike: no scheme, no
- * leading '/', no empty, "." or ".." segment (but an empty last one), no
- * encoded slash, backslash or NUL, no malformed escape in the path; no
- * backslash, '#', space, control byte or %00 anywhere.  An empty t (the
- * directory itself) is one.  The segment endpoint's rule for tails, and
- * the rewriter's for references it can leave as they are. */
-static bool stays_under(struct mr_str t)
-{
-    const char *p = t.p, *q;
-    size_t n = t.len, path, seg = 0, i;
-
-    /* a scheme first: most references that do not stay under are absolute */
-    if (n && ((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z'))) {
-        for (i = 1; i < n && scheme_char(p[i]); i++)
-            ;
-        if (i < n && p[i] == ':')
-            return false;
-    }
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c <= 0x20 || c == 0x7f || c == '\\' || c == '#')
-            return false;
-        if (c == '%' && i + 2 < n && p[i + 1] == '0' && p[i + 2] == '0')
-            return false;
-    }
-    q = memchr(p, '?', n);
-    path = q ? (size_t)(q - p) : n;
-    for (i = 0; i <= path; i++) {
-        if (i == path || p[i] == '/') {
-            if (i == seg && i < path)
-                return false;   /* a leading '/' or an empty segment */
-            if (dot_segment(p + seg, i - seg))
-                return false;
-            seg = i + 1;
-        } else if (p[i] == '%') {
-            int b;
-            if (i + 2 >= path || !is_hex(p[i + 1]) || !is_hex(p[i + 2]))
-                return false;
-            b = hex_val(p[i + 1]) * 16 + hex_val(p[i + 2]);
-            if (b == '/' || b == '\\' || b == 0)
-                return false;
-        }
-    }
-    return true;
-}
-
 /* Whether u is an absolute http(s) URL in the form curl's URL API gives
  * back unchanged (lowercase scheme and host, a path, no dot segments, no
  * byte it would encode or a player would read differently), so that it
@@ -562,7 +480,7 @@ static int add_seg(struct rw *w, uint32_t lv, const char *v, size_t n, size_t fr
     trim(&v, &n);
     if (!n)
         return MR_OK;
-    if (stays_under((struct mr_str){ v, n })) {
+    if (mr_mpd_stays_under((struct mr_str){ v, n })) {
         w->lv[lv].rel = true;
         return MR_OK;
     }
@@ -1562,52 +1480,4 @@ done:
                : rc == MR_ETOOBIG ? "the rewritten MPD is too large (or a URL too long for a token)"
                                   : "the MPD cannot be rewritten";
     return rc;
-}
-
-int mr_mpd_token_data(struct mr_str data, char *kind, struct mr_str *scope, struct mr_str *url)
-{
-    struct mr_str head, rest;
-
-    if (data.len < 3 || (data.p[0] != MR_TOKEN_DIR && data.p[0] != MR_TOKEN_PLAYLIST))
-        return MR_EFORBIDDEN;
-    rest = mr_str_cut((struct mr_str){ data.p + 1, data.len - 1 }, '\n', &head);
-    if (!rest.p || !rest.len || memchr(rest.p, '\n', rest.len))
-        return MR_EFORBIDDEN;
-    if (!mr_str_starts_c(rest, "http://") && !mr_str_starts_c(rest, "https://"))
-        return MR_EFORBIDDEN;
-    if (data.p[0] == MR_TOKEN_DIR &&
-        (rest.p[rest.len - 1] != '/' || memchr(rest.p, '?', rest.len) ||
-         memchr(rest.p, '#', rest.len)))
-        return MR_EFORBIDDEN;
-    *kind = data.p[0];
-    *scope = head;
-    *url = rest;
-    return MR_OK;
-}
-
-int mr_mpd_join_tail(struct mr_arena *a, const char *prefix_url, struct mr_str tail, char **out)
-{
-    size_t n;
-
-    *out = NULL;
-    if (!prefix_url || !mr_url_is_http(prefix_url) || !strstr(prefix_url, "://"))
-        return MR_EFORBIDDEN;
-    n = strlen(prefix_url);
-    if (!n || prefix_url[n - 1] != '/' || strpbrk(prefix_url, "?#") ||
-        mr_url_has_ctl(mr_str_c(prefix_url)))
-        return MR_EFORBIDDEN;
-    if (tail.len && !tail.p)
-        return MR_EFORBIDDEN;
-    if (!stays_under(tail))
-        return MR_EFORBIDDEN;
-    if (n + tail.len > MR_URL_MAX)
-        return MR_ETOOBIG;
-    *out = mr_arena_alloc(a, n + tail.len + 1);
-    if (!*out)
-        return MR_ENOMEM;
-    memcpy(*out, prefix_url, n);
-    if (tail.len)
-        memcpy(*out + n, tail.p, tail.len);
-    (*out)[n + tail.len] = '\0';
-    return MR_OK;
 }

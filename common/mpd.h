@@ -42,6 +42,7 @@
 #ifndef MR_MPD_H
 #define MR_MPD_H
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "arena.h"
@@ -94,5 +95,10 @@ int mr_mpd_token_data(struct mr_str data, char *kind, struct mr_str *scope,
  * itself.  MR_ETOOBIG when the result is longer than MR_URL_MAX. */
 int mr_mpd_join_tail(struct mr_arena *a, const char *prefix_url, struct mr_str tail,
                      char **out);
+
+/* Whether t is a relative reference that stays under any directory it is
+ * resolved against (the rules mr_mpd_join_tail lists); the rewriter leaves
+ * such references as they are. */
+bool mr_mpd_stays_under(struct mr_str t);
 
 #endif
