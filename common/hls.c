@@ -7,7 +7,6 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <openssl/sha.h>
 
 #include "auth.h"
 #include "channels.h"
@@ -415,8 +414,6 @@ static void pl_put(struct mr_ctx *ctx, const char *key, const struct mr_buf *o, 
 
 static void pl_keys(struct mr_ctx *ctx, const struct manifest *m, char **key, char **lock)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[SHA256_DIGEST_LENGTH];
     char *all = mr_arena_printf(ctx->arena, "%c\n%s\n%s\n%s\n%s\n%ld", m->mpd_rewrite ? 'd' : 'h',
                                 m->scope, m->url, ctx->conf->public_url, m->vars,
                                 m->locate ? m->variant : -1);
@@ -425,12 +422,7 @@ static void pl_keys(struct mr_ctx *ctx, const struct manifest *m, char **key, ch
     *key = *lock = NULL;
     if (!all)
         return;
-    SHA256((const unsigned char *)all, strlen(all), md);
-    for (int i = 0; i < 16; i++) {
-        h[2 * i] = hex[md[i] >> 4];
-        h[2 * i + 1] = hex[md[i] & 15];
-    }
-    h[32] = '\0';
+    mr_hash_hex(all, h);
     *key = mr_arena_printf(ctx->arena, "pl:%s", h);
     *lock = mr_arena_printf(ctx->arena, "lock:pl:%s", h);
 }
@@ -729,12 +721,10 @@ typedef int (*try_fn)(struct mr_ctx *ctx, void *arg, const char *url, bool expir
 static int recover(struct mr_ctx *ctx, const struct scope *sco, const char *old, bool hls,
                    bool playlist, struct mr_headers *policy, try_fn try, void *arg)
 {
-    static const char hex[] = "0123456789abcdef";
     const struct mr_media *me = sco->media;
     /* A DASH segment's query is the upstream's: no hints there. */
     long long msn = hls ? query_hint(ctx, "n") : -1;
     long status = ctx->upstream_status, variant = hls ? variant_hint(ctx) : -1;
-    unsigned char md[SHA256_DIGEST_LENGTH];
     char h[33], *key, *url, *what;
     struct mr_source src;
     struct mr_str known;
@@ -745,12 +735,7 @@ static int recover(struct mr_ctx *ctx, const struct scope *sco, const char *old,
     if (!(what = mr_arena_printf(ctx->arena, "%s\n%s\n%ld\n%lld", old, sco->t ? sco->t : "",
                                  variant, msn)))
         return MR_ENOMEM;
-    SHA256((const unsigned char *)what, strlen(what), md);
-    for (int i = 0; i < 16; i++) {
-        h[2 * i] = hex[md[i] >> 4];
-        h[2 * i + 1] = hex[md[i] & 15];
-    }
-    h[32] = '\0';
+    mr_hash_hex(what, h);
     if (!(key = mr_arena_printf(ctx->arena, "reloc:%s:%s", me->id, h)))
         return MR_ENOMEM;
     if (!mr_store_get(ctx->store, ctx->arena, key, &known) && known.len) {
@@ -883,8 +868,7 @@ int mr_hls_media_manifest(struct mr_ctx *ctx, mr_mpd_rewrite_fn *mpd_rewrite)
         if (rc)
             return mr_answer_unresolved(ctx, me, rc);
         if (mr_source_pick(&src, t, &url, &type))
-            return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
-                                 "named \"%.64s\"", me->id, t);
+            return mr_answer_no_source(ctx, me, t);
         m = (struct manifest){ url, &src.headers, scope, "", NULL, mpd_rewrite,
                                t ? NULL : src.inline_mpd, p->remote && !attempt, p->remote, -1 };
         /* A built MPD is not fetched: its link is asked for one byte to

@@ -2,7 +2,6 @@
 #include "resolver.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -226,22 +225,27 @@ static void remember_failure(struct mr_ctx *ctx, const char *ekey, int rc)
 static bool remembered_failure(struct mr_ctx *ctx, const char *ekey, int *rc)
 {
     struct mr_str v, why, num;
-    char digits[8];
-    int n;
+    long n;
 
     if (!ctx->conf->resolve.error_ttl_s || mr_store_get(ctx->store, ctx->arena, ekey, &v))
         return false;
     why = mr_str_cut(v, '\n', &num);
-    if (!why.p || !num.len || num.len >= sizeof(digits))
-        return false;
-    memcpy(digits, num.p, num.len);
-    digits[num.len] = '\0';
-    n = atoi(digits);
-    if (n <= MR_OK || n >= MR_ERR_COUNT || n == MR_EBUSY)
+    if (!why.p || !mr_str_to_long(num, MR_OK + 1, MR_ERR_COUNT - 1, &n) || n == MR_EBUSY)
         return false;
     snprintf(ctx->why, sizeof(ctx->why), "%.*s", (int)why.len, why.p);
-    *rc = n;
+    *rc = (int)n;
     return true;
+}
+
+/* Asks the provider: the answer is kept under key, a failure under ekey. */
+static int resolve_now(struct mr_ctx *ctx, const struct mr_provider *p, const struct mr_media *m,
+                       const char *key, const char *ekey, struct mr_source *out)
+{
+    int rc = resolve_and_store(ctx, p, m, key, out);
+
+    if (rc)
+        remember_failure(ctx, ekey, rc);
+    return rc;
 }
 
 /* mr_resolve (failed NULL) and mr_resolve_again. */
@@ -279,9 +283,7 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
     rc = mr_store_set_nx(ctx->store, lock, "1", 1, ctx->conf->resolve.lock_timeout_s * 1000);
     if (rc == MR_OK) {
         struct mr_source fresh;
-        rc = resolve_and_store(ctx, p, m, key, &fresh);
-        if (rc)
-            remember_failure(ctx, ekey, rc);
+        rc = resolve_now(ctx, p, m, key, ekey, &fresh);
         mr_store_del(ctx->store, lock);
         if (!rc) {
             *out = fresh;
@@ -319,10 +321,7 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
     }
     {
         struct mr_source fresh;
-        rc = resolve_and_store(ctx, p, m, key, &fresh);
-        if (rc)
-            remember_failure(ctx, ekey, rc);
-        else
+        if (!(rc = resolve_now(ctx, p, m, key, ekey, &fresh)))
             *out = fresh;
         return rc;
     }

@@ -10,7 +10,6 @@
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "error.h"
 #include "log.h"
@@ -753,23 +752,13 @@ static int fill(struct seg *s, bool *relay)
 
 static int make_keys(struct seg *s, const char *key_url)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[SHA256_DIGEST_LENGTH], rnd[16];
+    unsigned char rnd[16];
     char h[33], k[64];
 
-    SHA256((const unsigned char *)key_url, strlen(key_url), md);
-    for (int i = 0; i < 16; i++) {
-        h[2 * i] = hex[md[i] >> 4];
-        h[2 * i + 1] = hex[md[i] & 15];
-    }
-    h[32] = '\0';
+    mr_hash_hex(key_url, h);
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
         return MR_EINTERNAL;
-    for (int i = 0; i < 16; i++) {
-        s->id[2 * i] = hex[rnd[i] >> 4];
-        s->id[2 * i + 1] = hex[rnd[i] & 15];
-    }
-    s->id[32] = '\0';
+    mr_hex(rnd, sizeof(rnd), s->id);
     snprintf(k, sizeof(k), "seg:%s", h);
     if (mr_store_key(s->store, k, s->meta, sizeof(s->meta)))
         return MR_ETOOBIG;

@@ -1,6 +1,8 @@
 /* str.c - helpers for length-carrying strings. */
 #include "str.h"
 
+#include <openssl/sha.h>
+
 #include <strings.h>
 
 bool mr_str_eq(struct mr_str a, struct mr_str b)
@@ -115,4 +117,23 @@ long mr_str_unescape(struct mr_str s, char *dst, size_t dstlen, bool plus_space)
         return -1;
     dst[o] = '\0';
     return (long)o;
+}
+
+void mr_hex(const unsigned char *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void mr_hash_hex(const char *s, char out[33])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+
+    SHA256((const unsigned char *)s, strlen(s), md);
+    mr_hex(md, 16, out);
 }

@@ -47,6 +47,10 @@ struct mr_str mr_str_trim(struct mr_str s);
 struct mr_str mr_str_cut(struct mr_str s, char sep, struct mr_str *head);
 /* Parses a whole decimal number in [min, max]; false on anything else. */
 bool mr_str_to_long(struct mr_str s, long min, long max, long *out);
+/* p[0..n) as 2n lowercase hex digits and a NUL, into out. */
+void mr_hex(const unsigned char *p, size_t n, char *out);
+/* The first 16 bytes of SHA-256(s) in hex (cache keys): out[33]. */
+void mr_hash_hex(const char *s, char out[33]);
 /* Percent-decodes into dst (capacity dstlen, at least s.len + 1 is enough);
  * '+' becomes a space when plus_space. Returns the decoded length, or -1 on a
  * malformed escape or when the result would contain a NUL byte. */

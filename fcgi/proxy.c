@@ -35,31 +35,26 @@ static int proxy_media(struct mr_ctx *ctx)
         return mr_resp_error(&ctx->resp, rc, "malformed query string");
     if (!p)
         return MR_EINTERNAL;
-    if ((rc = mr_resolve(ctx, m, &src)))
-        return mr_answer_unresolved(ctx, m, rc);
-    /* ?t=name: another quality (more_sources) or a subtitle ("sub:LANG"). */
-    if (mr_source_pick(&src, t, &url, &type))
-        return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
-                             "named \"%.64s\"", m->id, t);
-    r = (struct mr_relay){ .url = url, .policy = src.headers, .stats_kind = "media",
-                           .stats_id = m->id, .expiry_back = p->remote,
-                           .members_only = m->room && *m->room };
-    rc = mr_relay_run(ctx, &r);
-    if (rc != MR_ETOKEN_EXPIRED)
-        return rc;
-    /* The provider's link failed: resolve again (once for all the requests
-     * that meet it) and retry once; the player sees nothing of it. */
-    mr_info("media %s: the upstream answered %ld: resolving again", m->id,
-            ctx->upstream_status);
-    if ((rc = mr_resolve_again(ctx, m, src.url, &src)))
-        return mr_answer_unresolved(ctx, m, rc);
-    if (mr_source_pick(&src, t, &url, &type))
-        return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source "
-                             "named \"%.64s\"", m->id, t);
-    r.url = url;
-    r.policy = src.headers;
-    r.expiry_back = false;
-    return mr_relay_run(ctx, &r);
+    /* When the provider's link fails, the item is resolved again (once for
+     * all the requests that meet it) and the request retried once: the
+     * player sees nothing of it. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = attempt ? mr_resolve_again(ctx, m, src.url, &src) : mr_resolve(ctx, m, &src);
+        if (rc)
+            return mr_answer_unresolved(ctx, m, rc);
+        /* ?t=name: another quality (more_sources) or a subtitle ("sub:LANG"). */
+        if (mr_source_pick(&src, t, &url, &type))
+            return mr_answer_no_source(ctx, m, t);
+        r = (struct mr_relay){ .url = url, .policy = src.headers, .stats_kind = "media",
+                               .stats_id = m->id, .expiry_back = p->remote && !attempt,
+                               .members_only = m->room && *m->room };
+        rc = mr_relay_run(ctx, &r);
+        if (rc != MR_ETOKEN_EXPIRED)
+            return rc;
+        mr_info("media %s: the upstream answered %ld: resolving again", m->id,
+                ctx->upstream_status);
+    }
+    return MR_EINTERNAL;
 }
 
 /* Whether host[:port] of the URL is on stream.allow_hosts.  An entry

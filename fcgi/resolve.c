@@ -2,7 +2,6 @@
 #include <json-c/json.h>
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -215,10 +214,9 @@ static int get_source(struct mr_ctx *ctx)
 static int get_resolve(struct mr_ctx *ctx)
 {
     const struct mr_provider *const *p;
-    unsigned char md[SHA256_DIGEST_LENGTH];
     struct json_object *item, *src;
     struct mr_media m;
-    char id[24], why[320];
+    char id[24], why[320], h[33];
     char *url = NULL;
     int rc;
 
@@ -233,10 +231,8 @@ static int get_resolve(struct mr_ctx *ctx)
             break;
     if (!*p)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "no provider handles this URL");
-    SHA256((const unsigned char *)url, strlen(url), md);
-    snprintf(id, sizeof(id), "u-");
-    for (int i = 0; i < 8; i++)
-        snprintf(id + 2 + 2 * i, sizeof(id) - 2 - 2 * (size_t)i, "%02x", md[i]);
+    mr_hash_hex(url, h);
+    snprintf(id, sizeof(id), "u-%.16s", h);
     item = json_object_new_object();
     src = json_object_new_object();
     if (mr_json_own(ctx->arena, item) || !src)

@@ -90,6 +90,9 @@ int mr_fail(struct mr_ctx *ctx, const char *media_id, int rc, const char *fmt, .
  * and code, with the provider's message when it gave one. */
 int mr_answer_unresolved(struct mr_ctx *ctx, const struct mr_media *m, int rc);
 
+/* The 404 answer for a ?t=name that names none of the item's sources. */
+int mr_answer_no_source(struct mr_ctx *ctx, const struct mr_media *m, const char *t);
+
 /* The providers, NULL-terminated, in the order can_handle is asked. */
 extern const struct mr_provider *const mr_providers[];
 

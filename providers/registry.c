@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "error.h"
 #include "log.h"
 #include "media.h"
 #include "server.h"
@@ -60,6 +61,12 @@ int mr_answer_unresolved(struct mr_ctx *ctx, const struct mr_media *m, int rc)
         return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved: %s",
                              m->id, ctx->why);
     return mr_resp_error(&ctx->resp, rc, "media item \"%s\" cannot be resolved", m->id);
+}
+
+int mr_answer_no_source(struct mr_ctx *ctx, const struct mr_media *m, const char *t)
+{
+    return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "media item \"%s\" has no source named "
+                         "\"%.64s\"", m->id, t ? t : "");
 }
 
 const struct mr_provider *mr_provider_find(const char *name)

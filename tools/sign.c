@@ -126,18 +126,24 @@ static bool sid_ok(const char *s)
     return mr_auth_sid_ok(mr_str_c(s)) && !strpbrk(s, "\"\\");
 }
 
+/* --config FILE or --config=FILE, which the configuration loader reads:
+ * skipped here (*i moved past it).  Whether argv[*i] was one. */
+static bool config_option(int argc, char **argv, int *i)
+{
+    if (!strcmp(argv[*i], "--config") && *i + 1 < argc) {
+        ++*i;
+        return true;
+    }
+    return !strncmp(argv[*i], "--config=", 9);
+}
+
 static int random_sid(char *out, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
 
     if (len < 2 * sizeof(b) + 1 || RAND_bytes(b, sizeof(b)) != 1)
         return MR_EINTERNAL;
-    for (size_t i = 0; i < sizeof(b); i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[2 * sizeof(b)] = '\0';
+    mr_hex(b, sizeof(b), out);
     return MR_OK;
 }
 
@@ -179,9 +185,7 @@ static int session_main(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             help();
             return 0;
-        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
-            i++;
-        } else if (!strncmp(argv[i], "--config=", 9)) {
+        } else if (config_option(argc, argv, &i)) {
             continue;
         } else if (!strcmp(argv[i], "--user") && i + 1 < argc) {
             user = argv[++i];
@@ -293,9 +297,7 @@ static int link_main(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             help();
             return 0;
-        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
-            i++;
-        } else if (!strncmp(argv[i], "--config=", 9)) {
+        } else if (config_option(argc, argv, &i)) {
             continue;
         } else if (!strcmp(argv[i], "--ttl") && i + 1 < argc) {
             if (!mr_str_to_long(mr_str_c(argv[++i]), 1, 366L * 86400, &ttl)) {

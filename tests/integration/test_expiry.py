@@ -539,3 +539,12 @@ def test_made_up_dash_names_cost_no_resolution(env_default):
     finally:
         o.minters.pop("dash", None)
         o.o.routes.pop("/dash/", None)
+
+
+def test_a_bad_source_name_is_refused(env):
+    mid = register(env, "p")
+    for t in ("%0Aevil", "x" * 201):
+        r = env.get(f"/api/media/{mid}/index.m3u8?t={t}")
+        assert r.status == 400 and r.json["error"]["code"] == "bad_request", r
+    r = env.get(f"/api/media/{mid}/index.m3u8?t=nope")
+    assert r.status == 404 and "nope" in r.json["error"]["message"], r

@@ -16,7 +16,6 @@ import html
 import json
 import re
 import shutil
-import struct
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ import pytest
 
 from conftest import ADMIN_TOKEN, assert_json_error, make_config
 from proxyutil import NginxOrigin, ScriptedOrigin, module_stack, path_of, raw_get
+from test_dash_play import boxes
 
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
                                 reason="ffmpeg/ffprobe not installed")
@@ -55,20 +55,6 @@ FRAG = "+frag_keyframe+empty_moov+global_sidx+default_base_moof"
 
 def ffmpeg(*args):
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, timeout=120)
-
-
-def boxes(data):
-    """Top-level MP4 boxes: [(type, offset, size)]."""
-    out, off = [], 0
-    while off + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[off:off + 8])
-        if size == 1:
-            size = struct.unpack(">Q", data[off + 8:off + 16])[0]
-        if size < 8:
-            break
-        out.append((kind.decode("latin-1"), off, size))
-        off += size
-    return out
 
 
 def ranges(path):
