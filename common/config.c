@@ -117,6 +117,7 @@ static const struct field upstream_fields[] = {
     INT("low_speed_time_s", C(upstream.low_speed_time_s), 30, 0, 86400),
     INT("max_redirects", C(upstream.max_redirects), 5, 0, 20),
     INT("buffer_bytes", C(upstream.buffer_bytes), 256 << 10, 1024, 512 << 10),
+    INT("splice_min_bytes", C(upstream.splice_min_bytes), 1 << 20, 0, 1L << 40),
     INT("max_fetch_bytes", C(upstream.max_fetch_bytes), 8 << 20, 1024, 1L << 30),
     STR("user_agent", C(upstream.user_agent), DEFAULT_UA),
     END

@@ -88,6 +88,7 @@ struct mr_conf {
         long low_speed_time_s;
         long max_redirects;
         long buffer_bytes;
+        long splice_min_bytes;          /* 0: bodies always go through libcurl */
         long max_fetch_bytes;
         char *user_agent;
     } upstream;

@@ -1,5 +1,5 @@
 /* fcgi_io.c - FastCGI streams as struct mr_out and mr_read_fn, with a bulk
- * record writer.
+ * record writer and a zero-copy record mover.
  *
  * Why a record writer: libfcgi's output stream has a fixed 8 KiB buffer and
  * no API to change it, so every 8 KiB of a body is a copy, a write() and a
@@ -10,11 +10,20 @@
  * the stream.  The connection fd and request id come from FCGX_Request's
  * ipcFd and requestId; libfcgi marks ipcFd "don't use", and this file is the
  * one place that does, on purpose.
+ *
+ * Why a mover: even written in large records, a relayed byte is copied five
+ * times on its way (curl's recv, the relay's gather, the write to this
+ * connection, the web server's read, its send) where nginx's proxy_pass
+ * copies it twice; measured, that cost 1.5-1.75x proxy_pass's CPU per GiB.
+ * fcgi_move splices the upstream socket's bytes through two pipes into
+ * this connection, putting the record headers between them: the kernel
+ * hands pages on and this process copies nothing.
  */
 #include "fcgi_io.h"
 
 #include <errno.h>
 #include <fastcgi.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <linux/sockios.h>
@@ -22,6 +31,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "error.h"
 
 /* Below this a write goes through libfcgi's buffer. */
 #define BULK_MIN 8192
@@ -55,6 +66,18 @@ static int write_all(int fd, struct iovec *iov, int iovcnt)
  * BATCH records per writev(). */
 #define BATCH 8
 
+static void record_header(const FCGX_Request *r, size_t len, unsigned char *h)
+{
+    h[0] = FCGI_VERSION_1;
+    h[1] = FCGI_STDOUT;
+    h[2] = (unsigned char)(r->requestId >> 8);
+    h[3] = (unsigned char)r->requestId;
+    h[4] = (unsigned char)(len >> 8);
+    h[5] = (unsigned char)len;
+    h[6] = 0;
+    h[7] = 0;
+}
+
 static int write_records(FCGX_Request *r, const char *p, size_t n)
 {
     unsigned char heads[BATCH][FCGI_HEADER_LEN];
@@ -65,14 +88,7 @@ static int write_records(FCGX_Request *r, const char *p, size_t n)
         for (; k < BATCH && n; k++) {
             size_t chunk = n > RECORD_MAX ? RECORD_MAX : n;
             unsigned char *h = heads[k];
-            h[0] = FCGI_VERSION_1;
-            h[1] = FCGI_STDOUT;
-            h[2] = (unsigned char)(r->requestId >> 8);
-            h[3] = (unsigned char)r->requestId;
-            h[4] = (unsigned char)(chunk >> 8);
-            h[5] = (unsigned char)chunk;
-            h[6] = 0;
-            h[7] = 0;
+            record_header(r, chunk, h);
             iov[2 * k] = (struct iovec){ h, FCGI_HEADER_LEN };
             iov[2 * k + 1] = (struct iovec){ (void *)p, chunk };
             p += chunk;
@@ -122,6 +138,140 @@ static int fcgi_write(void *arg, const void *p, size_t n)
     return 0;
 }
 
+/* The mover's two pipes, made by a request's first move and closed when it
+ * ends (mr_fcgi_end): `stage` takes what waits on the upstream's socket in
+ * one splice, `out` gets it back record by record behind each header and
+ * goes to the web server in one splice.  One large read instead of one per
+ * record matters: measured streaming 512 MiB, the proxy spent 25-46 CPU
+ * ticks reading a record at a time, 20-27 reading 512 KiB at once and
+ * 10-19 reading 1 MiB (fewer, larger reads of the upstream's socket).
+ * Pipe sizes are a request the kernel may refuse (an unprivileged user
+ * past fs.pipe-user-pages-soft); smaller pipes only make smaller moves. */
+#define PIPE_BYTES (1024 * 1024)
+#define MOVE_MAX (16 * RECORD_MAX)
+
+struct mover {
+    int stage[2];
+    int out[2];
+};
+
+static _Thread_local struct mover mover = { { -1, -1 }, { -1, -1 } };
+
+static void close_pipe(int p[2])
+{
+    if (p[0] >= 0) {
+        close(p[0]);
+        close(p[1]);
+    }
+    p[0] = p[1] = -1;
+}
+
+static void mover_close(void)
+{
+    close_pipe(mover.stage);
+    close_pipe(mover.out);
+}
+
+static int mover_open(void)
+{
+    int stage[2], out[2];
+
+    if (mover.stage[0] >= 0)
+        return 0;
+    if (pipe2(stage, O_CLOEXEC | O_NONBLOCK))
+        return -1;
+    if (pipe2(out, O_CLOEXEC | O_NONBLOCK)) {
+        close_pipe(stage);
+        return -1;
+    }
+    fcntl(stage[1], F_SETPIPE_SZ, PIPE_BYTES);
+    fcntl(out[1], F_SETPIPE_SZ, PIPE_BYTES);
+    mover = (struct mover){ { stage[0], stage[1] }, { out[0], out[1] } };
+    return 0;
+}
+
+/* Sends the n bytes `out` holds to the web server. */
+static int drain(FCGX_Request *r, size_t n)
+{
+    while (n) {
+        ssize_t k = splice(mover.out[0], NULL, r->ipcFd, NULL, n, SPLICE_F_MOVE);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return MR_ECLIENT;
+        n -= (size_t)k;
+    }
+    return MR_OK;
+}
+
+/* One record into `out`, which holds *held bytes: its header, then len of
+ * the staged bytes; `out` is drained when it is full. */
+static int put_record(FCGX_Request *r, size_t len, size_t *held)
+{
+    unsigned char h[FCGI_HEADER_LEN];
+    int rc;
+
+    record_header(r, len, h);
+    while (write(mover.out[1], h, sizeof(h)) != (ssize_t)sizeof(h)) {
+        /* A pipe with room takes 8 bytes whole; a full one is drained. */
+        if (errno != EAGAIN || !*held)
+            return MR_EINTERNAL;
+        if ((rc = drain(r, *held)))
+            return rc;
+        *held = 0;
+    }
+    *held += sizeof(h);
+    while (len) {
+        ssize_t k = splice(mover.stage[0], NULL, mover.out[1], NULL, len,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (k > 0) {
+            len -= (size_t)k;
+            *held += (size_t)k;
+        } else if (k < 0 && errno == EINTR) {
+            continue;
+        } else if (k < 0 && errno == EAGAIN && *held) {
+            if ((rc = drain(r, *held)))
+                return rc;
+            *held = 0;
+        } else {
+            return MR_EINTERNAL;   /* the staged bytes are there */
+        }
+    }
+    return MR_OK;
+}
+
+static int fcgi_move(void *arg, int fd, size_t n, size_t *moved)
+{
+    FCGX_Request *r = arg;
+    size_t held = 0, left;
+    ssize_t got;
+    int rc = MR_OK;
+
+    *moved = 0;
+    if (r->ipcFd < 0 || FCGX_FFlush(r->out) < 0 || FCGX_GetError(r->out))
+        return MR_ECLIENT;
+    if (mover_open())
+        return MR_ENOMEM;
+    grow_sndbuf(r);
+    got = splice(fd, NULL, mover.stage[1], NULL, n < MOVE_MAX ? n : MOVE_MAX,
+                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (got <= 0)   /* nothing waits, the end, or an error (errno says) */
+        return got == 0 || errno == EAGAIN || errno == EINTR ? MR_OK : MR_EUPSTREAM;
+    for (left = (size_t)got; left && !rc;) {
+        size_t len = left < RECORD_MAX ? left : RECORD_MAX;
+        rc = put_record(r, len, &held);
+        left -= len;
+    }
+    if (!rc)
+        rc = drain(r, held);
+    if (rc) {
+        mover_close();   /* what they hold belongs to no whole record */
+        return rc;
+    }
+    *moved = (size_t)got;
+    return MR_OK;
+}
+
 static int fcgi_flush(void *arg)
 {
     FCGX_Request *r = arg;
@@ -157,9 +307,15 @@ void mr_fcgi_bind(FCGX_Request *r, struct mr_out *out, struct mr_request *req)
     out->write = fcgi_write;
     out->flush = fcgi_flush;
     out->closed = fcgi_closed;
+    out->move = fcgi_move;
     out->arg = r;
     req->read = fcgi_read;
     req->read_arg = r;
+}
+
+void mr_fcgi_end(void)
+{
+    mover_close();
 }
 
 void mr_fcgi_abort(FCGX_Request *r)

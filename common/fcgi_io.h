@@ -14,6 +14,10 @@
  * r->in.  Both stay valid until FCGX_Finish_r. */
 void mr_fcgi_bind(FCGX_Request *r, struct mr_out *out, struct mr_request *req);
 
+/* Lets go of what the thread's request held for moving bytes (pipes);
+ * after each request. */
+void mr_fcgi_end(void);
+
 /* Ends the connection without ending the request: for a body that broke
  * off after its headers were sent. */
 void mr_fcgi_abort(FCGX_Request *r);

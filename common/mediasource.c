@@ -111,7 +111,7 @@ static int sniff_data(void *arg, const void *p, size_t n)
 static const char *sniff_upstream(struct mr_ctx *ctx, const struct mr_source *src)
 {
     struct sniff s = { NULL, { 0 }, 0 };
-    struct mr_sink sink = { sniff_head, sniff_data, NULL, &s };
+    struct mr_sink sink = { .head = sniff_head, .data = sniff_data, .arg = &s };
     struct mr_upstream_head head;
     struct mr_upstream_req req;
     struct mr_header *hv = mr_arena_calloc(ctx->arena, src->headers.n + 1, sizeof(*hv));

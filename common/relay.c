@@ -176,6 +176,21 @@ static int pump_data(void *arg, const void *data, size_t n)
     return MR_OK;
 }
 
+/* The rest of a plain-HTTP body, spliced from the upstream's socket to the
+ * client (upstream.h, fcgi_io.c): what was gathered goes first. */
+static int pump_move(void *arg, int fd, size_t n, size_t *moved)
+{
+    struct pump *p = arg;
+    int rc = push(p);
+
+    *moved = 0;
+    if (rc)
+        return rc;
+    rc = mr_resp_move(&p->ctx->resp, fd, n, moved);
+    p->bytes_up += *moved;
+    return rc;
+}
+
 /* Whether the client left is asked of the socket at most every 200 ms:
  * curl calls this after every round of reads. */
 #define HANGUP_CHECK_MS 200
@@ -315,7 +330,9 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     struct mr_upstream_head head;
     struct mr_upstream_req req;
     struct pump p = { .ctx = ctx, .r = r };
-    struct mr_sink sink = { pump_head, pump_data, pump_check, &p };
+    struct mr_sink sink = { .head = pump_head, .data = pump_data, .check = pump_check,
+                            .arg = &p,
+                            .move = mr_resp_can_move(&ctx->resp) ? pump_move : NULL };
     struct mr_stats_req st = { r->stats_kind, r->stats_id, 0, 0, false };
     bool had_referer;
     int rc;

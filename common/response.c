@@ -165,6 +165,29 @@ int mr_resp_write(struct mr_response *r, const void *p, size_t n)
     return rc;
 }
 
+bool mr_resp_can_move(const struct mr_response *r)
+{
+    return r->out->move && !r->head_only;
+}
+
+int mr_resp_move(struct mr_response *r, int fd, size_t n, size_t *moved)
+{
+    int rc;
+
+    *moved = 0;
+    if (!mr_resp_can_move(r))
+        return MR_EINTERNAL;
+    if ((rc = mr_resp_send_headers(r)))
+        return rc;
+    if (r->failed)
+        return MR_ECLIENT;
+    rc = r->out->move(r->out->arg, fd, n, moved);
+    if (rc == MR_ECLIENT)
+        r->failed = true;
+    r->bytes_out += *moved;
+    return rc;
+}
+
 int mr_resp_flush(struct mr_response *r)
 {
     if (r->failed)

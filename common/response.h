@@ -28,6 +28,12 @@ struct mr_out {
     /* Non-zero when the client has gone away (no I/O); may be NULL. */
     int (*closed)(void *arg);
     void *arg;
+    /* Optional: moves up to n bytes that wait on the socket fd to the client
+     * without copying them through this process (splice).  MR_OK with
+     * *moved (0: nothing waits, or fd is at its end), MR_EUPSTREAM when
+     * reading fd failed (errno says why), MR_ECLIENT when the client is
+     * gone.  Buffered output goes first. */
+    int (*move)(void *arg, int fd, size_t n, size_t *moved);
 };
 
 struct mr_response {
@@ -66,6 +72,14 @@ int mr_resp_send_headers(struct mr_response *r);
 /* Body bytes; sends the headers first.  MR_ECLIENT when the client left. */
 int mr_resp_write(struct mr_response *r, const void *p, size_t n);
 int mr_resp_flush(struct mr_response *r);
+/* Whether body bytes can be moved from a socket (mr_resp_move): the output
+ * can, and the answer has a body. */
+bool mr_resp_can_move(const struct mr_response *r);
+/* Body bytes straight from the socket fd (struct mr_out's move); sends the
+ * headers first.  MR_OK with *moved (0: nothing waits, or fd is at its
+ * end), MR_EUPSTREAM (reading fd failed), MR_ECLIENT (the client left),
+ * MR_EINTERNAL when the output cannot move. */
+int mr_resp_move(struct mr_response *r, int fd, size_t n, size_t *moved);
 /* True when the client is known to be gone (a failed write, or the output
  * reports a hang-up). */
 bool mr_resp_client_gone(struct mr_response *r);

@@ -684,7 +684,7 @@ static int fill(struct seg *s, bool *relay)
 {
     struct mr_upstream_head head;
     struct mr_upstream_req req;
-    struct mr_sink sink = { fill_head, fill_data, fill_check, s };
+    struct mr_sink sink = { .head = fill_head, .data = fill_data, .check = fill_check, .arg = s };
     bool had_referer;
     int rc = MR_OK;
 

@@ -239,6 +239,7 @@ static void *worker_main(void *arg)
         if (ctx.resp.abort)
             mr_fcgi_abort(&fr);
         FCGX_Finish_r(&fr);
+        mr_fcgi_end();
         mr_arena_reset(&arena);
     }
     FCGX_Free(&fr, 0);

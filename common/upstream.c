@@ -1,13 +1,31 @@
-/* upstream.c - libcurl transfers: fetch-to-buffer and stream-to-sink. */
+/* upstream.c - libcurl transfers: fetch-to-buffer and stream-to-sink.
+ *
+ * A stream's body can leave libcurl midway: once libcurl has read the head
+ * of a plain HTTP/1 answer and handed over every body byte it read, the rest
+ * of the body is the connection's own bytes, so the sink may take them from
+ * the socket itself (struct mr_sink's move, which splices them to the
+ * client).  The progress callback, which libcurl calls after each round of
+ * reads, is where that happens: it keeps a duplicate of the connection's
+ * socket and stops the transfer; libcurl closes its own descriptor and
+ * forgets the connection, and hand_over() moves the rest under the same
+ * limits (low speed, the request's timeout, the sink's check).  The socket
+ * is found among the ones this file opened for libcurl by its addresses,
+ * as libcurl reports no socket while a transfer runs.
+ */
 #include "upstream.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -63,21 +81,32 @@ void mr_upstream_global_cleanup(void)
     curl_global_cleanup();
 }
 
+/* Sockets one handle's connections can hold at once: its connection cache
+ * (libcurl's default of 5) and a transfer's own. */
+#define SOCKS_MAX 16
+
 struct mr_upstream {
     CURL *h;
     const struct mr_conf *conf;
     char errbuf[CURL_ERROR_SIZE];
     char msg[CURL_ERROR_SIZE + 64];
     const char *blocked;            /* why the guard refused, this transfer */
+    int socks[SOCKS_MAX];           /* opened by open_socket, not yet closed; -1 */
 
     /* Per transfer. */
+    const char *url;
     struct mr_arena *arena;
     struct mr_upstream_head *head;
     const struct mr_sink *sink;
     struct mr_buf *body;
     size_t max_bytes;
     bool head_done;
+    bool is_head;
     int sink_rc;
+    long long body_bytes;           /* through on_data */
+    int rest_fd;                    /* the connection's socket, duplicated, once
+                                       the body's rest is handed over; -1 */
+    long long rest_len;             /* its bytes; -1: until the upstream closes */
 };
 
 struct mr_upstream *mr_upstream_new(const struct mr_conf *conf)
@@ -91,6 +120,9 @@ struct mr_upstream *mr_upstream_new(const struct mr_conf *conf)
         return NULL;
     }
     u->conf = conf;
+    u->rest_fd = -1;
+    for (int i = 0; i < SOCKS_MAX; i++)
+        u->socks[i] = -1;
     return u;
 }
 
@@ -135,13 +167,30 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 {
     struct mr_upstream *u = arg;
     const char *why;
+    int fd;
 
     (void)purpose;
     if ((why = guard(u->conf, &addr->addr, addr->addrlen))) {
         u->blocked = why;
         return CURL_SOCKET_BAD;
     }
-    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    for (int i = 0; fd >= 0 && i < SOCKS_MAX; i++)
+        if (u->socks[i] < 0) {
+            u->socks[i] = fd;
+            break;
+        }
+    return fd;
+}
+
+static int close_socket(void *arg, curl_socket_t fd)
+{
+    struct mr_upstream *u = arg;
+
+    for (int i = 0; i < SOCKS_MAX; i++)
+        if (u->socks[i] == fd)
+            u->socks[i] = -1;
+    return close(fd);
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
@@ -201,6 +250,190 @@ static int deliver_head(struct mr_upstream *u)
     return 0;
 }
 
+/* ---- handing the rest of a body over ------------------------------------- */
+
+/* Whether the bytes still to come on the connection are the body's own and
+ * worth a connection that will not be kept; *len: how many (-1: until the
+ * upstream closes). */
+static bool can_hand_over(struct mr_upstream *u, long long *len)
+{
+    const struct mr_upstream_head *h = u->head;
+    long min = u->conf->upstream.splice_min_bytes, version = 0;
+    char *scheme = NULL;
+
+    if (!u->sink || !u->sink->move || !min || !u->head_done || u->is_head ||
+        h->status < 200 || h->status > 299 || h->status == 204)
+        return false;
+    /* Chunked or otherwise coded: the socket's bytes are not the body's. */
+    if (mr_upstream_header(h, "Transfer-Encoding"))
+        return false;
+    /* TLS: they are records only libcurl can read. */
+    if (curl_easy_getinfo(u->h, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme ||
+        strcasecmp(scheme, "http"))
+        return false;
+    if (curl_easy_getinfo(u->h, CURLINFO_HTTP_VERSION, &version) != CURLE_OK ||
+        (version != CURL_HTTP_VERSION_1_0 && version != CURL_HTTP_VERSION_1_1))
+        return false;
+    if (h->content_length < 0) {
+        *len = -1;
+        return true;
+    }
+    *len = h->content_length - u->body_bytes;
+    return *len >= min;
+}
+
+static bool same_address(const struct sockaddr_storage *ss, const char *ip, long port)
+{
+    char text[INET6_ADDRSTRLEN];
+    const void *addr;
+    unsigned short p;
+
+    if (ss->ss_family == AF_INET) {
+        addr = &((const struct sockaddr_in *)ss)->sin_addr;
+        p = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        addr = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        p = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    } else {
+        return false;
+    }
+    return p == port && inet_ntop(ss->ss_family, addr, text, sizeof(text)) &&
+           !strcmp(text, ip);
+}
+
+/* The socket of the transfer's connection: the one of ours with its local
+ * and peer addresses, or -1. */
+static int current_socket(struct mr_upstream *u)
+{
+    char *local = NULL, *peer = NULL;
+    long local_port = 0, peer_port = 0;
+
+    if (curl_easy_getinfo(u->h, CURLINFO_LOCAL_IP, &local) != CURLE_OK || !local ||
+        curl_easy_getinfo(u->h, CURLINFO_LOCAL_PORT, &local_port) != CURLE_OK ||
+        curl_easy_getinfo(u->h, CURLINFO_PRIMARY_IP, &peer) != CURLE_OK || !peer ||
+        curl_easy_getinfo(u->h, CURLINFO_PRIMARY_PORT, &peer_port) != CURLE_OK)
+        return -1;
+    for (int i = 0; i < SOCKS_MAX; i++) {
+        struct sockaddr_storage a, b;
+        socklen_t al = sizeof(a), bl = sizeof(b);
+        if (u->socks[i] < 0 ||
+            getsockname(u->socks[i], (struct sockaddr *)&a, &al) ||
+            getpeername(u->socks[i], (struct sockaddr *)&b, &bl))
+            continue;
+        if (same_address(&a, local, local_port) && same_address(&b, peer, peer_port))
+            return u->socks[i];
+    }
+    return -1;
+}
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* How often a stalled hand-over asks the sink's check(). */
+#define CHECK_MS 200
+
+/* Moves the rest of the body through the sink's move() until it is all
+ * there (or, without a length, until the upstream closes), applying what
+ * libcurl would have: the low-speed limit, the request's timeout, check(). */
+static int hand_over(struct mr_upstream *u, long long deadline)
+{
+    const struct mr_conf *c = u->conf;
+    long long left = u->rest_len, window = now_ms(), window_bytes = 0;
+    long long slow_ms = c->upstream.low_speed_bytes ? c->upstream.low_speed_time_s * 1000 : 0;
+    bool readable = false;
+    int fd = u->rest_fd, rc;
+
+    while (left) {
+        size_t want = left < 0 || left > (1LL << 30) ? (size_t)1 << 30 : (size_t)left;
+        size_t moved = 0;
+        long long now;
+
+        errno = 0;
+        rc = u->sink->move(u->sink->arg, fd, want, &moved);
+        if (rc == MR_EUPSTREAM) {
+            snprintf(u->msg, sizeof(u->msg), "reading the upstream: %s", strerror(errno));
+            return rc;
+        }
+        if (rc) {
+            u->sink_rc = rc;
+            snprintf(u->msg, sizeof(u->msg), "transfer stopped");
+            return rc;
+        }
+        now = now_ms();
+        if (moved) {
+            u->body_bytes += (long long)moved;
+            window_bytes += (long long)moved;
+            if (left > 0)
+                left -= (long long)moved;
+            readable = false;
+        } else if (readable) {
+            /* Readable, and nothing came: the upstream closed. */
+            if (left < 0)
+                break;
+            snprintf(u->msg, sizeof(u->msg), "the upstream closed the connection "
+                     "with %lld bytes of the body to go", left);
+            return MR_EUPSTREAM;
+        } else {
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            long long wait = CHECK_MS;
+            if (slow_ms && window + slow_ms - now < wait)
+                wait = window + slow_ms - now;
+            if (deadline && deadline - now < wait)
+                wait = deadline - now;
+            if (wait < 0)
+                wait = 0;
+            if (poll(&p, 1, (int)wait) > 0)
+                readable = true;
+            else if (u->sink->check && (rc = u->sink->check(u->sink->arg))) {
+                u->sink_rc = rc;
+                snprintf(u->msg, sizeof(u->msg), "transfer stopped");
+                return rc;
+            }
+            now = now_ms();
+        }
+        if (deadline && now >= deadline) {
+            snprintf(u->msg, sizeof(u->msg), "timed out: the transfer took longer than "
+                     "its limit");
+            return MR_ETIMEOUT;
+        }
+        if (slow_ms && now - window >= slow_ms) {
+            if (window_bytes < c->upstream.low_speed_bytes * c->upstream.low_speed_time_s) {
+                snprintf(u->msg, sizeof(u->msg), "timed out: less than %ld bytes/s for "
+                         "%ld s", c->upstream.low_speed_bytes, c->upstream.low_speed_time_s);
+                return MR_ETIMEOUT;
+            }
+            window = now;
+            window_bytes = 0;
+        }
+    }
+    u->msg[0] = '\0';
+    return MR_OK;
+}
+
+/* Takes the rest of the body from libcurl when it can be handed over:
+ * keeps a duplicate of the connection's socket, for the caller to stop the
+ * transfer (libcurl then closes its own descriptor) and hand_over() to go
+ * on.  Only where libcurl holds no body bytes it has not passed on. */
+static bool take_rest(struct mr_upstream *u)
+{
+    long long len;
+    int fd;
+
+    if (u->rest_fd >= 0 || !can_hand_over(u, &len) || (fd = current_socket(u)) < 0 ||
+        (u->rest_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return false;
+    u->rest_len = len;
+    if (len < 0)
+        mr_debug("upstream %s: the rest of the body goes by splice", u->url);
+    else
+        mr_debug("upstream %s: the rest of the body (%lld bytes) goes by splice", u->url, len);
+    return true;
+}
+
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
     struct mr_upstream *u = arg;
@@ -211,6 +444,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
         u->sink_rc = rc;
         return 0;   /* a short count makes curl stop with CURLE_WRITE_ERROR */
     }
+    u->body_bytes += (long long)len;
     if (u->body) {
         if (u->body->len + len > u->max_bytes) {
             u->sink_rc = MR_ETOOBIG;
@@ -226,6 +460,12 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
         u->sink_rc = rc;
         return 0;
     }
+    /* libcurl cuts each read into CURL_MAX_WRITE_SIZE pieces: a shorter one
+     * is the last of its read, and libcurl holds nothing after it.  (It
+     * reads on while the socket has bytes before its progress callback:
+     * waiting for that would leave it megabytes of a fast upstream.) */
+    if (len < CURL_MAX_WRITE_SIZE && take_rest(u))
+        return 0;   /* CURLE_WRITE_ERROR; hand_over() goes on */
     return len;
 }
 
@@ -243,7 +483,8 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
         u->sink_rc = rc;
         return 1;   /* CURLE_ABORTED_BY_CALLBACK */
     }
-    return 0;
+    /* After a round of reads libcurl has passed on all it read. */
+    return take_rest(u) ? 1 : 0;
 }
 
 /* ---- transfers ------------------------------------------------------------ */
@@ -306,18 +547,24 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     bool is_head = req->method && !strcmp(req->method, "HEAD");
     bool has_ua = false;
     long timeout = req->timeout_ms;
+    long long started;
     CURLcode cc;
     int rc;
 
     memset(head, 0, sizeof(*head));
     head->content_length = -1;
+    u->url = req->url;
     u->arena = a;
     u->head = head;
     u->sink = sink;
     u->body = body;
     u->max_bytes = req->max_bytes ? req->max_bytes : (size_t)c->upstream.max_fetch_bytes;
     u->head_done = false;
+    u->is_head = is_head;
     u->sink_rc = 0;
+    u->body_bytes = 0;
+    u->rest_fd = -1;
+    u->rest_len = 0;
     u->blocked = NULL;
     u->errbuf[0] = '\0';
     u->msg[0] = '\0';
@@ -355,6 +602,8 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     curl_easy_setopt(h, CURLOPT_PROXY, "");            /* never an env proxy */
     curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, u);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, u);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, req->no_redirects ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, c->upstream.max_redirects);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->upstream.connect_timeout_ms);
@@ -372,7 +621,7 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, u);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, u);
-    if (sink && sink->check) {
+    if (sink && (sink->check || sink->move)) {
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -397,14 +646,23 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
     }
 
+    started = now_ms();
     cc = curl_easy_perform(h);
-    rc = map_error(u, cc);
+    if (u->rest_fd >= 0) {
+        rc = (cc == CURLE_ABORTED_BY_CALLBACK || cc == CURLE_WRITE_ERROR) && !u->sink_rc
+             ? hand_over(u, timeout ? started + timeout : 0) : map_error(u, cc);
+        close(u->rest_fd);
+        u->rest_fd = -1;
+    } else {
+        rc = map_error(u, cc);
+    }
     if (!rc)
         rc = deliver_head(u);
     else if (!u->head_done)
         fill_head(u);
     /* Nothing of this transfer may outlive it in the reused handle. */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    u->url = NULL;
     u->arena = NULL;
     u->sink = NULL;
     u->body = NULL;

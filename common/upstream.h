@@ -70,6 +70,15 @@ struct mr_sink {
      * non-zero stops the transfer and is returned. */
     int (*check)(void *arg);
     void *arg;
+    /* Optional: takes the rest of the body straight from the connection's
+     * socket (struct mr_out's move: MR_OK with *moved, 0 when nothing
+     * waits or fd is at its end; MR_EUPSTREAM, MR_ECLIENT).  Offered, once
+     * data() has had everything libcurl read, when the body is plain
+     * HTTP/1 with no transfer coding, its status 2xx, and either at least
+     * upstream.splice_min_bytes of its Content-Length are left or it has
+     * none (it ends when the upstream closes).  The upstream's timeouts and
+     * check() still apply; the connection is not kept afterwards. */
+    int (*move)(void *arg, int fd, size_t n, size_t *moved);
 };
 
 /* The whole body into resp_body (capped; MR_ETOOBIG past the cap); the

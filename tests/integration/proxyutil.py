@@ -27,24 +27,42 @@ from conftest import ADMIN_TOKEN, Stack, _finish, deep_merge, free_port
 
 MiB = 1024 * 1024
 
-# stream.offload: the proxy carries the bytes itself ("off"), or hands the
-# transfer to nginx's internal location /_mediarelay_offload ("nginx").  A
-# module's stack fixture with params=MODES runs its tests in both modes.
-MODES = ["off", "nginx"]
+# How a relayed body travels (docs/proxy.md):
+# - "libcurl": the proxy carries it, every byte through libcurl
+#   (upstream.splice_min_bytes 0);
+# - "splice": the proxy carries it, and every plain-HTTP body whose first read
+#   leaves some of it to come is spliced from the upstream's socket to nginx
+#   (splice_min_bytes 1);
+# - "nginx": stream.offload "nginx", the bytes move in contrib/nginx's
+#   internal location /_mediarelay_offload.
+# "off" is the shipped configuration (the proxy carries it, bodies of 1 MiB or
+# more spliced).  A module's stack fixture with params=MODES runs its tests in
+# every mode; the two internal ones log at debug level, where spliced() looks.
+MODES = ["libcurl", "splice", "nginx"]
+INTERNAL = ["libcurl", "splice"]
+MODE_CONFIG = {
+    "off": {"stream": {"offload": "off"}},
+    "libcurl": {"stream": {"offload": "off"}, "upstream": {"splice_min_bytes": 0},
+                "log": {"level": "debug"}},
+    "splice": {"stream": {"offload": "off"}, "upstream": {"splice_min_bytes": 1},
+               "log": {"level": "debug"}},
+    "nginx": {"stream": {"offload": "nginx"}},
+}
 
 
 # --- a stack per module ------------------------------------------------------------
 
-def module_stack(request, config, extra_nginx=None, offload=None):
+def module_stack(request, config, extra_nginx=None, mode=None):
     """Start a Stack for a module-scoped fixture; yields it, stops it at teardown.
 
-    offload ("off" or "nginx") sets stream.offload; the stack's .offload says
-    which mode it runs in either way."""
-    if offload is not None:
-        config = deep_merge(config, {"stream": {"offload": offload}})
+    mode (one of MODE_CONFIG) is merged into the configuration; the stack's
+    .mode says which it is and .offload its stream.offload, either way."""
+    if mode is not None:
+        config = deep_merge(config, MODE_CONFIG[mode])
     s = Stack(config, extra_nginx=extra_nginx)
     s.offload = ((config.get("stream") or {}).get("offload", "off")
                  if isinstance(config, dict) else "off")
+    s.mode = mode or s.offload
     try:
         s.start()
     except Exception:
@@ -55,6 +73,12 @@ def module_stack(request, config, extra_nginx=None, offload=None):
         yield s
     finally:
         _finish(s, request.session.testsfailed > failed_before)
+
+
+def spliced(stack, upstream_url):
+    """Whether the proxy handed the rest of a body from upstream_url to splice
+    (its debug log says so)."""
+    return f"upstream {upstream_url}: the rest of the body" in stack.log("proxy")
 
 
 def q(url):

@@ -189,7 +189,7 @@ def make_env(request, tmp_path_factory, offload=None, **config):
     wrapper.write_text(WRAPPER.replace("@MINT@", origin.url("/mint/")))
     wrapper.chmod(0o755)
     cfg = make_config(providers={"ytdlp": {"path": str(wrapper), "timeout_s": 8}}, **config)
-    gen = module_stack(request, cfg, offload=offload)
+    gen = module_stack(request, cfg, mode=offload)
     st = next(gen)
     st.origin = origin
     yield st

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from conftest import make_config, wait_until
-from proxyutil import ScriptedOrigin, StreamClient, module_stack, peer_closed, raw_get, trickle
+from proxyutil import (INTERNAL, ScriptedOrigin, StreamClient, module_stack, peer_closed, raw_get,
+                       spliced, trickle)
 
 SLOW_STREAMS = 64
 SLOW_CHUNK = b"s" * 1024
@@ -85,10 +86,12 @@ def test_64_slow_streams_do_not_delay_a_fast_request(st, origin):
     assert fast_took < durations[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=INTERNAL)
 def st2(request, origin):
-    """Two proxy threads only: a worker that is not freed is plain to see."""
-    yield from module_stack(request, media_config(origin, server={"threads": {"proxy": 2}}))
+    """Two proxy threads only: a worker that is not freed is plain to see.  The
+    bodies go through libcurl, or are spliced from the upstream's socket."""
+    yield from module_stack(request, media_config(origin, server={"threads": {"proxy": 2}}),
+                            mode=request.param)
 
 
 def open_stream(port, path, nbytes, timeout=10):
@@ -123,6 +126,8 @@ def test_client_disconnect_stops_upstream_and_frees_the_worker(st2, origin):
         "the idle upstream transfer went on after the client left"
     print(f"origin saw the close after {endless[0].closed_at - t0:.2f} s (busy), "
           f"{idle[0].closed_at - t0:.2f} s (idle)")
+    for name in ("endless", "idle"):
+        assert spliced(st2, origin.url("/" + name)) == (st2.mode == "splice"), name
     # and both workers are free: two quick requests in a row, then two at once
     for _ in range(2):
         t1 = time.monotonic()

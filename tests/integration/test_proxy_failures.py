@@ -2,7 +2,11 @@
 never answers (504 after upstream.low_speed_time_s below upstream.low_speed_bytes
 a second: here 2 s and 1000 B/s), one that stalls or closes
 after the headers went out (the client sees a truncated answer, never a clean
-end), and a slow one (its bytes reach the client as they arrive)."""
+end), and a slow one (its bytes reach the client as they arrive).
+
+Every test runs with the bodies in libcurl and with them spliced from the
+upstream's socket (proxyutil.INTERNAL): the limits and the broken ends are
+the same either way."""
 
 import socket
 import time
@@ -10,8 +14,8 @@ import time
 import pytest
 
 from conftest import free_port, make_config, wait_until
-from proxyutil import (ScriptedOrigin, StreamClient, assert_raw_error, module_stack, parse_raw,
-                       raw_get)
+from proxyutil import (INTERNAL, ScriptedOrigin, StreamClient, assert_raw_error, module_stack,
+                       parse_raw, raw_get, spliced)
 
 KiB = 1024
 PATTERN = bytes(range(256)) * 4 * KiB          # 1 MiB
@@ -82,7 +86,7 @@ def origin():
     o.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=INTERNAL)
 def st(request, origin):
     closed = free_port()        # nothing listens there
     media = {name: origin.url("/" + name) for name in
@@ -93,7 +97,12 @@ def st(request, origin):
                   "connect_timeout_ms": 3000},
         stream={"allow_hosts": [origin.host, f"127.0.0.1:{closed}"]},
         media={k: {"provider": "direct", "source": {"url": u}} for k, u in media.items()})
-    yield from module_stack(request, config)
+    yield from module_stack(request, config, mode=request.param)
+
+
+def assert_body_path(st, origin, name):
+    """The body of media `name` went the way the stack's mode says."""
+    assert spliced(st, origin.url("/" + name)) == (st.mode == "splice"), st.log("proxy")[-3000:]
 
 
 def test_refused_connection(st):
@@ -112,7 +121,7 @@ def test_never_answering_upstream_times_out(st):
     assert 1.5 <= took <= 10, took      # low_speed_time_s is 2
 
 
-def test_stall_after_headers_is_truncated(st):
+def test_stall_after_headers_is_truncated(st, origin):
     t0 = time.monotonic()
     r = raw_get(st.port, "/api/proxy/media/stall", timeout=20)
     took = time.monotonic() - t0
@@ -121,14 +130,16 @@ def test_stall_after_headers_is_truncated(st):
     assert not r.complete, r
     assert r.body == PATTERN[:100], r
     assert took <= 10, took
+    assert_body_path(st, origin, "stall")
 
 
-def test_early_close_with_content_length(st):
+def test_early_close_with_content_length(st, origin):
     r = raw_get(st.port, "/api/proxy/media/early-cl")
     assert r.status == 200, r
     assert r.framing == "length" and r.headers["content-length"] == str(len(PATTERN)), r
     assert not r.complete, r
     assert len(r.body) <= 100 * KiB and r.body == PATTERN[:len(r.body)], r
+    assert_body_path(st, origin, "early-cl")
 
 
 def test_early_close_chunked(st):
@@ -204,6 +215,10 @@ def test_slow_upstream_streams_as_it_arrives(st, origin, media):
         (c.t_first - c.t_start, seen[0].closed_at - c.t_start)
     r = raw_get(st.port, f"/api/proxy/media/{media}", timeout=20)
     assert r.status == 200 and r.complete and r.body == PATTERN[:20 * KiB], r
+    if media == "slow":
+        assert_body_path(st, origin, media)
+    else:
+        assert not spliced(st, origin.url("/" + media))     # chunked: libcurl's
 
 
 def test_worker_survives_failures(st):

@@ -1,8 +1,9 @@
 """mediarelay-proxy, HTTP semantics: Range, 416, HEAD, conditionals, headers passed
 back and dropped, CORS, upstream error statuses, a 256 MiB file end to end.
 
-Every test runs twice, in internal mode (stream.offload "off") and in nginx
-offload mode ("nginx", the bytes move in contrib/nginx's /_mediarelay_offload).
+Every test runs three times (proxyutil.MODES): with the proxy carrying the
+bytes through libcurl, with it splicing them from the upstream's socket, and
+in nginx offload mode (the bytes move in contrib/nginx's /_mediarelay_offload).
 Where offload departs by design (docs/proxy.md), the test says so.
 
 The origin is an nginx server block of the stack's own nginx, serving files
@@ -18,7 +19,7 @@ import time
 import pytest
 
 from conftest import assert_json_error, make_config, wait_until
-from proxyutil import MODES, MiB, NginxOrigin, ScriptedOrigin, module_stack, q, raw_get
+from proxyutil import MODES, MiB, NginxOrigin, ScriptedOrigin, module_stack, q, raw_get, spliced
 
 SMALL = os.urandom(100 * 1024)
 MOVIE = os.urandom(50 * 1024)
@@ -88,7 +89,7 @@ def st(request, nginx_origin, py_origin):
         upstream={"allow_private_networks": True},
         stream={"allow_hosts": [n.host]},
         media={k: {"provider": "direct", "source": {"url": u}} for k, u in media.items()})
-    yield from module_stack(request, config, extra_nginx=n.nginx_conf(), offload=request.param)
+    yield from module_stack(request, config, extra_nginx=n.nginx_conf(), mode=request.param)
 
 
 def origin_direct(nginx_origin, path, headers=None, method="GET"):
@@ -338,3 +339,16 @@ def test_256_mib_file_bytes_match(st, nginx_origin):
     assert n == BIG_SIZE
     assert h.hexdigest() == nginx_origin.sha256["big.bin"]
     print(f"256 MiB in {time.monotonic() - t0:.2f} s")
+    if st.offload == "off":
+        assert spliced(st, nginx_origin.url("/big.bin")) == (st.mode == "splice")
+
+
+@pytest.mark.parametrize("rng", ["bytes=1000-5000999", "bytes=-3000000", f"bytes={BIG_SIZE - 2 * MiB}-"])
+def test_big_ranges_match_the_origin(st, nginx_origin, rng):
+    # Ranges long enough to be spliced (the shipped splice_min_bytes is 1 MiB):
+    # the same bytes and Content-Range as the origin's own answer.
+    ref = origin_direct(nginx_origin, "/big.bin", headers={"Range": rng})
+    r = raw_get(st.port, "/api/proxy/media/big", headers={"Range": rng}, timeout=30)
+    assert ref.status == 206 and r.status == 206, r
+    assert r.headers.get("content-range") == ref.headers["content-range"], r
+    assert r.complete and len(r.body) == len(ref.body) and r.body == ref.body

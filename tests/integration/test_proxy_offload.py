@@ -143,7 +143,7 @@ def st(request, origin):
         upstream={"allow_private_networks": False, "allow_networks": ["127.0.0.1/32"]},
         stream={"allow_hosts": [origin.host, f"localhost:{origin.port}"]},
         media=media)
-    yield from module_stack(request, config, offload="nginx")
+    yield from module_stack(request, config, mode="nginx")
 
 
 def fetch(st, origin, media, headers=None, method="GET"):

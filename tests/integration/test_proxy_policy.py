@@ -81,7 +81,7 @@ def st(request, origin):
                 "Transfer-Encoding": "chunked", "Content-Length": "5", "TE": "trailers",
                 "Upgrade": "h2c", "If-None-Match": '"x"', "Referer": REFERER}),
         })
-    yield from module_stack(request, config, offload=request.param)
+    yield from module_stack(request, config, mode=request.param)
 
 
 def fetch(st, origin, media_id, path, headers=None):

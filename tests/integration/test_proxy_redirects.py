@@ -65,7 +65,7 @@ def st(request, origin):
         media={"redir": {"provider": "direct", "source": {"url": origin.url("/hop/3")}},
                "bad-redir": {"provider": "direct",
                              "source": {"url": origin.url("/to?u=" + q("http://10.0.0.1/x"))}}})
-    yield from module_stack(request, config, offload=request.param)
+    yield from module_stack(request, config, mode=request.param)
 
 
 def stream(st, origin, path, **kw):

@@ -60,7 +60,7 @@ def st(request, origin):
         upstream={"allow_private_networks": False, "allow_networks": []},
         stream={"allow_hosts": allow},
         media={k: {"provider": "direct", "source": {"url": u}} for k, u in media.items()})
-    yield from module_stack(request, config, offload=request.param)
+    yield from module_stack(request, config, mode=request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,7 @@ def st(request, nginx_origin):
                "down": {"provider": "direct",
                         "source": {"url": f"http://127.0.0.1:{closed}/x"}}})
     yield from module_stack(request, config, extra_nginx=nginx_origin.nginx_conf(),
-                            offload=request.param)
+                            mode=request.param)
 
 
 def counters(st, key):

@@ -37,7 +37,7 @@ def st(request, listed):
     config = make_config(upstream={"allow_private_networks": True},
                          stream={"allow_hosts": [listed.host, "127.0.0.1", "cdn.example.com"],
                                  "sign_max_ttl_s": 3600})
-    yield from module_stack(request, config, offload=request.param)
+    yield from module_stack(request, config, mode=request.param)
 
 
 ROUTES = ["/stream", "/api/proxy/stream"]

@@ -6,10 +6,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -51,6 +53,26 @@ static int sink_flush(void *arg)
 static int sink_closed(void *arg)
 {
     return ((struct sink *)arg)->closed;
+}
+
+/* move() as a read into the buffer; fails like write() does. */
+static int sink_move(void *arg, int fd, size_t n, size_t *moved)
+{
+    struct sink *s = arg;
+    char tmp[4096];
+    ssize_t k;
+
+    *moved = 0;
+    s->writes++;
+    if (s->fail_from && s->writes >= s->fail_from)
+        return MR_ECLIENT;
+    k = read(fd, tmp, n < sizeof(tmp) ? n : sizeof(tmp));
+    if (k < 0)
+        return errno == EAGAIN ? MR_OK : MR_EUPSTREAM;
+    if (mr_buf_append(&s->buf, tmp, (size_t)k))
+        return MR_ECLIENT;
+    *moved = (size_t)k;
+    return MR_OK;
 }
 
 struct fx {
@@ -705,6 +727,48 @@ static void test_preflight(void **state)
     mr_conf_free(c);
 }
 
+/* Moving bytes from a descriptor: the head goes first, bytes are counted,
+ * a failure marks the client gone, and no move without a body or a mover. */
+static void test_move(void **state)
+{
+    struct fx *f = *state;
+    struct mr_out plain = f->out;
+    struct mr_response head_only;
+    int p[2];
+    size_t moved = 1;
+
+    assert_false(mr_resp_can_move(&f->r));
+    assert_int_equal(mr_resp_move(&f->r, 0, 10, &moved), MR_EINTERNAL);
+    assert_int_equal(moved, 0);
+    assert_false(f->r.headers_sent);
+
+    f->out.move = sink_move;
+    assert_true(mr_resp_can_move(&f->r));
+    mr_resp_init(&head_only, &f->arena, &f->out, true);
+    assert_false(mr_resp_can_move(&head_only));
+
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], "0123456789", 10), 10);
+    close(p[1]);
+    mr_resp_status(&f->r, 206);
+    assert_int_equal(mr_resp_move(&f->r, p[0], 4, &moved), MR_OK);
+    assert_int_equal(moved, 4);
+    assert_int_equal(mr_resp_move(&f->r, p[0], 100, &moved), MR_OK);
+    assert_int_equal(moved, 6);
+    assert_int_equal(mr_resp_move(&f->r, p[0], 100, &moved), MR_OK);
+    assert_int_equal(moved, 0);                 /* the end */
+    assert_string_equal(output(f), "Status: 206 Partial Content\r\n\r\n0123456789");
+    assert_int_equal(f->r.bytes_out, 10);
+    close(p[0]);
+
+    f->sink.fail_from = f->sink.writes + 1;
+    assert_int_equal(mr_resp_move(&f->r, 0, 10, &moved), MR_ECLIENT);
+    assert_true(f->r.failed);
+    assert_int_equal(mr_resp_move(&f->r, 0, 10, &moved), MR_ECLIENT);
+    assert_int_equal(f->r.bytes_out, 10);
+    f->out = plain;
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -723,6 +787,7 @@ int main(void)
         T(test_failing_write),
         T(test_client_gone),
         T(test_bytes_out),
+        T(test_move),
         T(test_cors_star),
         T(test_cors_list),
         T(test_cors_on_error),

@@ -1,5 +1,6 @@
 /* test_upstream.c - fetch and stream against an in-test HTTP/1.1 origin on
- * 127.0.0.1, the SSRF guard, schemes, caps and timeouts. */
+ * 127.0.0.1, the SSRF guard, schemes, caps and timeouts, and the hand-over
+ * of a body's rest to the sink's move(). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,6 +117,21 @@ static void send_body(int fd, size_t total, bool count_abort)
     }
 }
 
+/* The head and 100 bytes of the body, a pause, then the rest of n bytes:
+ * libcurl's first read ends short, where a body can be handed over. */
+static void send_paced(int fd, const char *head, size_t n)
+{
+    static char body[BIG];
+    struct timespec ts = { 0, 20 * 1000000L };
+
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (char)('a' + (i % 16384) % 26);
+    send_str(fd, head);
+    send_all(fd, body, 100);
+    nanosleep(&ts, NULL);
+    send_all(fd, body + 100, n - 100);
+}
+
 static void serve(int fd)
 {
     char req[8192], method[16], path[1024], head[512];
@@ -160,6 +176,27 @@ static void serve(int fd)
     } else if (!strcmp(path, "/big-nolen")) {
         send_str(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
         send_body(fd, BIG, false);
+    } else if (!strcmp(path, "/paced")) {
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                 "Connection: close\r\n\r\n", BIG);
+        send_paced(fd, head, BIG);
+    } else if (!strcmp(path, "/paced-nolen")) {
+        send_paced(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", BIG);
+    } else if (!strcmp(path, "/big-chunked")) {
+        char line[32];
+        send_str(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                     "Connection: close\r\n\r\n");
+        for (int i = 0; i < BIG / 16384; i++) {
+            snprintf(line, sizeof(line), "%x\r\n", 16384);
+            send_str(fd, line);
+            send_body(fd, 16384, false);
+            send_str(fd, "\r\n");
+        }
+        send_str(fd, "0\r\n\r\n");
+    } else if (!strcmp(path, "/short")) {     /* promises BIG, sends half */
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                 "Connection: close\r\n\r\n", BIG);
+        send_paced(fd, head, BIG / 2);
     } else if (!strcmp(path, "/endless")) {
         int small = 8192;
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
@@ -272,9 +309,12 @@ static struct mr_conf *conf_load(const char *body)
     return c;
 }
 
-#define OPEN_UPSTREAM "\"upstream\": {\"allow_private_networks\": true, " \
+#define UPSTREAM_KEYS "\"allow_private_networks\": true, " \
     "\"connect_timeout_ms\": 1000, \"fetch_timeout_ms\": 2000, \"low_speed_time_s\": 1, " \
-    "\"low_speed_bytes\": 1000, \"user_agent\": \"" CONF_UA "\"}"
+    "\"low_speed_bytes\": 1000, \"user_agent\": \"" CONF_UA "\""
+#define OPEN_UPSTREAM "\"upstream\": {" UPSTREAM_KEYS "}"
+/* Every body that can be handed over is. */
+#define SPLICE_UPSTREAM "\"upstream\": {" UPSTREAM_KEYS ", \"splice_min_bytes\": 1}"
 
 static int group_setup(void **state)
 {
@@ -324,6 +364,11 @@ static int setup_with(void **state, const char *conf)
 static int setup(void **state)
 {
     return setup_with(state, OPEN_UPSTREAM);
+}
+
+static int setup_splice(void **state)
+{
+    return setup_with(state, SPLICE_UPSTREAM);
 }
 
 static int setup_guarded(void **state)
@@ -713,6 +758,8 @@ struct rec {
     int fail_data_after;  /* data() fails once this many calls were made (0: never) */
     int fail_check;       /* returned by check() */
     int checks;
+    int moves;            /* move() calls that moved bytes */
+    int fail_move_after;  /* move() fails once this many moved bytes (0: never) */
     bool pattern_ok;
 };
 
@@ -740,6 +787,27 @@ static int rec_data(void *arg, const void *p, size_t n)
     if (r->fail_data_after && r->datas >= r->fail_data_after)
         return MR_ECLIENT;
     return 0;
+}
+
+/* The sink's move() as plain reads: what upstream.c hands over, not how
+ * the bytes travel (fcgi_io.c's splice is tested on the real stack). */
+static int rec_move(void *arg, int fd, size_t n, size_t *moved)
+{
+    struct rec *r = arg;
+    char buf[65536];
+    ssize_t k = read(fd, buf, n < sizeof(buf) ? n : sizeof(buf));
+
+    *moved = 0;
+    if (k < 0)
+        return errno == EAGAIN ? MR_OK : MR_EUPSTREAM;
+    if (k == 0)
+        return MR_OK;
+    if (rec_data(r, buf, (size_t)k))
+        return MR_ECLIENT;
+    r->datas--;
+    r->moves++;
+    *moved = (size_t)k;
+    return r->fail_move_after && r->moves >= r->fail_move_after ? MR_ECLIENT : MR_OK;
 }
 
 static int rec_check(void *arg)
@@ -863,6 +931,140 @@ static void test_stream_stalled(void **state)
     }
 }
 
+/* ---- handing a body's rest over ------------------------------------------- */
+
+static int stream_moving(struct fx *f, const char *path, const char *method, struct rec *r,
+                         long timeout_ms)
+{
+    struct mr_sink sink = { .head = rec_head, .data = rec_data, .check = rec_check,
+                            .move = rec_move, .arg = r };
+    struct mr_upstream_req req = { .method = method, .url = url(f, path),
+                                   .timeout_ms = timeout_ms };
+    r->pattern_ok = true;
+    return mr_upstream_stream(f->u, &f->arena, &req, &f->head, &sink);
+}
+
+static void test_hand_over(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = { 0 };
+
+    /* A length: what libcurl read went to data(), the rest to move(). */
+    assert_int_equal(stream_moving(f, "/paced", NULL, &r, 0), MR_OK);
+    assert_int_equal(r.heads, 1);
+    assert_int_equal(r.data_before_head, 0);
+    assert_true(r.moves >= 1);
+    assert_int_equal(r.bytes, BIG);
+    assert_true(r.pattern_ok);
+
+    /* No length: until the upstream closes. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream_moving(f, "/paced-nolen", NULL, &r, 0), MR_OK);
+    assert_true(r.moves >= 1);
+    assert_int_equal(r.bytes, BIG);
+    assert_true(r.pattern_ok);
+
+    /* Where libcurl reads on while bytes wait, the body is whole whichever
+     * way it went. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream_moving(f, "/big", NULL, &r, 0), MR_OK);
+    assert_int_equal(r.bytes, BIG);
+    assert_true(r.pattern_ok);
+
+    /* The connection's socket is found again and again: sockets libcurl
+     * closed are forgotten. */
+    for (int i = 0; i < 3 * 16; i++) {
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(stream_moving(f, "/paced", NULL, &r, 0), MR_OK);
+        assert_true(r.moves >= 1);
+        assert_int_equal(r.bytes, BIG);
+    }
+}
+
+static void test_hand_over_not_offered(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = { 0 };
+
+    /* Chunked: the socket's bytes are not the body's. */
+    assert_int_equal(stream_moving(f, "/big-chunked", NULL, &r, 0), MR_OK);
+    assert_int_equal(r.moves, 0);
+    assert_int_equal(r.bytes, BIG);
+    assert_true(r.pattern_ok);
+
+    /* HEAD, and an error status. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream_moving(f, "/big", "HEAD", &r, 0), MR_OK);
+    assert_int_equal(r.moves + r.datas, 0);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream_moving(f, "/missing", NULL, &r, 0), MR_OK);
+    assert_int_equal(r.moves, 0);
+    assert_int_equal(r.head_status, 404);
+    assert_int_equal(r.bytes, 4);
+}
+
+static void test_hand_over_too_short(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = { 0 };
+
+    /* The default upstream.splice_min_bytes (1 MiB) is more than /big has
+     * left once libcurl read its head: it stays with libcurl. */
+    assert_int_equal(stream_moving(f, "/paced", NULL, &r, 0), MR_OK);
+    assert_int_equal(r.moves, 0);
+    assert_int_equal(r.bytes, BIG);
+    assert_true(r.pattern_ok);
+    /* Without a length it is handed over whatever its size. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream_moving(f, "/paced-nolen", NULL, &r, 0), MR_OK);
+    assert_true(r.moves >= 1);
+    assert_int_equal(r.bytes, BIG);
+}
+
+static void test_hand_over_failures(void **state)
+{
+    struct fx *f = *state;
+    struct rec r = { 0 };
+    int closed = get_flag(&origin.slow_closed), aborted = get_flag(&origin.aborted);
+
+    /* The upstream closes before its length: an upstream error. */
+    assert_int_equal(stream_moving(f, "/short", NULL, &r, 0), MR_EUPSTREAM);
+    assert_int_equal(r.bytes, BIG / 2);
+    assert_true(r.pattern_ok);
+    assert_non_null(strstr(mr_upstream_error(f->u), "bytes of the body to go"));
+
+    /* A stall: the low-speed limit (1000 B/s for 1 s here) ends it. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream_moving(f, "/slow", NULL, &r, 0), MR_ETIMEOUT);
+    assert_int_equal(r.bytes, 10);
+    assert_true(wait_flag(&origin.slow_closed, closed + 1));
+
+    /* check() says the client left while nothing moves. */
+    memset(&r, 0, sizeof(r));
+    r.fail_check = MR_ECLIENT;
+    assert_int_equal(stream_moving(f, "/slow", NULL, &r, 0), MR_ECLIENT);
+    assert_true(r.checks >= 1);
+    assert_true(wait_flag(&origin.slow_closed, closed + 2));
+
+    /* The request's own timeout. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream_moving(f, "/slow", NULL, &r, 300), MR_ETIMEOUT);
+    assert_true(wait_flag(&origin.slow_closed, closed + 3));
+
+    /* move() fails (the client left): the transfer stops at once and the
+     * origin sees the connection close. */
+    memset(&r, 0, sizeof(r));
+    r.fail_move_after = 1;
+    assert_int_equal(stream_moving(f, "/endless", NULL, &r, 0), MR_ECLIENT);
+    assert_int_equal(r.moves, 1);
+    assert_true(wait_flag(&origin.aborted, aborted + 1));
+
+    /* The handle is usable afterwards. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(stream_moving(f, "/hello", NULL, &r, 0), MR_OK);
+    assert_int_equal(r.bytes, 11);
+}
+
 static void test_header_lookup(void **state)
 {
     struct mr_upstream_head h;
@@ -886,6 +1088,7 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define G(fn) cmocka_unit_test_setup_teardown(fn, setup_guarded, teardown)
+#define S(fn) cmocka_unit_test_setup_teardown(fn, setup_splice, teardown)
     const struct CMUnitTest tests[] = {
         T(test_fetch_basic),
         T(test_fetch_status_passes),
@@ -905,9 +1108,14 @@ int main(void)
         T(test_stream_head),
         T(test_stream_sink_errors),
         T(test_stream_stalled),
+        S(test_hand_over),
+        S(test_hand_over_not_offered),
+        T(test_hand_over_too_short),
+        S(test_hand_over_failures),
         cmocka_unit_test(test_header_lookup),
     };
 #undef T
 #undef G
+#undef S
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
