@@ -107,6 +107,8 @@ struct mr_upstream {
     int rest_fd;                    /* the connection's socket, duplicated, once
                                        the body's rest is handed over; -1 */
     long long rest_len;             /* its bytes; -1: until the upstream closes */
+    bool rest_refused;              /* can_hand_over said no after the head: it
+                                       will not change its mind */
 };
 
 struct mr_upstream *mr_upstream_new(const struct mr_conf *conf)
@@ -423,9 +425,16 @@ static bool take_rest(struct mr_upstream *u)
     long long len;
     int fd;
 
-    if (u->rest_fd >= 0 || !can_hand_over(u, &len) || (fd = current_socket(u)) < 0 ||
-        (u->rest_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+    if (u->rest_fd >= 0 || u->rest_refused)
         return false;
+    if (!can_hand_over(u, &len)) {
+        u->rest_refused = u->head_done;   /* what is left only shrinks */
+        return false;
+    }
+    if ((fd = current_socket(u)) < 0 || (u->rest_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        u->rest_refused = true;
+        return false;
+    }
     u->rest_len = len;
     if (len < 0)
         mr_debug("upstream %s: the rest of the body goes by splice", u->url);
@@ -565,6 +574,7 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     u->body_bytes = 0;
     u->rest_fd = -1;
     u->rest_len = 0;
+    u->rest_refused = false;
     u->blocked = NULL;
     u->errbuf[0] = '\0';
     u->msg[0] = '\0';
