@@ -26,6 +26,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -147,8 +149,14 @@ static int fcgi_write(void *arg, const void *p, size_t n)
  * 10-19 reading 1 MiB (fewer, larger reads of the upstream's socket).
  * Pipe sizes are a request the kernel may refuse (an unprivileged user
  * past fs.pipe-user-pages-soft); smaller pipes only make smaller moves. */
-#define PIPE_BYTES (1024 * 1024)
 #define MOVE_MAX (16 * RECORD_MAX)
+
+static int pipe_bytes = 1024 * 1024;
+
+void mr_fcgi_pipe_bytes(int bytes)
+{
+    pipe_bytes = bytes;
+}
 
 struct mover {
     int stage[2];
@@ -184,8 +192,8 @@ static int mover_open(void)
         close_pipe(stage);
         return -1;
     }
-    fcntl(stage[1], F_SETPIPE_SZ, PIPE_BYTES);
-    fcntl(out[1], F_SETPIPE_SZ, PIPE_BYTES);
+    fcntl(stage[1], F_SETPIPE_SZ, pipe_bytes);
+    fcntl(out[1], F_SETPIPE_SZ, pipe_bytes);
     mover = (struct mover){ { stage[0], stage[1] }, { out[0], out[1] } };
     return 0;
 }
@@ -204,21 +212,48 @@ static int drain(FCGX_Request *r, size_t n)
     return MR_OK;
 }
 
+/* n staged bytes straight to the web server, through a buffer: the rest
+ * of a record whose header went out when the kernel refused to move them
+ * between the pipes (short of memory), so that records stay whole. */
+static int copy_staged(FCGX_Request *r, size_t n)
+{
+    char buf[8192];
+
+    while (n) {
+        ssize_t k = read(mover.stage[0], buf, n < sizeof(buf) ? n : sizeof(buf));
+        struct iovec iov = { buf, (size_t)k };
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return MR_EINTERNAL;   /* the staged bytes are there */
+        if (write_all(r->ipcFd, &iov, 1))
+            return MR_ECLIENT;
+        n -= (size_t)k;
+    }
+    return MR_OK;
+}
+
 /* One record into `out`, which holds *held bytes: its header, then len of
- * the staged bytes; `out` is drained when it is full. */
+ * the staged bytes; `out` is drained when it is full.  Where the kernel
+ * refuses a write or splice into `out`, what `out` holds goes on and the
+ * record is finished by copy. */
 static int put_record(FCGX_Request *r, size_t len, size_t *held)
 {
     unsigned char h[FCGI_HEADER_LEN];
+    struct iovec iov = { h, sizeof(h) };
+    bool full;
     int rc;
 
     record_header(r, len, h);
     while (write(mover.out[1], h, sizeof(h)) != (ssize_t)sizeof(h)) {
-        /* A pipe with room takes 8 bytes whole; a full one is drained. */
-        if (errno != EAGAIN || !*held)
-            return MR_EINTERNAL;
+        if (errno == EINTR)
+            continue;
+        full = errno == EAGAIN && *held;   /* a pipe with room takes 8 bytes whole */
         if ((rc = drain(r, *held)))
             return rc;
         *held = 0;
+        if (!full)
+            return write_all(r->ipcFd, &iov, 1) ? MR_ECLIENT : copy_staged(r, len);
     }
     *held += sizeof(h);
     while (len) {
@@ -227,17 +262,41 @@ static int put_record(FCGX_Request *r, size_t len, size_t *held)
         if (k > 0) {
             len -= (size_t)k;
             *held += (size_t)k;
-        } else if (k < 0 && errno == EINTR) {
             continue;
-        } else if (k < 0 && errno == EAGAIN && *held) {
-            if ((rc = drain(r, *held)))
-                return rc;
-            *held = 0;
-        } else {
-            return MR_EINTERNAL;   /* the staged bytes are there */
         }
+        if (k < 0 && errno == EINTR)
+            continue;
+        full = k < 0 && errno == EAGAIN && *held;
+        if ((rc = drain(r, *held)))
+            return rc;
+        *held = 0;
+        if (!full)
+            return copy_staged(r, len);
     }
     return MR_OK;
+}
+
+/* Without pipes (the process is out of descriptors): the same bytes through
+ * a buffer, as libcurl would have carried them. */
+static int move_by_copy(FCGX_Request *r, int fd, size_t n, size_t *moved)
+{
+    char *buf = malloc(RECORD_MAX);
+    ssize_t k;
+    int rc = MR_OK, e;
+
+    if (!buf)
+        return MR_ENOMEM;
+    k = read(fd, buf, n < RECORD_MAX ? n : RECORD_MAX);
+    e = errno;
+    if (k < 0)
+        rc = e == EAGAIN || e == EINTR ? MR_OK : MR_EUPSTREAM;
+    else if (k > 0 && write_records(r, buf, (size_t)k))
+        rc = MR_ECLIENT;
+    else
+        *moved = (size_t)k;
+    free(buf);
+    errno = e;
+    return rc;
 }
 
 static int fcgi_move(void *arg, int fd, size_t n, size_t *moved)
@@ -250,9 +309,9 @@ static int fcgi_move(void *arg, int fd, size_t n, size_t *moved)
     *moved = 0;
     if (r->ipcFd < 0 || FCGX_FFlush(r->out) < 0 || FCGX_GetError(r->out))
         return MR_ECLIENT;
-    if (mover_open())
-        return MR_ENOMEM;
     grow_sndbuf(r);
+    if (mover_open())
+        return move_by_copy(r, fd, n, moved);
     got = splice(fd, NULL, mover.stage[1], NULL, n < MOVE_MAX ? n : MOVE_MAX,
                  SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (got <= 0)   /* nothing waits, the end, or an error (errno says) */
@@ -327,7 +386,8 @@ void mr_fcgi_abort(FCGX_Request *r)
      * response hanging).  A record header it cannot parse (version 0) makes
      * it fail the request and drop the client connection; every FastCGI
      * web server refuses such a record.  Nothing of a record is pending
-     * here: records are written whole, and the stream was flushed. */
+     * here: records are written whole (the mover finishes by copy a record
+     * whose splice the kernel refused), and the stream was flushed. */
     static const unsigned char broken[FCGI_HEADER_LEN] = { 0 };
     struct iovec iov = { (void *)broken, sizeof(broken) };
     int queued = 0;

@@ -18,6 +18,11 @@ void mr_fcgi_bind(FCGX_Request *r, struct mr_out *out, struct mr_request *req);
  * after each request. */
 void mr_fcgi_end(void);
 
+/* How large the mover asks its pipes to be (default 1 MiB).  For tests,
+ * which shrink them to walk the paths where a pipe fills mid-record; set it
+ * before threads start. */
+void mr_fcgi_pipe_bytes(int bytes);
+
 /* Ends the connection without ending the request: for a body that broke
  * off after its headers were sent. */
 void mr_fcgi_abort(FCGX_Request *r);

@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -56,10 +57,25 @@ static void share_unlock(CURL *h, curl_lock_data data, void *arg)
     pthread_mutex_unlock(&share_locks[data]);
 }
 
+/* Whether this libcurl may hand bodies over.  What take_rest relies on
+ * (each read passed on whole, in pieces of at most CURL_MAX_WRITE_SIZE,
+ * nothing read ahead of what was passed on) holds for libcurl 7 and was
+ * checked with 7.88; libcurl 8 rebuilt its receive path (client writers, and
+ * for a while a buffer in front of the socket), so there the bodies stay
+ * with libcurl until that is checked too. */
+static bool can_splice;
+
 int mr_upstream_global_init(void)
 {
+    const curl_version_info_data *v;
+
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return MR_EINTERNAL;
+    v = curl_version_info(CURLVERSION_NOW);
+    can_splice = v && v->version_num >= 0x073e00 && v->version_num < 0x080000;
+    if (!can_splice)
+        mr_info("libcurl %s: relayed bodies are not spliced (checked with libcurl 7 only)",
+                v ? v->version : "?");
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&share_locks[i], NULL);
     share = curl_share_init();
@@ -102,6 +118,7 @@ struct mr_upstream {
     size_t max_bytes;
     bool head_done;
     bool is_head;
+    bool coded;                     /* the response has a Transfer-Encoding */
     int sink_rc;
     long long body_bytes;           /* through on_data */
     int rest_fd;                    /* the connection's socket, duplicated, once
@@ -109,6 +126,7 @@ struct mr_upstream {
     long long rest_len;             /* its bytes; -1: until the upstream closes */
     bool rest_refused;              /* can_hand_over said no after the head: it
                                        will not change its mind */
+    bool rest_broken;               /* libcurl passed on bytes after the hand-over */
 };
 
 struct mr_upstream *mr_upstream_new(const struct mr_conf *conf)
@@ -205,6 +223,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
         /* A new response (after a redirect or a 100): forget the last. */
         h->nheaders = 0;
+        u->coded = false;
         return len;
     }
     while (end && (p[end - 1] == '\r' || p[end - 1] == '\n'))
@@ -212,6 +231,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     if (!end)
         return len;
     colon = memchr(p, ':', end);
+    /* Noted even past the header cap: a coded body is never handed over. */
+    if (colon && colon - p == 17 && !strncasecmp(p, "Transfer-Encoding", 17))
+        u->coded = true;
     if (!colon || colon == p || h->nheaders == MR_UPSTREAM_HEADERS_MAX)
         return len;   /* folded, malformed or too many: dropped */
     {
@@ -263,11 +285,11 @@ static bool can_hand_over(struct mr_upstream *u, long long *len)
     long min = u->conf->upstream.splice_min_bytes, version = 0;
     char *scheme = NULL;
 
-    if (!u->sink || !u->sink->move || !min || !u->head_done || u->is_head ||
+    if (!can_splice || !u->sink || !u->sink->move || !min || !u->head_done || u->is_head ||
         h->status < 200 || h->status > 299 || h->status == 204)
         return false;
     /* Chunked or otherwise coded: the socket's bytes are not the body's. */
-    if (mr_upstream_header(h, "Transfer-Encoding"))
+    if (u->coded)
         return false;
     /* TLS: they are records only libcurl can read. */
     if (curl_easy_getinfo(u->h, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme ||
@@ -373,12 +395,22 @@ static int hand_over(struct mr_upstream *u, long long deadline)
                 left -= (long long)moved;
             readable = false;
         } else if (readable) {
-            /* Readable, and nothing came: the upstream closed. */
-            if (left < 0)
+            /* Readable, and nothing came: the upstream closed, or failed, or
+             * the bytes were not there after all (then wait again). */
+            char peek;
+            ssize_t k = recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+            readable = false;
+            if (k < 0 && errno != EAGAIN && errno != EINTR) {
+                snprintf(u->msg, sizeof(u->msg), "reading the upstream: %s", strerror(errno));
+                return MR_EUPSTREAM;
+            }
+            if (k == 0 && left < 0)
                 break;
-            snprintf(u->msg, sizeof(u->msg), "the upstream closed the connection "
-                     "with %lld bytes of the body to go", left);
-            return MR_EUPSTREAM;
+            if (k == 0) {
+                snprintf(u->msg, sizeof(u->msg), "the upstream closed the connection "
+                         "with %lld bytes of the body to go", left);
+                return MR_EUPSTREAM;
+            }
         } else {
             struct pollfd p = { .fd = fd, .events = POLLIN };
             long long wait = CHECK_MS;
@@ -449,6 +481,12 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     size_t len = size * n;
     int rc;
 
+    if (u->rest_fd >= 0) {
+        /* Bytes libcurl held when it let go: the hand-over was wrong, and
+         * the body is broken rather than relayed with a hole. */
+        u->rest_broken = true;
+        return 0;
+    }
     if ((rc = deliver_head(u))) {
         u->sink_rc = rc;
         return 0;   /* a short count makes curl stop with CURLE_WRITE_ERROR */
@@ -570,11 +608,13 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     u->max_bytes = req->max_bytes ? req->max_bytes : (size_t)c->upstream.max_fetch_bytes;
     u->head_done = false;
     u->is_head = is_head;
+    u->coded = false;
     u->sink_rc = 0;
     u->body_bytes = 0;
     u->rest_fd = -1;
     u->rest_len = 0;
     u->rest_refused = false;
+    u->rest_broken = false;
     u->blocked = NULL;
     u->errbuf[0] = '\0';
     u->msg[0] = '\0';
@@ -658,7 +698,14 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
 
     started = now_ms();
     cc = curl_easy_perform(h);
-    if (u->rest_fd >= 0) {
+    if (u->rest_fd >= 0 && u->rest_broken) {
+        snprintf(u->msg, sizeof(u->msg), "libcurl passed on body bytes after it let the "
+                 "connection go");
+        mr_warn("upstream %s: %s", req->url, u->msg);
+        rc = MR_EUPSTREAM;
+        close(u->rest_fd);
+        u->rest_fd = -1;
+    } else if (u->rest_fd >= 0) {
         rc = (cc == CURLE_ABORTED_BY_CALLBACK || cc == CURLE_WRITE_ERROR) && !u->sink_rc
              ? hand_over(u, timeout ? started + timeout : 0) : map_error(u, cc);
         close(u->rest_fd);
