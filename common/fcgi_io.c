@@ -11,13 +11,12 @@
  * ipcFd and requestId; libfcgi marks ipcFd "don't use", and this file is the
  * one place that does, on purpose.
  *
- * Why a mover: even written in large records, a relayed byte is copied five
- * times on its way (curl's recv, the relay's gather, the write to this
- * connection, the web server's read, its send) where nginx's proxy_pass
- * copies it twice; measured, that cost 1.5-1.75x proxy_pass's CPU per GiB.
- * fcgi_move splices the upstream socket's bytes through two pipes into
- * this connection, putting the record headers between them: the kernel
- * hands pages on and this process copies nothing.
+ * Why a mover: through libcurl, the relay cost 1.5-1.75x proxy_pass's CPU
+ * per GiB, most of it in many small reads of the upstream's socket, the
+ * rest in copies (libcurl's, the gather's, the write to this connection).
+ * fcgi_move splices up to 1 MiB of the upstream socket at a time through
+ * two pipes into this connection, putting the record headers between the
+ * pieces: the kernel hands pages on and this process copies nothing.
  */
 #include "fcgi_io.h"
 

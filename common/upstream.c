@@ -360,6 +360,14 @@ static long long now_ms(void)
 /* How often a stalled hand-over asks the sink's check(). */
 #define CHECK_MS 200
 
+/* The sink stopped the hand-over (rc from move() or check()). */
+static int stopped(struct mr_upstream *u, int rc)
+{
+    u->sink_rc = rc;
+    snprintf(u->msg, sizeof(u->msg), "transfer stopped");
+    return rc;
+}
+
 /* Moves the rest of the body through the sink's move() until it is all
  * there (or, without a length, until the upstream closes), applying what
  * libcurl would have: the low-speed limit, the request's timeout, check(). */
@@ -382,11 +390,8 @@ static int hand_over(struct mr_upstream *u, long long deadline)
             snprintf(u->msg, sizeof(u->msg), "reading the upstream: %s", strerror(errno));
             return rc;
         }
-        if (rc) {
-            u->sink_rc = rc;
-            snprintf(u->msg, sizeof(u->msg), "transfer stopped");
-            return rc;
-        }
+        if (rc)
+            return stopped(u, rc);
         now = now_ms();
         if (moved) {
             u->body_bytes += (long long)moved;
@@ -422,11 +427,8 @@ static int hand_over(struct mr_upstream *u, long long deadline)
                 wait = 0;
             if (poll(&p, 1, (int)wait) > 0)
                 readable = true;
-            else if (u->sink->check && (rc = u->sink->check(u->sink->arg))) {
-                u->sink_rc = rc;
-                snprintf(u->msg, sizeof(u->msg), "transfer stopped");
-                return rc;
-            }
+            else if (u->sink->check && (rc = u->sink->check(u->sink->arg)))
+                return stopped(u, rc);
             now = now_ms();
         }
         if (deadline && now >= deadline) {

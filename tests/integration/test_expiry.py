@@ -432,10 +432,7 @@ def test_another_source_is_found_in_its_own_playlist(env):
     o.minters["fmt"] = mint
     o.o.route("/p/", serve_v1)
     try:
-        r = env.request("POST", "/api/media", headers=ADMIN,
-                        body={"provider": "ytdlp", "source": {"url": o.url("/fmt")}})
-        assert r.status == 201, r
-        mid = r.json["id"]
+        mid = register(env, "fmt")
         names = [m["name"] for m in env.get(f"/api/media/{mid}/source").json["more_sources"]]
         low = next(n for n in names if "360" in n)
         r = env.get(f"/api/media/{mid}/index.m3u8?t={urllib.parse.quote(low)}")
@@ -524,10 +521,7 @@ def test_made_up_dash_names_cost_no_resolution(env_default):
     o.minters["dash"] = mint
     o.o.route("/dash/", dash)
     try:
-        r = env.request("POST", "/api/media", headers=ADMIN,
-                        body={"provider": "ytdlp", "source": {"url": o.url("/dash")}})
-        assert r.status == 201, r
-        mid = r.json["id"]
+        mid = register(env, "dash")
         r = env.get(f"/api/media/{mid}/manifest.mpd")
         assert r.status == 200, r
         base = path_of(re.search(r"<BaseURL>([^<]*)</BaseURL>", r.body.decode()).group(1))

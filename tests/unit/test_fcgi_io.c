@@ -150,54 +150,77 @@ static void *web_main(void *arg)
     return NULL;
 }
 
+/* An upstream connection (the origin's end and the relay's, non-blocking as
+ * libcurl's are) and a FastCGI request on a connection to the web server,
+ * bound as server.c binds it. */
+struct conn {
+    int origin, up;
+    int ipc, web;
+    FCGX_Request r;
+    struct mr_out out;
+    struct mr_request req;
+};
+
+static void conn_open(struct conn *c)
+{
+    static FCGX_Stream stream = { .isReader = 1, .isClosed = 1 };
+    int peer[2];
+
+    memset(c, 0, sizeof(*c));
+    tcp_pair(&c->origin, &c->up);
+    fcntl(c->up, F_SETFL, O_NONBLOCK);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, peer), 0);
+    c->ipc = peer[0];
+    c->web = peer[1];
+    c->r.requestId = REQUEST_ID;
+    c->r.ipcFd = c->ipc;
+    c->r.out = &stream;
+    mr_fcgi_bind(&c->r, &c->out, &c->req);
+}
+
+static void conn_close(struct conn *c)
+{
+    mr_fcgi_end();
+    close(c->origin);
+    close(c->up);
+    close(c->ipc);
+    if (c->web >= 0)
+        close(c->web);
+}
+
 /* Moves an upstream's TOTAL bytes through the mover until the upstream's end,
  * as upstream.c's hand_over does; the web server's view in *w. */
 static void relay(struct web *w)
 {
-    static FCGX_Stream stream = { .isReader = 1, .isClosed = 1 };
-    int up_origin, up, ipc, peer[2];
-    FCGX_Request r;
-    struct mr_out out;
-    struct mr_request req;
+    struct conn c;
     pthread_t origin_th, web_th;
     size_t moved_total = 0;
 
-    tcp_pair(&up_origin, &up);
-    fcntl(up, F_SETFL, O_NONBLOCK);       /* libcurl's sockets are */
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, peer), 0);
-    ipc = peer[0];
-    memset(&r, 0, sizeof(r));
-    r.requestId = REQUEST_ID;
-    r.ipcFd = ipc;
-    r.out = &stream;
-    mr_fcgi_bind(&r, &out, &req);
+    conn_open(&c);
     memset(w, 0, sizeof(*w));
-    w->fd = peer[1];
-    assert_int_equal(pthread_create(&origin_th, NULL, upstream_main, &up_origin), 0);
+    w->fd = c.web;
+    assert_int_equal(pthread_create(&origin_th, NULL, upstream_main, &c.origin), 0);
     assert_int_equal(pthread_create(&web_th, NULL, web_main, w), 0);
 
     for (;;) {
         size_t moved = 0;
-        int rc = out.move(out.arg, up, TOTAL - moved_total + 100, &moved);
+        int rc = c.out.move(c.out.arg, c.up, TOTAL - moved_total + 100, &moved);
         assert_int_equal(rc, MR_OK);
         moved_total += moved;
         if (!moved) {
-            struct pollfd p = { .fd = up, .events = POLLIN };
-            char c;
+            struct pollfd p = { .fd = c.up, .events = POLLIN };
+            char ch;
             assert_true(poll(&p, 1, 5000) == 1);
-            if (recv(up, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+            if (recv(c.up, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
                 break;
         }
     }
     mr_fcgi_end();
-    shutdown(ipc, SHUT_WR);
+    shutdown(c.ipc, SHUT_WR);
     pthread_join(origin_th, NULL);
     pthread_join(web_th, NULL);
     assert_int_equal(moved_total, TOTAL);
-    close(up_origin);
-    close(up);
-    close(peer[0]);
-    close(peer[1]);
+    conn_close(&c);
 }
 
 static void check_web(const struct web *w)
@@ -234,26 +257,17 @@ static void test_move_small_pipes(void **state)
 /* No descriptors left for pipes: the bytes go by copy, records the same. */
 static void test_move_without_pipes(void **state)
 {
-    static FCGX_Stream stream = { .isReader = 1, .isClosed = 1 };
     struct rlimit old, low;
-    int up_origin, up, peer[2], probe[2];
+    struct conn c;
+    int probe[2];
     unsigned char buf[100], h[FCGI_HEADER_LEN];
-    FCGX_Request r;
-    struct mr_out out;
-    struct mr_request req;
     size_t moved = 0;
 
     (void)state;
-    tcp_pair(&up_origin, &up);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, peer), 0);
-    memset(&r, 0, sizeof(r));
-    r.requestId = REQUEST_ID;
-    r.ipcFd = peer[0];
-    r.out = &stream;
-    mr_fcgi_bind(&r, &out, &req);
+    conn_open(&c);
     for (size_t i = 0; i < sizeof(buf); i++)
         buf[i] = pattern(i);
-    assert_int_equal(send(up_origin, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+    assert_int_equal(send(c.origin, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 
     /* One descriptor to spare: a pipe needs two. */
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
@@ -263,56 +277,41 @@ static void test_move_without_pipes(void **state)
     low.rlim_cur += 1;
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
     assert_int_not_equal(pipe(probe), 0);
-    assert_int_equal(out.move(out.arg, up, 1000, &moved), MR_OK);
+    assert_int_equal(c.out.move(c.out.arg, c.up, 1000, &moved), MR_OK);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-    mr_fcgi_end();
 
     assert_int_equal(moved, sizeof(buf));
-    assert_int_equal(read_n(peer[1], h, sizeof(h)), 0);
+    assert_int_equal(read_n(c.web, h, sizeof(h)), 0);
     assert_int_equal(h[1], FCGI_STDOUT);
     assert_int_equal((size_t)h[4] << 8 | h[5], sizeof(buf));
     memset(buf, 0, sizeof(buf));
-    assert_int_equal(read_n(peer[1], buf, sizeof(buf)), 0);
+    assert_int_equal(read_n(c.web, buf, sizeof(buf)), 0);
     for (size_t i = 0; i < sizeof(buf); i++)
         assert_int_equal(buf[i], pattern(i));
-    close(up_origin);
-    close(up);
-    close(peer[0]);
-    close(peer[1]);
+    conn_close(&c);
 }
 
 /* The web server hung up: MR_ECLIENT, and nothing stays open. */
 static void test_move_client_gone(void **state)
 {
-    static FCGX_Stream stream = { .isReader = 1, .isClosed = 1 };
     static unsigned char buf[256 * 1024];
-    int up_origin, up, peer[2], fds = open_fds();
-    FCGX_Request r;
-    struct mr_out out;
-    struct mr_request req;
+    struct conn c;
+    int fds = open_fds();
     size_t moved = 0;
     int rc = MR_OK;
 
     (void)state;
-    tcp_pair(&up_origin, &up);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, peer), 0);
-    memset(&r, 0, sizeof(r));
-    r.requestId = REQUEST_ID;
-    r.ipcFd = peer[0];
-    r.out = &stream;
-    mr_fcgi_bind(&r, &out, &req);
-    close(peer[1]);
-    fcntl(up_origin, F_SETFL, O_NONBLOCK);
+    conn_open(&c);
+    close(c.web);
+    c.web = -1;
+    fcntl(c.origin, F_SETFL, O_NONBLOCK);
     for (int i = 0; i < 20 && rc == MR_OK; i++) {
-        send(up_origin, buf, sizeof(buf), MSG_NOSIGNAL);
-        rc = out.move(out.arg, up, sizeof(buf), &moved);
+        send(c.origin, buf, sizeof(buf), MSG_NOSIGNAL);
+        rc = c.out.move(c.out.arg, c.up, sizeof(buf), &moved);
     }
     assert_int_equal(rc, MR_ECLIENT);
     assert_int_equal(moved, 0);
-    mr_fcgi_end();
-    close(up_origin);
-    close(up);
-    close(peer[0]);
+    conn_close(&c);
     assert_int_equal(open_fds(), fds);
 }
 
