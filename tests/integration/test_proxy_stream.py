@@ -167,8 +167,10 @@ def test_tampered_links_forbidden(st, unlisted):
 
 
 def test_expired_link(st, unlisted):
-    s = sign(st, unlisted.url("/movie.mp4"), ttl_s=1)
+    # exp is whole seconds: a TTL of 2 leaves about a second or more to use it in
+    s = sign(st, unlisted.url("/movie.mp4"), ttl_s=2)
     assert s.status == 200, s
+    assert s.json["expires_at"] - time.time() > 0.5, s.json
     # valid now
     r = raw_get(st.port, path_of(s.json["url"]))
     assert r.status == 200, r
