@@ -1,4 +1,10 @@
-/* arena.c - per-request bump allocator with cleanups. */
+/* arena.c - per-request bump allocator with cleanups.
+ *
+ * Built with AddressSanitizer, every allocation is followed by a poisoned
+ * red zone and a block's free space stays poisoned until handed out, so a
+ * write past one allocation into the next is reported where it happens,
+ * as it would be for malloc, rather than corrupting a neighbour silently.
+ */
 #include "arena.h"
 
 #include <stdint.h>
@@ -10,6 +16,16 @@
 #include "limits.h"
 
 #define ALIGN 16u
+
+#define REDZONE MR_ARENA_REDZONE
+#if MR_ARENA_REDZONE
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 struct mr_arena_block {
     struct mr_arena_block *prev;
@@ -79,6 +95,7 @@ void mr_arena_reset(struct mr_arena *a)
         a->head = prev;
     }
     a->head->used = 0;
+    POISON(a->head->data, a->head->size);
 }
 
 static struct mr_arena_block *new_block(size_t size, struct mr_arena_block *prev)
@@ -92,20 +109,22 @@ static struct mr_arena_block *new_block(size_t size, struct mr_arena_block *prev
     b->prev = prev;
     b->size = size;
     b->used = 0;
+    POISON(b->data, size);
     return b;
 }
 
 void *mr_arena_alloc(struct mr_arena *a, size_t n)
 {
     struct mr_arena_block *b = a->head;
-    size_t need;
+    size_t need, n_round;
     void *p;
 
     if (n == 0)
         n = 1;
-    if (n > SIZE_MAX - ALIGN)
+    if (n > SIZE_MAX - ALIGN - REDZONE)
         return NULL;
-    need = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    n_round = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    need = n_round + REDZONE;
 
     if (!b || b->size - b->used < need) {
         if (need > a->block_size / 4) {
@@ -117,7 +136,8 @@ void *mr_arena_alloc(struct mr_arena *a, size_t n)
                 return NULL;
             big->used = need;
             a->large = big;
-            a->total += need;
+            a->total += n_round;
+            UNPOISON(big->data, n);
             return big->data;
         }
         b = new_block(a->block_size, a->head);
@@ -127,7 +147,8 @@ void *mr_arena_alloc(struct mr_arena *a, size_t n)
     }
     p = b->data + b->used;
     b->used += need;
-    a->total += need;
+    a->total += n_round;
+    UNPOISON(p, n);
     return p;
 }
 

@@ -17,12 +17,26 @@
 struct mr_arena_block;
 struct mr_arena_cleanup;
 
+/* Built with AddressSanitizer, each allocation is followed by this many
+ * poisoned bytes (arena.c); 0 otherwise. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MR_ARENA_REDZONE 16u
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MR_ARENA_REDZONE 16u
+#endif
+#endif
+#ifndef MR_ARENA_REDZONE
+#define MR_ARENA_REDZONE 0u
+#endif
+
 struct mr_arena {
     struct mr_arena_block *head;     /* current block; list of earlier ones */
     struct mr_arena_block *large;    /* one-off blocks for large allocations */
     struct mr_arena_cleanup *cleanups;
     size_t block_size;
-    size_t total;                    /* bytes handed out since the last reset */
+    size_t total;                    /* bytes handed out since the last reset
+                                        (rounded up, red zones not counted) */
 };
 
 /* Initializes an arena whose blocks are `block_size` bytes (0: default). */

@@ -396,7 +396,11 @@ static int relay_uri(struct rw *w, struct mr_str uri, char kind)
         }
         mr_url_strip_fragment(abs);
         n = strlen(abs);
-        if (n > MR_TOKEN_MAX_DATA)
+        /* w->data holds MR_TOKEN_MAX_DATA bytes and 2 + scope_len of them
+         * are taken (mr_m3u8_rewrite checked that they fit): the URL must
+         * fit in the rest, so that dlen never passes the cap and the room
+         * left for the variables is never negative. */
+        if (n > MR_TOKEN_MAX_DATA - 2 - w->scope_len)
             return MR_ETOOBIG;   /* too long for a token's data, then */
         memcpy(url, abs, n);
         w->data[0] = kind;
@@ -575,8 +579,13 @@ int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_s
     w->base_http = mr_url_is_http(final_url);
     w->prefix_len = strlen(c->prefix);
     w->scope_len = strlen(c->scope);
-    /* kind scope '\n' and room for any URL a token can hold */
-    w->data = mr_arena_alloc(a, 2 + w->scope_len + MR_TOKEN_MAX_DATA);
+    if (w->scope_len > MR_TOKEN_MAX_DATA / 2) {
+        *why = "the token scope is too long";
+        return MR_EINVAL;
+    }
+    /* A token's data: kind, scope, '\n', then the URL (and variables) in
+     * what is left of MR_TOKEN_MAX_DATA. */
+    w->data = mr_arena_alloc(a, MR_TOKEN_MAX_DATA);
     if (!w->data)
         return MR_ENOMEM;
     memcpy(w->data + 1, c->scope, w->scope_len);

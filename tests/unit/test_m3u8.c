@@ -1,4 +1,4 @@
-/* test_m3u8.c - the HLS rewriter: every playlist of ../shared/corpus/hls
+/* test_m3u8.c - the HLS rewriter: every playlist of tests/corpus/hls
  * (every URI through the relay, every other line kept, or a clear refusal
  * for the malformed ones), and cases written for one rule each. */
 #include <stdarg.h>
@@ -625,6 +625,65 @@ static void test_import_carried(void **state)
     mr_arena_free(&a);
 }
 
+/* Regression (a heap overflow): a master with EXT-X-DEFINE variables and a
+ * variant whose absolute URL fills a token's data.  The variables were
+ * written after it with a room of MR_TOKEN_MAX_DATA - dlen, which wrapped
+ * around once dlen was past the cap.  The file is that playlist; around
+ * the cap, by either path, a variant is relayed with its variables whole
+ * or without them, or the playlist is refused as too large. */
+static void test_define_long_variant(void **state)
+{
+    static const char dir[] = "https://cdn.example.com/vod/movie/";
+    size_t len = 0, fit = MR_TOKEN_MAX_DATA - 2 - strlen(ctx.scope);
+    char *body = read_file(MR_TOP_SRCDIR "/tests/data/m3u8/regress-define-long-variant.m3u8",
+                           &len);
+    char *url = malloc(fit + 8);
+    struct mr_arena a;
+    struct mr_buf out;
+    const char *why;
+
+    (void)state;
+    assert_non_null(body);
+    assert_non_null(url);
+    mr_arena_init(&a, 0);
+    assert_int_equal(rewrite(&a, body, len, BASE, &out, &why), MR_ETOOBIG);
+    assert_non_null(why);
+    mr_buf_free(&out);
+    for (size_t n = fit - 40; n <= fit + 3; n++)
+        for (int absolute = 0; absolute <= 1; absolute++) {
+            struct mr_str data, scope, u, vars;
+            char kind, *in;
+            int rc;
+            if (absolute) {
+                memcpy(url, dir, sizeof(dir) - 1);
+                memset(url + sizeof(dir) - 1, 'v', n - (sizeof(dir) - 1));
+            } else {
+                memset(url, 'v', n - (sizeof(dir) - 1));
+            }
+            url[absolute ? n : n - (sizeof(dir) - 1)] = '\0';
+            in = mr_arena_printf(&a, "#EXTM3U\n#EXT-X-DEFINE:NAME=\"a\",VALUE=\"0123456789\"\n"
+                                 "#EXT-X-DEFINE:NAME=\"b\",VALUE=\"x y\"\n"
+                                 "#EXT-X-STREAM-INF:BANDWIDTH=1\n%s\n", url);
+            rc = rewrite(&a, in, strlen(in), BASE, &out, &why);
+            if (n > fit) {
+                assert_int_equal(rc, MR_ETOOBIG);
+            } else {
+                assert_int_equal(rc, MR_OK);
+                data = first_token_data(&a, out.p);
+                assert_int_equal(mr_m3u8_token_data(data, &kind, &scope, &u, &vars), MR_OK);
+                assert_int_equal(u.len, n);
+                assert_true(data.len <= MR_TOKEN_MAX_DATA);
+                assert_true(!vars.len || mr_str_eq_c(vars, "a=0123456789&b=x%20y"));
+                /* the variables are dropped only when they do not fit */
+                assert_true(vars.len || n + 23 > fit);
+            }
+            mr_buf_free(&out);
+        }
+    mr_arena_free(&a);
+    free(url);
+    free(body);
+}
+
 /* Position hints (mr_m3u8_ctx.locate): a master's playlists are numbered,
  * a media playlist's segments carry their media sequence number; URIs kept
  * as written are counted but get nothing; off, nothing is added. */
@@ -795,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_fast_path_same),
         cmocka_unit_test(test_token_cap),
         cmocka_unit_test(test_import_carried),
+        cmocka_unit_test(test_define_long_variant),
         cmocka_unit_test(test_locate_hints),
         cmocka_unit_test(test_find),
     };
