@@ -207,11 +207,10 @@ static void test_corpus(void **state)
     int files = 0;
 
     (void)state;
-    snprintf(dirpath, sizeof(dirpath), "%s/hls", env ? env : MR_TOP_SRCDIR "/../shared/corpus");
+    snprintf(dirpath, sizeof(dirpath), "%s/hls", env ? env : MR_TOP_SRCDIR "/tests/corpus");
     d = opendir(dirpath);
     if (!d) {
-        print_message("no corpus at %s (set MR_CORPUS): skipped\n", dirpath);
-        skip();
+        fail_msg("no corpus at %s", dirpath);
     }
     while ((e = readdir(d))) {
         char path[1024];
