@@ -219,6 +219,7 @@ static const struct field providers_fields[] = {
 static const struct field root_fields[] = {
     STR("public_url", C(public_url), ""),
     STR("secret", C(secret), ""),
+    LIST("previous_secrets", C(previous_secrets), NULL),
     STR("admin_token", C(admin_token), ""),
     STR("redis", C(redis), "unix:/run/mediarelay/redis.sock"),
     STR("key_prefix", C(key_prefix), "mr:"),
@@ -637,6 +638,11 @@ static void check(struct loader *l)
     if (strlen(c->secret) < 32)
         report(l, "secret", "must be at least 32 characters (generate one with "
                "`openssl rand -hex 32`)");
+    for (size_t i = 0; i < c->previous_secrets.n; i++)
+        if (strlen(c->previous_secrets.v[i]) < 32)
+            report(l, "previous_secrets", "secret %zu is shorter than 32 characters", i + 1);
+    if (c->previous_secrets.n > 15)
+        report(l, "previous_secrets", "at most 15 previous secrets");
     if (c->public_url[0]) {
         size_t n = strlen(c->public_url);
         if (!http_url(c->public_url) || strpbrk(c->public_url, "?# "))

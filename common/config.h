@@ -52,6 +52,7 @@ struct mr_conf_alist_instance {
 struct mr_conf {
     char *public_url;
     char *secret;
+    struct mr_strlist previous_secrets; /* still accepted in tokens and links */
     char *admin_token;
     char *redis;
     char *key_prefix;

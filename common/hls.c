@@ -110,20 +110,14 @@ static int open_scope(struct mr_ctx *ctx, struct mr_str scope, struct scope *out
     return MR_EFORBIDDEN;
 }
 
-/* "payload.mac" out of "payload.mac[.ext]" and checked: *data is what it
- * signed. */
+/* The token out of "token[.ext]", opened: *data is what it sealed. */
 static int open_token(struct mr_ctx *ctx, struct mr_str cap, struct mr_str *data, time_t *exp)
 {
-    const char *dot = memchr(cap.p, '.', cap.len), *ext;
-    int rc;
+    const char *ext = memchr(cap.p, '.', cap.len);
 
-    if (!dot)
-        return MR_EFORBIDDEN;
-    ext = memchr(dot + 1, '.', cap.len - (size_t)(dot + 1 - cap.p));
     if (ext)
         cap.len = (size_t)(ext - cap.p);
-    rc = mr_token_verify(ctx->proc->key, ctx->arena, cap, time(NULL), data, exp);
-    return rc;
+    return mr_token_verify(ctx->proc->key, ctx->arena, cap, time(NULL), data, exp);
 }
 
 static int token_error(struct mr_ctx *ctx, int rc)
@@ -996,6 +990,7 @@ int mr_hls_segment(struct mr_ctx *ctx)
  * xlink:href, through the relay. */
 int mr_hls_nested_mpd(struct mr_ctx *ctx, mr_mpd_rewrite_fn *rewrite)
 {
+    struct mr_dir_query query;
     struct mr_str data, scope, url;
     struct scope sco;
     struct manifest m;
@@ -1004,7 +999,7 @@ int mr_hls_nested_mpd(struct mr_ctx *ctx, mr_mpd_rewrite_fn *rewrite)
 
     if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, NULL)))
         return token_error(ctx, rc);
-    if (mr_mpd_token_data(data, &kind, &scope, &url) || kind != MR_TOKEN_PLAYLIST)
+    if (mr_mpd_token_data(data, &kind, &scope, &url, &query) || kind != MR_TOKEN_PLAYLIST)
         return token_error(ctx, MR_EFORBIDDEN);
     if ((rc = open_scope(ctx, scope, &sco)))
         return token_error(ctx, rc);
@@ -1020,7 +1015,7 @@ int mr_hls_nested_mpd(struct mr_ctx *ctx, mr_mpd_rewrite_fn *rewrite)
 int mr_dash_segment(struct mr_ctx *ctx)
 {
     struct mr_str data, scope, dir, tail = mr_route_capture(&ctx->match, "tail");
-    struct mr_str query = ctx->req.query;
+    struct mr_dir_query query;
     const char *key;
     struct mr_relay r;
     struct scope sco;
@@ -1030,21 +1025,19 @@ int mr_dash_segment(struct mr_ctx *ctx)
     memset(&r, 0, sizeof(r));
     if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, &r.expire_at)))
         return token_error(ctx, rc);
-    if (mr_mpd_token_data(data, &kind, &scope, &dir) || kind != MR_TOKEN_DIR)
+    if (mr_mpd_token_data(data, &kind, &scope, &dir, &query) || kind != MR_TOKEN_DIR)
         return token_error(ctx, MR_EFORBIDDEN);
-    if (query.len) {
-        char *t = mr_arena_printf(ctx->arena, "%.*s?%.*s", (int)tail.len, tail.p,
-                                  (int)query.len, query.p);
-        if (!t)
-            return MR_ENOMEM;
-        tail = mr_str_c(t);
-    }
     if (!(d = mr_arena_strdup_str(ctx->arena, dir)))
         return MR_ENOMEM;
-    rc = mr_mpd_join_tail(ctx->arena, d, tail, &url);
+    /* The query is the token's (the client's only where the token's is a
+     * template): what a client adds reaches neither the upstream nor the
+     * cache key. */
+    rc = mr_mpd_join_tail(ctx->arena, d, tail, query, ctx->req.query, &url);
     if (rc == MR_EFORBIDDEN)
         return mr_resp_error(&ctx->resp, MR_EFORBIDDEN,
-                             "the path after the token leaves the signed directory");
+                             query.query.p && memchr(query.query.p, '$', query.query.len)
+                             ? "the query does not fill the manifest's template"
+                             : "the path after the token leaves the signed directory");
     if (rc)
         return rc == MR_ETOOBIG ? mr_resp_error(&ctx->resp, MR_EINVAL, "the URL is too long")
                                 : rc;

@@ -13,7 +13,8 @@
 #define MR_MEDIA_ID_MAX          64          /* media and channel ids */
 #define MR_MEDIA_JSON_MAX        (64u << 10) /* one media item in Redis */
 #define MR_STORE_KEY_MAX         512         /* a Redis key, prefix included */
-#define MR_TOKEN_MAX_PAYLOAD     4096        /* decoded token payload */
+#define MR_TOKEN_MAX_PAYLOAD     4113        /* a decoded token: head (18), expiry (8)
+                                                and up to 4087 bytes of data */
 #define MR_URL_MAX               8192        /* one URL */
 #define MR_UPSTREAM_HEADERS_MAX  64          /* upstream response headers kept */
 #define MR_HEADER_MAX_LINE       8192        /* one upstream header line */

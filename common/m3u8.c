@@ -36,6 +36,7 @@ struct rw {
      * and the base's directory) hashed and encoded once, per kind; made
      * when first needed. */
     struct mr_token_prefix *name_prefix[2];
+    struct mr_token_signer *signer;  /* the key and expiry of every token */
     struct mr_buf *out;
     struct var vars[MR_M3U8_MAX_VARS];
     size_t nvars;
@@ -302,7 +303,7 @@ static int sign_name(struct rw *w, struct mr_str name, char kind, char *dst)
         memcpy(d + 2 + w->scope_len, w->base, w->ub.dir);
         if (w->ub.slash)
             d[plen - 1] = '/';
-        if ((rc = mr_token_prefix_new(w->c->key, w->a, w->c->expire_at, d, plen, tp)))
+        if ((rc = mr_token_prefix_new(w->signer, d, plen, tp)))
             return rc;
     }
     return mr_token_sign_prefixed(*tp, name.p, name.len, dst);
@@ -424,7 +425,7 @@ static int relay_uri(struct rw *w, struct mr_str uri, char kind)
     memcpy(o, route, rlen);
     o += rlen;
     rc = name ? sign_name(w, ref, kind, o)
-              : mr_token_sign_to(w->c->key, w->c->expire_at, w->data, dlen, o);
+              : mr_token_sign_to(w->signer, w->data, dlen, o);
     if (rc)
         return rc;
     o += tlen;
@@ -588,6 +589,8 @@ int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_s
     w->data = mr_arena_alloc(a, MR_TOKEN_MAX_DATA);
     if (!w->data)
         return MR_ENOMEM;
+    if ((rc = mr_token_signer_new(c->key, a, c->expire_at, &w->signer)))
+        return rc;
     memcpy(w->data + 1, c->scope, w->scope_len);
     w->data[1 + w->scope_len] = '\n';
     w->out = out;

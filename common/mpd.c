@@ -147,6 +147,7 @@ struct rw {
     size_t prefix_len;
     size_t scope_len;
     char *data;                      /* kind scope '\n' URL: token data */
+    struct mr_token_signer *signer;  /* the key and expiry of every token */
     char *scratch;                   /* one relay URL */
     size_t scratch_size;
     /* The last directory signed and its token (data and token lengths). */
@@ -155,6 +156,7 @@ struct rw {
     size_t last_tlen;
     const char *why;
     size_t relay_len, relay_tail;    /* of the last relay URL: its length, where its tail is */
+    bool last_query;                 /* the last seg_url's token holds a query */
     bool prefix_plain;               /* the prefix needs no XML escaping */
     /* The last plain absolute segment URL made a relay URL, its directory's
      * length and its relay URL's head (PREFIX/api/seg/TOKEN, arena). */
@@ -300,23 +302,40 @@ static size_t dir_len(const char *u, bool template)
     return last + 1;
 }
 
-/* The token for data kind scope '\n' url[0..n) into w->last_tok, kept for
- * the next URL with the same data. */
-static int sign(struct rw *w, char kind, const char *url, size_t n)
+/* The token for data kind scope '\n' url[0..n) ['?' query ['\n' name]]
+ * into w->last_tok, kept for the next URL with the same data. */
+static int sign(struct rw *w, char kind, const char *url, size_t n, struct mr_dir_query q)
 {
-    size_t head = 2 + w->scope_len, dlen = head + n;
+    size_t head = 2 + w->scope_len, dlen = head + n, o;
 
+    dlen += q.query.p ? 1 + q.query.len : 0;
+    dlen += q.name.p ? 1 + q.name.len : 0;
     if (dlen > MR_TOKEN_MAX_DATA)
         return MR_ETOOBIG;
+    /* the data, after the kept token's (compared as it is written) */
+    o = head + n;
     if (w->last_tok && w->last_dlen == dlen && w->data[0] == kind &&
-        !memcmp(w->data + head, url, n))
+        !memcmp(w->data + head, url, n) &&
+        (!q.query.p || (w->data[o] == '?' &&
+                        !memcmp(w->data + o + 1, q.query.p, q.query.len))) &&
+        (!q.name.p || (w->data[o + 1 + q.query.len] == '\n' &&
+                       !memcmp(w->data + o + 2 + q.query.len, q.name.p, q.name.len))))
         return MR_OK;
     w->data[0] = kind;
     memcpy(w->data + head, url, n);
+    if (q.query.p) {
+        w->data[o++] = '?';
+        memcpy(w->data + o, q.query.p, q.query.len);
+        o += q.query.len;
+    }
+    if (q.name.p) {
+        w->data[o++] = '\n';
+        memcpy(w->data + o, q.name.p, q.name.len);
+    }
     w->last_dlen = dlen;
     w->last_tlen = mr_token_len(dlen);
     w->last_tok = w->scratch + w->scratch_size - w->last_tlen - 1;
-    return mr_token_sign_to(w->c->key, w->c->expire_at, w->data, dlen, w->last_tok);
+    return mr_token_sign_to(w->signer, w->data, dlen, w->last_tok);
 }
 
 /* PREFIX ROUTE TOKEN TAIL into w->scratch (NUL-terminated). */
@@ -343,25 +362,43 @@ static int relay_url(struct rw *w, const char *route, struct mr_str tail, const 
 }
 
 /* The relay URL of an upstream URL under a signed directory:
- * PREFIX/api/seg/TOKEN/ and what follows the directory. */
+ * PREFIX/api/seg/TOKEN/ and the path that follows the directory.  The
+ * URL's query goes into the token (mpd.h): for a segment-like URL (a
+ * template: `template`), the query of every name under the directory; for
+ * a BaseURL, its file's alone, bound to its name, and none for a
+ * directory.  w->last_query says whether the token has one. */
 static int seg_url(struct rw *w, const char *abs, bool template, const char **out)
 {
-    size_t n = dir_len(abs, template);
+    size_t n = dir_len(abs, template), plen;
+    struct mr_dir_query dq = { MR_STR_NULL, MR_STR_NULL };
+    const char *rest, *q;
     int rc;
 
     *out = NULL;
     if (!n)
         return MR_OK;
-    if ((rc = sign(w, MR_TOKEN_DIR, abs, n)))
+    rest = abs + n - 1;                  /* "/name?query" */
+    q = strchr(rest, '?');
+    plen = q ? (size_t)(q - rest) : strlen(rest);
+    if (q && q[1] && plen > 1) {
+        dq.query = mr_str_c(q + 1);
+        if (!template)
+            dq.name = (struct mr_str){ rest + 1, plen - 1 };
+    }
+    if ((rc = sign(w, MR_TOKEN_DIR, abs, n, dq)))
         return rc;
-    return relay_url(w, "/api/seg/", (struct mr_str){ abs + n - 1, strlen(abs + n - 1) },
-                     out);
+    w->last_query = dq.query.p != NULL;
+    /* a template's query is filled in by the player: it stays in the tail */
+    if (dq.query.p && memchr(dq.query.p, '$', dq.query.len))
+        plen = strlen(rest);
+    return relay_url(w, "/api/seg/", (struct mr_str){ rest, plen }, out);
 }
 
 /* The relay URL of a manifest (or a part of one): PREFIX/api/m3u8/TOKEN.mpd */
 static int manifest_url(struct rw *w, const char *abs, const char **out)
 {
-    int rc = sign(w, MR_TOKEN_PLAYLIST, abs, strlen(abs));
+    int rc = sign(w, MR_TOKEN_PLAYLIST, abs, strlen(abs),
+                  (struct mr_dir_query){ MR_STR_NULL, MR_STR_NULL });
     return rc ? rc : relay_url(w, "/api/m3u8/", MR_STR(".mpd"), out);
 }
 
@@ -470,7 +507,7 @@ static int new_level(struct rw *w, uint32_t parent, uint32_t *out)
 
 /* A segment-like URL attribute of a child of level lv, body[from, to):
  * kept when it stays under the relay's BaseURL by itself (then that level
- * needs one), else to be made a relay URL of its own. */
+ * needs one) and has no query, else to be made a relay URL of its own. */
 static int add_seg(struct rw *w, uint32_t lv, const char *v, size_t n, size_t from, size_t to,
                    char quote)
 {
@@ -480,7 +517,8 @@ static int add_seg(struct rw *w, uint32_t lv, const char *v, size_t n, size_t fr
     trim(&v, &n);
     if (!n)
         return MR_OK;
-    if (mr_mpd_stays_under((struct mr_str){ v, n })) {
+    /* a query must go into a token: such a reference is rewritten */
+    if (mr_mpd_stays_under((struct mr_str){ v, n }) && !memchr(v, '?', n)) {
         w->lv[lv].rel = true;
         return MR_OK;
     }
@@ -1307,7 +1345,8 @@ static int write_ref(struct rw *w, const struct ref *r, struct mr_buf *out)
                 return MR_ENOMEM;
             w->seg_hlen = w->relay_tail;
         }
-        if (relay && abs == r->v) {
+        /* the names after it share its token: not when that holds a query */
+        if (relay && abs == r->v && !w->last_query) {
             w->seg_v = r->v;
             w->seg_dir = dir_len(r->v, true);
         }
@@ -1431,6 +1470,8 @@ int mr_mpd_rewrite(struct mr_arena *a, const struct mr_mpd_ctx *c, struct mr_str
     w->scratch = mr_arena_alloc(a, w->scratch_size);
     if (!w->data || !w->scratch)
         return MR_ENOMEM;
+    if ((rc = mr_token_signer_new(c->key, a, c->expire_at, &w->signer)))
+        return rc;
     if (w->scope_len)
         memcpy(w->data + 1, c->scope, w->scope_len);
     w->data[1 + w->scope_len] = '\n';

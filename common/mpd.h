@@ -33,6 +33,14 @@
  *   @sourceURL, SEA CryptoPeriod@keyUriTemplate) are resolved and become
  *   PREFIX/api/seg/TOKEN/REST, the token signing the directory before the
  *   first template identifier ($...$), REST the remaining template.
+ * - Queries are secrets (CDN signatures): a URL's query goes into its
+ *   token, after the directory ('?' QUERY), and REST is the path alone; the
+ *   segment endpoint puts the query back.  So a relative reference with a
+ *   query is made a relay URL of its own too.  A query with template
+ *   identifiers stays in REST as well (the player fills it in; the
+ *   endpoint takes the player's query only in that shape).  A BaseURL that
+ *   is a directory with a query ("v/?auth=x") gives its children no query,
+ *   as RFC 3986 resolution would not; a BaseURL naming a file keeps its.
  * - Location, PatchLocation and remote xlink:href (not resolve-to-zero)
  *   become PREFIX/api/m3u8/TOKEN.mpd, the token signing 'p' scope '\n' and
  *   the absolute URL (resolved against the MPD's URL).
@@ -76,25 +84,46 @@ struct mr_mpd_ctx {
 int mr_mpd_rewrite(struct mr_arena *a, const struct mr_mpd_ctx *c, struct mr_str body,
                    const char *final_url, struct mr_buf *out, const char **why);
 
-/* Parses token data made by the rewriter: kind (MR_TOKEN_DIR or
- * MR_TOKEN_PLAYLIST), scope, '\n', absolute URL (a directory URL, ending in
- * '/', for MR_TOKEN_DIR).  *scope and *url point into data.  MR_EFORBIDDEN
- * when it is not of that shape. */
-int mr_mpd_token_data(struct mr_str data, char *kind, struct mr_str *scope,
-                      struct mr_str *url);
+/* The query a directory token holds for the segments under it, and for a
+ * BaseURL naming a file, the one name the query is that file's (the names
+ * beside it resolve without it, as RFC 3986 has it); MR_STR_NULL each when
+ * there is none. */
+struct mr_dir_query {
+    struct mr_str query;
+    struct mr_str name;
+};
 
-/* Joins a request tail (what follows "/api/seg/TOKEN/" in the path, still
- * percent-encoded, possibly with "?query") to the signed directory URL
- * `prefix_url`, as bytes: nothing is decoded or re-encoded.  *out is
- * arena-allocated.  MR_EFORBIDDEN for a tail that could leave the prefix or
- * is not a plain relative path: a leading '/', a scheme, an empty segment
- * ("a//b"), "." or ".." segments (also percent-encoded: %2e), %2f or %5c
- * in the path, a backslash, '#', a space, a control byte or %00 anywhere,
- * a malformed escape in the path; and for a prefix_url that is not an
- * http(s) directory URL.  An empty tail (or "?query") is the directory
- * itself.  MR_ETOOBIG when the result is longer than MR_URL_MAX. */
+/* Parses token data made by the rewriter: kind (MR_TOKEN_DIR or
+ * MR_TOKEN_PLAYLIST), scope, '\n', absolute URL.  For MR_TOKEN_DIR the URL
+ * is a directory URL, ending in '/', then optionally '?' and the query of
+ * the segment URLs under it, and after it optionally '\n' and the name it
+ * belongs to (*query): the MPD's own, which the player never sees.
+ * Everything points into data.  MR_EFORBIDDEN when it is not of that
+ * shape. */
+int mr_mpd_token_data(struct mr_str data, char *kind, struct mr_str *scope,
+                      struct mr_str *url, struct mr_dir_query *query);
+
+/* The upstream URL of a request under a signed directory: `prefix_url`
+ * (the directory), the request's tail (what follows "/api/seg/TOKEN/" in
+ * its path, still percent-encoded) as bytes, nothing decoded or re-encoded,
+ * and a query:
+ * - the token's query when it has one without template identifiers (and
+ *   no name, or the tail is that name):
+ *   the client's own query is ignored (it cannot reach the upstream, the
+ *   cache key or the origin's load);
+ * - when the token's query has identifiers ("n=$Number$"), the client's
+ *   query if it is that template filled in (each identifier 1-64 of
+ *   [A-Za-z0-9._~-]), else MR_EFORBIDDEN;
+ * - none when the token has none, whatever the client sent.
+ * *out is arena-allocated.  MR_EFORBIDDEN for a tail that could leave the
+ * prefix or is not a plain relative path: a '?', a leading '/', a scheme,
+ * an empty segment ("a//b"), "." or ".." segments (also percent-encoded:
+ * %2e), %2f or %5c in the path, a backslash, '#', a space, a control byte
+ * or %00 anywhere, a malformed escape; and for a prefix_url that is not an
+ * http(s) directory URL.  An empty tail is the directory itself.
+ * MR_ETOOBIG when the result is longer than MR_URL_MAX. */
 int mr_mpd_join_tail(struct mr_arena *a, const char *prefix_url, struct mr_str tail,
-                     char **out);
+                     struct mr_dir_query query, struct mr_str client_query, char **out);
 
 /* Whether t is a relative reference that stays under any directory it is
  * resolved against (the rules mr_mpd_join_tail lists); the rewriter leaves

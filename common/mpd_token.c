@@ -96,29 +96,82 @@ bool mr_mpd_stays_under(struct mr_str t)
     return true;
 }
 
-int mr_mpd_token_data(struct mr_str data, char *kind, struct mr_str *scope, struct mr_str *url)
+int mr_mpd_token_data(struct mr_str data, char *kind, struct mr_str *scope, struct mr_str *url,
+                      struct mr_dir_query *query)
 {
-    struct mr_str head, rest;
+    struct mr_str head, rest, q, name;
 
+    *query = (struct mr_dir_query){ MR_STR_NULL, MR_STR_NULL };
     if (data.len < 3 || (data.p[0] != MR_TOKEN_DIR && data.p[0] != MR_TOKEN_PLAYLIST))
         return MR_EFORBIDDEN;
     rest = mr_str_cut((struct mr_str){ data.p + 1, data.len - 1 }, '\n', &head);
-    if (!rest.p || !rest.len || memchr(rest.p, '\n', rest.len))
+    if (!rest.p || !rest.len)
         return MR_EFORBIDDEN;
     if (!mr_str_starts_c(rest, "http://") && !mr_str_starts_c(rest, "https://"))
         return MR_EFORBIDDEN;
-    if (data.p[0] == MR_TOKEN_DIR &&
-        (rest.p[rest.len - 1] != '/' || memchr(rest.p, '?', rest.len) ||
-         memchr(rest.p, '#', rest.len)))
+    if (data.p[0] == MR_TOKEN_PLAYLIST && memchr(rest.p, '\n', rest.len))
         return MR_EFORBIDDEN;
+    if (data.p[0] == MR_TOKEN_DIR) {
+        /* DIR ['?' QUERY ['\n' NAME]] */
+        name = mr_str_cut(rest, '\n', &rest);
+        q = mr_str_cut(rest, '?', &rest);
+        if (!rest.len || rest.p[rest.len - 1] != '/' || memchr(rest.p, '#', rest.len) ||
+            (q.p && (!q.len || memchr(q.p, '#', q.len))) || (name.p && !q.p) ||
+            (name.p && (!name.len || memchr(name.p, '\n', name.len))))
+            return MR_EFORBIDDEN;
+        *query = (struct mr_dir_query){ q, name };
+    }
     *kind = data.p[0];
     *scope = head;
     *url = rest;
     return MR_OK;
 }
 
-int mr_mpd_join_tail(struct mr_arena *a, const char *prefix_url, struct mr_str tail, char **out)
+static bool value_char(char c)
 {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '~' || c == '-';
+}
+
+/* Whether q is the query template t with each identifier ($Number$,
+ * $Time%05d$, ...) replaced by 1-64 characters of [A-Za-z0-9._~-] up to the
+ * literal that follows it in t ("$$" is a '$').  Linear: a value ends at
+ * the first byte of the next literal, so two identifiers in a row (which
+ * could split anywhere) never match. */
+static bool query_matches(struct mr_str t, struct mr_str q)
+{
+    size_t i = 0, j = 0;
+
+    while (i < t.len) {
+        const char *close;
+        size_t k;
+        char stop;
+        if (t.p[i] != '$' || (i + 1 < t.len && t.p[i + 1] == '$')) {
+            if (j >= q.len || q.p[j] != t.p[i])
+                return false;
+            i += t.p[i] == '$' ? 2 : 1;
+            j++;
+            continue;
+        }
+        if (!(close = memchr(t.p + i + 1, '$', t.len - i - 1)))
+            return false;
+        i = (size_t)(close - t.p) + 1;
+        stop = i < t.len ? t.p[i] : '\0';
+        if (stop == '$' && !(i + 1 < t.len && t.p[i + 1] == '$'))
+            return false;
+        for (k = j; k < q.len && k - j < 64 && q.p[k] != stop && value_char(q.p[k]); k++)
+            ;
+        if (k == j || (k < q.len && q.p[k] != stop) || (!stop && k != q.len))
+            return false;
+        j = k;
+    }
+    return j == q.len;
+}
+
+int mr_mpd_join_tail(struct mr_arena *a, const char *prefix_url, struct mr_str tail,
+                     struct mr_dir_query dq, struct mr_str client_query, char **out)
+{
+    struct mr_str q = MR_STR_NULL, query = dq.query;
     size_t n;
 
     *out = NULL;
@@ -128,18 +181,36 @@ int mr_mpd_join_tail(struct mr_arena *a, const char *prefix_url, struct mr_str t
     if (!n || prefix_url[n - 1] != '/' || strpbrk(prefix_url, "?#") ||
         mr_url_has_ctl(mr_str_c(prefix_url)))
         return MR_EFORBIDDEN;
-    if (tail.len && !tail.p)
+    if ((tail.len && !tail.p) || (query.p && mr_url_has_ctl(query)))
         return MR_EFORBIDDEN;
-    if (!mr_mpd_stays_under(tail))
+    /* a path: its query, if any, is the token's */
+    if (memchr(tail.p ? tail.p : "", '?', tail.len) || !mr_mpd_stays_under(tail))
         return MR_EFORBIDDEN;
-    if (n + tail.len > MR_URL_MAX)
+    /* a file's query: not that of the names beside it */
+    if (dq.name.p && !mr_str_eq(tail, dq.name))
+        query = MR_STR_NULL;
+    if (query.p && memchr(query.p, '$', query.len)) {
+        /* the player fills a template: its query, when it has that shape */
+        if (!client_query.p || !query_matches(query, client_query))
+            return MR_EFORBIDDEN;
+        q = client_query;
+    } else if (query.p) {
+        q = query;
+    }
+    if (n + tail.len + (q.p ? 1 + q.len : 0) > MR_URL_MAX)
         return MR_ETOOBIG;
-    *out = mr_arena_alloc(a, n + tail.len + 1);
+    *out = mr_arena_alloc(a, n + tail.len + (q.p ? 1 + q.len : 0) + 1);
     if (!*out)
         return MR_ENOMEM;
     memcpy(*out, prefix_url, n);
     if (tail.len)
         memcpy(*out + n, tail.p, tail.len);
-    (*out)[n + tail.len] = '\0';
+    n += tail.len;
+    if (q.p) {
+        (*out)[n++] = '?';
+        memcpy(*out + n, q.p, q.len);
+        n += q.len;
+    }
+    (*out)[n] = '\0';
     return MR_OK;
 }

@@ -378,7 +378,8 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     }
     proc.fallback = mr_lru_new((size_t)conf->store.fallback_entries,
                                (size_t)conf->store.fallback_bytes);
-    proc.key = mr_token_key_new(conf->secret, strlen(conf->secret));
+    proc.key = mr_token_key_ring(conf->secret, conf->previous_secrets.v,
+                                 conf->previous_secrets.n);
     if (!proc.fallback || !proc.key) {
         fprintf(stderr, "%s: out of memory\n", proc.exe);
         return 1;

@@ -3,7 +3,9 @@
  * A link is /stream?url=<url>&exp=<unix time>&sig=<base64url HMAC-SHA256 of
  * "stream\n" exp "\n" url>, with the configured secret.  It opens exactly
  * that upstream URL until exp; operators mint links with the admin endpoint
- * POST /api/proxy/sign or the mediarelay-sign tool.
+ * POST /api/proxy/sign or the mediarelay-sign tool.  The URL is in the link
+ * in clear: the operator chose to hand it out.  Links made with a previous
+ * secret (conf previous_secrets) are still accepted.
  */
 #ifndef MR_SIGN_H
 #define MR_SIGN_H

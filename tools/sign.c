@@ -1,5 +1,6 @@
 /* sign.c - mediarelay-sign: the operator's tool.  Mints a signed /stream
- * link, or (`session`) writes a viewer session into Redis for testing rooms.
+ * link, writes a viewer session into Redis for testing rooms (`session`),
+ * or opens a relay URL's token to say what it stands for (`token`).
  *
  * A session is what the host application would write: session:{sid} -> the
  * user, and the user in room:{room}:members, under the configuration's
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include <hiredis/hiredis.h>
+#include <json-c/json.h>
 #include <openssl/rand.h>
 
 #include "arena.h"
@@ -38,6 +40,7 @@ static void usage(FILE *f)
             "usage: mediarelay-sign [--config FILE] [--ttl SECONDS] [--base URL] URL\n"
             "       mediarelay-sign session --user USER --room ROOM [--room ROOM ...]\n"
             "                       [--sid SID] [--ttl SECONDS] [--config FILE]\n"
+            "       mediarelay-sign token [--config FILE] TOKEN|RELAY-URL\n"
             "       mediarelay-sign --help\n");
 }
 
@@ -45,12 +48,14 @@ static void help(void)
 {
     printf(
 "NAME\n"
-"    mediarelay-sign - sign /stream links; create test sessions for rooms\n"
+"    mediarelay-sign - sign /stream links; create test sessions for rooms;\n"
+"    open relay URLs\n"
 "\n"
 "SYNOPSIS\n"
 "    mediarelay-sign [--config FILE] [--ttl SECONDS] [--base URL] URL\n"
 "    mediarelay-sign session --user USER --room ROOM [--room ROOM ...]\n"
 "                    [--sid SID] [--ttl SECONDS] [--config FILE]\n"
+"    mediarelay-sign token [--config FILE] TOKEN|RELAY-URL\n"
 "\n"
 "DESCRIPTION\n"
 "    With a URL, prints a /stream link that relays URL until now + SECONDS,\n"
@@ -64,6 +69,12 @@ static void help(void)
 "    the cookie, NAME=SID (NAME is auth.cookie), ready for curl -b or a\n"
 "    browser's document.cookie.  Meant for testing and for operators: a\n"
 "    real deployment's sessions come from its host application.\n"
+"\n"
+"    token opens the token of a relay URL (/api/seg/TOKEN..., /api/m3u8/\n"
+"    TOKEN...) or a bare token with the configuration's secrets, and prints\n"
+"    what it stands for as JSON: kind, scope (m:MEDIA or c:CHANNEL), the\n"
+"    upstream URL, expire_at and whether it has expired.  Viewers cannot do\n"
+"    this: tokens are encrypted.\n"
 "\n"
 "OPTIONS\n"
 "    --config FILE   the configuration (else $MEDIARELAY_CONFIG, else\n"
@@ -80,12 +91,14 @@ static void help(void)
 "                    An existing session of that id is replaced.\n"
 "\n"
 "EXIT STATUS\n"
-"    0 done; 1 the configuration has errors, or Redis failed; 2 bad usage.\n"
+"    0 done; 1 the configuration has errors, Redis failed, or the token is\n"
+"    not one of this configuration's; 2 bad usage.\n"
 "\n"
 "EXAMPLES\n"
 "    mediarelay-sign --ttl 3600 https://cdn.example/movie.mp4\n"
 "    c=$(mediarelay-sign session --user alice --room r1)\n"
-"    curl -b \"$c\" https://relay.example/api/media/intro/source\n",
+"    curl -b \"$c\" https://relay.example/api/media/intro/source\n"
+"    mediarelay-sign token 'https://relay.example/api/seg/AhQ...Xw.ts'\n",
             MR_SYSCONFDIR, SESSION_MAX_ROOMS);
 }
 
@@ -339,7 +352,8 @@ static int link_main(int argc, char **argv)
         mr_conf_free(conf);
         return 2;
     }
-    key = mr_token_key_new(conf->secret, strlen(conf->secret));
+    key = mr_token_key_ring(conf->secret, conf->previous_secrets.v,
+                                 conf->previous_secrets.n);
     mr_arena_init(&a, 0);
     rc = key ? mr_sign_stream_link(key, &a, base, url, time(NULL) + ttl, &link) : 1;
     if (!rc)
@@ -350,9 +364,92 @@ static int link_main(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* --- opening a token --------------------------------------------------- */
+
+/* The token in a relay URL (after /api/seg/ or /api/m3u8/, up to '.', '/'
+ * or '?'), or arg itself. */
+static struct mr_str token_of(const char *arg)
+{
+    static const char *const routes[] = { "/api/seg/", "/api/m3u8/" };
+    const char *p = arg;
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const char *r = strstr(arg, routes[i]);
+        if (r) {
+            p = r + strlen(routes[i]);
+            break;
+        }
+    }
+    return (struct mr_str){ p, strcspn(p, "./?#") };
+}
+
+static int token_main(int argc, char **argv)
+{
+    const char *arg = NULL, *kind;
+    struct mr_token_key *key;
+    struct json_object *o;
+    struct mr_str data, head, rest, url, vars;
+    struct mr_conf *conf;
+    struct mr_arena a;
+    time_t exp = 0;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (config_option(argc, argv, &i))
+            continue;
+        if (argv[i][0] == '-' || arg) {
+            usage(stderr);
+            return 2;
+        }
+        arg = argv[i];
+    }
+    if (!arg) {
+        usage(stderr);
+        return 2;
+    }
+    if (!(conf = load_conf(argc, argv)))
+        return 1;
+    key = mr_token_key_ring(conf->secret, conf->previous_secrets.v, conf->previous_secrets.n);
+    mr_conf_free(conf);
+    if (!key)
+        return 1;
+    mr_arena_init(&a, 0);
+    rc = mr_token_verify(key, &a, token_of(arg), time(NULL), &data, &exp);
+    mr_token_key_free(key);
+    if (rc && rc != MR_ETOKEN_EXPIRED) {
+        fprintf(stderr, "mediarelay-sign: not a token of this configuration's secrets\n");
+        mr_arena_free(&a);
+        return 1;
+    }
+    /* kind scope '\n' URL ['\n' variables] */
+    rest = data.len ? mr_str_cut((struct mr_str){ data.p + 1, data.len - 1 }, '\n', &head)
+                    : MR_STR_NULL;
+    vars = rest.p ? mr_str_cut(rest, '\n', &url) : MR_STR_NULL;
+    kind = !data.len ? "?" : data.p[0] == 's' ? "segment" : data.p[0] == 'p' ? "playlist"
+         : data.p[0] == 'd' ? "directory" : "?";
+    o = json_object_new_object();
+    json_object_object_add(o, "kind", json_object_new_string(kind));
+    if (rest.p) {
+        json_object_object_add(o, "scope", json_object_new_string_len(head.p, (int)head.len));
+        json_object_object_add(o, "url", json_object_new_string_len(url.p, (int)url.len));
+        if (vars.p)
+            json_object_object_add(o, "variables",
+                                   json_object_new_string_len(vars.p, (int)vars.len));
+    }
+    json_object_object_add(o, "expire_at", json_object_new_int64((int64_t)exp));
+    json_object_object_add(o, "expired", json_object_new_boolean(rc == MR_ETOKEN_EXPIRED));
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    mr_arena_free(&a);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "session"))
         return session_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "token"))
+        return token_main(argc - 1, argv + 1);
     return link_main(argc, argv);
 }

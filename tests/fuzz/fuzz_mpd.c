@@ -32,7 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    "https://cdn.example.com/a/b/manifest.mpd?q=1&x=%2F", &out, &why);
     mr_buf_free(&out);
     if (size < 4096 &&
-        !mr_mpd_join_tail(&a, prefix, (struct mr_str){ (const char *)data, size }, &joined)) {
+        !mr_mpd_join_tail(&a, prefix, (struct mr_str){ (const char *)data, size },
+                          (struct mr_dir_query){ MR_STR_NULL, MR_STR_NULL }, MR_STR_NULL,
+                          &joined)) {
         if (strncmp(joined, prefix, sizeof(prefix) - 1))
             __builtin_trap();
         if (!mr_url_normalize(&a, joined, &norm) && strncmp(norm, prefix, sizeof(prefix) - 1))

@@ -10,7 +10,6 @@ executable served the media (hls.edge_cache_s 0: its log sees every request).
 test_hls_browser.py's PageServer and play_in_chromium serve hls.js and its
 page only, so this file has a page server of its own for the two players."""
 
-import base64
 import http.server
 import json
 import os
@@ -30,6 +29,7 @@ from proxyutil import NginxOrigin, module_stack
 from test_dash_play import ITEMS, make_media
 from test_hls_browser import CHROMIUM
 from test_hls_play import log_len
+import tokens
 
 pytestmark = pytest.mark.skipif(not CHROMIUM or not shutil.which("ffmpeg"),
                                 reason="chromium or ffmpeg not installed")
@@ -190,7 +190,7 @@ def play(player, src, seconds=5, seek=None, timeout=60):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-SEG_LINE = re.compile(r" GET /api/seg/([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+(\S*) (\d{3}) ")
+SEG_LINE = re.compile(r" GET /api/seg/([A-Za-z0-9_-]+)(\S*) (\d{3}) ")
 
 
 def seg_served(st, since):
@@ -203,8 +203,7 @@ def seg_served(st, since):
         if not m:
             continue
         tok, tail, status = m.groups()
-        payload = base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4))
-        url = payload[9:].split(b"\n", 1)[1].decode()
+        url = tokens.unseal(tok)[1].split(b"\n", 1)[1].decode()
         if tail.startswith("/"):
             url += urllib.parse.unquote(tail[1:].split("?", 1)[0])
         out.append((urllib.parse.urlsplit(url).path, int(status)))

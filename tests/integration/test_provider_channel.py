@@ -8,7 +8,6 @@ It plays the channel's url with its headers, whether the channel is in conf
 item still needs a session.  The origin serves a live playlist (no
 EXT-X-ENDLIST) over TS segments made by ffmpeg."""
 
-import base64
 import json
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 from conftest import ADMIN_TOKEN, KEY_PREFIX, assert_json_error, binary, make_config
 from proxyutil import ScriptedOrigin, module_stack
 from test_hls_play import make_hls
+import tokens
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg not installed")
 
@@ -114,10 +114,8 @@ def relay_lines(body):
 
 def token_data(relay_path):
     """(scope, upstream URL) signed in a relay URL's token (test_hls_play.mint's format)."""
-    tok = relay_path.rsplit("/", 1)[1].split(".")[0]
-    payload = base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4))
-    scope, url = payload[10:].split(b"\n", 1)
-    return scope.decode(), url.decode()
+    kind, scope, url = tokens.url_of(relay_path)
+    return scope, url
 
 
 def play_live(url):

@@ -107,7 +107,8 @@ static const char *decode_relay(struct mr_arena *a, const char *relay_root, cons
                                 char *kind)
 {
     size_t rl = strlen(relay_root);
-    struct mr_str tok, data, scope, url;
+    struct mr_str tok, data, scope, url, tail, cq;
+    struct mr_dir_query query;
     const char *p, *slash;
     char *joined;
 
@@ -121,10 +122,13 @@ static const char *decode_relay(struct mr_arena *a, const char *relay_root, cons
             return NULL;
         tok = (struct mr_str){ p, (size_t)(slash - p) };
         if (mr_token_verify(key, a, tok, 1000, &data, NULL) ||
-            mr_mpd_token_data(data, kind, &scope, &url) || *kind != 'd' ||
+            mr_mpd_token_data(data, kind, &scope, &url, &query) || *kind != 'd' ||
             !mr_str_eq_c(scope, SCOPE))
             return NULL;
-        if (mr_mpd_join_tail(a, mr_arena_strdup_str(a, url), mr_str_c(slash + 1), &joined))
+        /* the path, and the query the player sends (the endpoint's split) */
+        tail = mr_str_c(slash + 1);
+        cq = mr_str_cut(tail, '?', &tail);
+        if (mr_mpd_join_tail(a, mr_arena_strdup_str(a, url), tail, query, cq, &joined))
             return NULL;
         return joined;
     }
@@ -136,7 +140,7 @@ static const char *decode_relay(struct mr_arena *a, const char *relay_root, cons
             return NULL;
         tok = (struct mr_str){ p, n - 4 };
         if (mr_token_verify(key, a, tok, 1000, &data, NULL) ||
-            mr_mpd_token_data(data, kind, &scope, &url) || *kind != 'p' ||
+            mr_mpd_token_data(data, kind, &scope, &url, &query) || *kind != 'p' ||
             !mr_str_eq_c(scope, SCOPE))
             return NULL;
         return mr_arena_strdup_str(a, url);
@@ -1041,6 +1045,63 @@ static void test_kept(void **state)
     mr_arena_free(&a);
 }
 
+/* Queries are secrets: a segment URL's query goes into its token, so the
+ * rewritten MPD shows none of it, and the player's requests still reach
+ * the upstream with it.  A template's query stays visible (the player
+ * fills it in); a BaseURL naming a file keeps its query to itself. */
+static void test_queries_secret(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *secret;     /* nowhere in the output, or NULL */
+        const char *visible;    /* in the output, or NULL */
+        const char *want[4];
+    } cases[] = {
+        { MPD_HEAD "<BaseURL>http://a.example/v/</BaseURL><Period><AdaptationSet>"
+          "<SegmentTemplate media=\"$Number$.m4s?sig=SECRET1&amp;e=9\"/>"
+          "<Representation id=\"r\"/></AdaptationSet></Period></MPD>",
+          "SECRET1", NULL, { "http://a.example/v/1.m4s?sig=SECRET1&e=9" } },
+        { MPD_HEAD "<Period><AdaptationSet><Representation id=\"r\">"
+          "<BaseURL>http://a.example/f/movie.mp4?sig=SECRET2</BaseURL>"
+          "<SegmentBase indexRange=\"0-99\"/></Representation></AdaptationSet></Period></MPD>",
+          "SECRET2", NULL, { "http://a.example/f/movie.mp4?sig=SECRET2" } },
+        { MPD_HEAD "<Period><AdaptationSet><Representation id=\"r\"><SegmentList>"
+          "<SegmentURL media=\"http://l.example/a/1.m4s?k=SECRET3\"/>"
+          "<SegmentURL media=\"http://l.example/a/2.m4s\"/>"
+          "<SegmentURL media=\"http://l.example/a/3.m4s?k=SECRET4\"/>"
+          "</SegmentList></Representation></AdaptationSet></Period></MPD>",
+          "SECRET", NULL,
+          { "http://l.example/a/1.m4s?k=SECRET3", "http://l.example/a/2.m4s",
+            "http://l.example/a/3.m4s?k=SECRET4" } },
+        { MPD_HEAD "<BaseURL>http://a.example/t/</BaseURL><Period><AdaptationSet>"
+          "<SegmentTemplate media=\"seg.m4s?n=$Number$&amp;s=x\"/>"
+          "<Representation id=\"r\"/></AdaptationSet></Period></MPD>",
+          NULL, "seg.m4s?n=$Number$&amp;s=x", { "http://a.example/t/seg.m4s?n=1&s=x" } },
+    };
+    struct mr_arena a;
+    (void)state;
+
+    mr_arena_init(&a, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct urls u;
+        char *text;
+        size_t n = 0;
+        relayed_urls(&a, cases[i].in, &u, &text);
+        if (cases[i].secret && strstr(text, cases[i].secret))
+            fail_msg("case %zu: the query shows:\n%s", i, text);
+        if (cases[i].visible && !strstr(text, cases[i].visible))
+            fail_msg("case %zu: the template's query is gone:\n%s", i, text);
+        while (n < 4 && cases[i].want[n])
+            n++;
+        if (u.n != n)
+            fail_msg("case %zu: %zu URLs, want %zu", i, u.n, n);
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(u.v[k], cases[i].want[k]))
+                fail_msg("case %zu: URL %zu is %s, want %s", i, k, u.v[k], cases[i].want[k]);
+    }
+    mr_arena_free(&a);
+}
+
 /* Outside the replaced values, the output is the input, byte for byte:
  * what an XML serializer would normalize included. */
 static void test_bytes_kept(void **state)
@@ -1145,9 +1206,11 @@ static void test_bytes_kept(void **state)
         assert_false(kept_but_urls("<a>\r\n</a>", 9, "<a>\n</a>"));
         mr_buf_free(&out);
         assert_int_equal(rewrite(&a, cases[1].in, &out, &why), MR_OK);
-        assert_non_null(strstr(out.p, "/1.m4s?x=1&amp;y=2\"/>"));
-        assert_non_null(strstr(out.p, "/2.m4s?x=1&amp;y=&lt;\"/>"));
-        assert_non_null(strstr(out.p, "/3.m4s?p=&quot;q&quot;&amp;r\"/>"));
+        /* the queries went into the tokens (decoded: the URLs above) */
+        assert_non_null(strstr(out.p, "/1.m4s\"/>"));
+        assert_non_null(strstr(out.p, "/2.m4s\"/>"));
+        assert_non_null(strstr(out.p, "/3.m4s\"/>"));
+        assert_null(strstr(out.p, "x=1"));
         mr_buf_free(&out);
         assert_int_equal(rewrite(&a, cases[2].in, &out, &why), MR_OK);
         assert_non_null(strstr(out.p, "<Initialization sourceURL='/api/seg/"));
@@ -1388,6 +1451,8 @@ static void test_caps(void **state)
     mr_arena_free(&a);
 }
 
+#define NOQ ((struct mr_dir_query){ MR_STR_NULL, MR_STR_NULL })
+
 static void test_join_tail(void **state)
 {
     static const struct {
@@ -1395,7 +1460,7 @@ static void test_join_tail(void **state)
         int rc;
     } cases[] = {
         { "seg-1.m4s", MR_OK },
-        { "v1/seg-1.m4s?x=1&y=%2F", MR_OK },
+        { "v1/seg-1.m4s?x=1&y=%2F", MR_EFORBIDDEN },   /* a path, no query */
         { "a%20b/c%41.m4s", MR_OK },
         { "Fragments(video=100,format=mpd-time-csf)", MR_OK },
         { "x(1):y/z", MR_OK },   /* not a scheme: '(' is not a scheme character */
@@ -1407,9 +1472,9 @@ static void test_join_tail(void **state)
         { "%2e%2e%2e", MR_OK },
         { "%252e%252e/x", MR_OK },
         { "", MR_OK },
-        { "?only=query", MR_OK },
+        { "?only=query", MR_EFORBIDDEN },
         { "dir/", MR_OK },
-        { "x?q=../../a//b", MR_OK },
+        { "x?q=../../a//b", MR_EFORBIDDEN },
         { "x?q=a\\b", MR_EFORBIDDEN },
         { "../x", MR_EFORBIDDEN },
         { "..", MR_EFORBIDDEN },
@@ -1456,7 +1521,8 @@ static void test_join_tail(void **state)
     mr_arena_init(&a, 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int want = cases[i].rc;
-        int rc = mr_mpd_join_tail(&a, "https://cdn.example.com/v/", mr_str_c(cases[i].tail), &out);
+        int rc = mr_mpd_join_tail(&a, "https://cdn.example.com/v/", mr_str_c(cases[i].tail),
+                                  NOQ, MR_STR_NULL, &out);
         if (rc != want)
             fail_msg("tail [%s]: rc %d, want %d", cases[i].tail, rc, want);
         if (!rc) {
@@ -1466,20 +1532,22 @@ static void test_join_tail(void **state)
     }
     /* a NUL inside the tail */
     assert_int_equal(mr_mpd_join_tail(&a, "https://cdn.example.com/v/",
-                                      (struct mr_str){ "a\0b", 3 }, &out), MR_EFORBIDDEN);
+                                      (struct mr_str){ "a\0b", 3 }, NOQ, MR_STR_NULL, &out),
+                     MR_EFORBIDDEN);
     /* the prefix must be an http(s) directory */
-    assert_int_equal(mr_mpd_join_tail(&a, "https://cdn.example.com/v", MR_STR("x"), &out),
-                     MR_EFORBIDDEN);
-    assert_int_equal(mr_mpd_join_tail(&a, "file:///etc/", MR_STR("passwd"), &out), MR_EFORBIDDEN);
-    assert_int_equal(mr_mpd_join_tail(&a, "https://a.example/?q=/", MR_STR("x"), &out),
-                     MR_EFORBIDDEN);
+    assert_int_equal(mr_mpd_join_tail(&a, "https://cdn.example.com/v", MR_STR("x"), NOQ,
+                                      MR_STR_NULL, &out), MR_EFORBIDDEN);
+    assert_int_equal(mr_mpd_join_tail(&a, "file:///etc/", MR_STR("passwd"), NOQ,
+                                      MR_STR_NULL, &out), MR_EFORBIDDEN);
+    assert_int_equal(mr_mpd_join_tail(&a, "https://a.example/?q=/", MR_STR("x"), NOQ,
+                                      MR_STR_NULL, &out), MR_EFORBIDDEN);
     /* too long */
     {
         char *t = malloc(MR_URL_MAX + 1);
         memset(t, 'x', MR_URL_MAX);
         t[MR_URL_MAX] = '\0';
-        assert_int_equal(mr_mpd_join_tail(&a, "https://a.example/", mr_str_c(t), &out),
-                         MR_ETOOBIG);
+        assert_int_equal(mr_mpd_join_tail(&a, "https://a.example/", mr_str_c(t), NOQ,
+                                          MR_STR_NULL, &out), MR_ETOOBIG);
         free(t);
     }
     mr_arena_free(&a);
@@ -1487,30 +1555,121 @@ static void test_join_tail(void **state)
 
 static void test_token_data(void **state)
 {
-    struct mr_str scope, url;
-    char kind;
+    static const struct {
+        const char *data;
+        int rc;
+        char kind;
+        const char *url, *query, *name;
+    } cases[] = {
+        { "dm:x\nhttps://a.example/v/", MR_OK, 'd', "https://a.example/v/", NULL, NULL },
+        { "dm:x\nhttps://a.example/v/?sig=a%2Fb&e=1", MR_OK, 'd', "https://a.example/v/",
+          "sig=a%2Fb&e=1", NULL },
+        { "dm:x\nhttps://a.example/v/?n=$Number$", MR_OK, 'd', "https://a.example/v/",
+          "n=$Number$", NULL },
+        { "dm:x\nhttps://a.example/v/?t=1\nfile.mp4", MR_OK, 'd', "https://a.example/v/", "t=1",
+          "file.mp4" },
+        { "pm:x\nhttp://a.example/l.mpd?t=1", MR_OK, 'p', "http://a.example/l.mpd?t=1", NULL,
+          NULL },
+        { "dm:x\nhttps://a.example/v", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "dm:x\nhttps://a.example/v?q=/", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "dm:x\nhttps://a.example/v/?", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "dm:x\nhttps://a.example/v/?q#f", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "dm:x\nhttps://a.example/v#/", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "dm:x\nhttps://a.example/v/\nname", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "dm:x\nhttps://a.example/v/?t=1\n", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "dm:x\nhttps://a.example/v/?t=1\na\nb", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "sm:x\nhttps://a.example/v/", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "dm:x", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "dm:x\nfile:///etc/", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "pm:x\nhttp://a/b\nmore", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+        { "", MR_EFORBIDDEN, 0, NULL, NULL, NULL },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mr_str scope, url;
+        struct mr_dir_query q;
+        char kind = 0;
+        int rc = mr_mpd_token_data(mr_str_c(cases[i].data), &kind, &scope, &url, &q);
+        if (rc != cases[i].rc)
+            fail_msg("[%s]: rc %d", cases[i].data, rc);
+        if (rc)
+            continue;
+        assert_int_equal(kind, cases[i].kind);
+        assert_true(mr_str_eq_c(scope, "m:x"));
+        assert_true(mr_str_eq_c(url, cases[i].url));
+        if (cases[i].query)
+            assert_true(mr_str_eq_c(q.query, cases[i].query));
+        else
+            assert_null(q.query.p);
+        if (cases[i].name)
+            assert_true(mr_str_eq_c(q.name, cases[i].name));
+        else
+            assert_null(q.name.p);
+    }
+}
+
+/* The query of a segment under a signed directory is the token's; the
+ * client's counts only where the token's is a template, and then only in
+ * that template's shape. */
+static void test_join_query(void **state)
+{
+    static const struct {
+        const char *query, *client;   /* the token's; the request's (NULL: none) */
+        int rc;
+        const char *want;             /* the URL's query, NULL: none */
+    } cases[] = {
+        { NULL, NULL, MR_OK, NULL },
+        { NULL, "x=1", MR_OK, NULL },
+        { "sig=S", NULL, MR_OK, "sig=S" },
+        { "sig=S", "x=1", MR_OK, "sig=S" },
+        { "sig=S", "sig=other", MR_OK, "sig=S" },
+        { "n=$Number$", "n=42", MR_OK, "n=42" },
+        { "n=$Number$&s=S", "n=42&s=S", MR_OK, "n=42&s=S" },
+        { "n=$Number%05d$&t=$Time$", "n=00042&t=9000", MR_OK, "n=00042&t=9000" },
+        { "r=$RepresentationID$.x", "r=v1_720p.x", MR_OK, "r=v1_720p.x" },
+        { "c=$$&n=$Number$", "c=$&n=1", MR_OK, "c=$&n=1" },
+        { "n=$Number$", NULL, MR_EFORBIDDEN, NULL },
+        { "n=$Number$", "n=", MR_EFORBIDDEN, NULL },
+        { "n=$Number$", "n=1&evil=1", MR_EFORBIDDEN, NULL },
+        { "n=$Number$", "m=1", MR_EFORBIDDEN, NULL },
+        { "n=$Number$&s=S", "n=1&s=T", MR_EFORBIDDEN, NULL },
+        { "n=$Number$", "n=1%2F", MR_EFORBIDDEN, NULL },
+        { "n=$Number$", "n=a/b", MR_EFORBIDDEN, NULL },
+        { "n=$Number$", "n=12345678901234567890123456789012345678901234567890123456789012345",
+          MR_EFORBIDDEN, NULL },
+        { "n=$Number$$Time$", "n=12", MR_EFORBIDDEN, NULL },
+        { "n=$Number", "n=1", MR_EFORBIDDEN, NULL },
+    };
+    struct mr_dir_query bound = { MR_STR("t=1"), MR_STR("file.mp4") };
+    char *got;
+    struct mr_arena a;
     (void)state;
 
-    assert_int_equal(mr_mpd_token_data(mr_str_c("dm:x\nhttps://a.example/v/"), &kind, &scope,
-                                       &url), MR_OK);
-    assert_int_equal(kind, 'd');
-    assert_true(mr_str_eq_c(scope, "m:x"));
-    assert_true(mr_str_eq_c(url, "https://a.example/v/"));
-    assert_int_equal(mr_mpd_token_data(mr_str_c("pm:x\nhttp://a.example/l.mpd?t=1"), &kind,
-                                       &scope, &url), MR_OK);
-    assert_int_equal(kind, 'p');
-    assert_int_equal(mr_mpd_token_data(mr_str_c("dm:x\nhttps://a.example/v"), &kind, &scope,
-                                       &url), MR_EFORBIDDEN);
-    assert_int_equal(mr_mpd_token_data(mr_str_c("dm:x\nhttps://a.example/?q=/"), &kind, &scope,
-                                       &url), MR_EFORBIDDEN);
-    assert_int_equal(mr_mpd_token_data(mr_str_c("sm:x\nhttps://a.example/v/"), &kind, &scope,
-                                       &url), MR_EFORBIDDEN);
-    assert_int_equal(mr_mpd_token_data(mr_str_c("dm:x"), &kind, &scope, &url), MR_EFORBIDDEN);
-    assert_int_equal(mr_mpd_token_data(mr_str_c("dm:x\nfile:///etc/"), &kind, &scope, &url),
-                     MR_EFORBIDDEN);
-    assert_int_equal(mr_mpd_token_data(mr_str_c("pm:x\nhttp://a/b\nmore"), &kind, &scope, &url),
-                     MR_EFORBIDDEN);
-    assert_int_equal(mr_mpd_token_data(mr_str_c(""), &kind, &scope, &url), MR_EFORBIDDEN);
+    mr_arena_init(&a, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *out = NULL;
+        struct mr_dir_query q = { cases[i].query ? mr_str_c(cases[i].query) : MR_STR_NULL,
+                                  MR_STR_NULL };
+        int rc = mr_mpd_join_tail(&a, "https://cdn.example.com/v/", MR_STR("seg-1.m4s"), q,
+                                  cases[i].client ? mr_str_c(cases[i].client) : MR_STR_NULL,
+                                  &out);
+        if (rc != cases[i].rc)
+            fail_msg("query [%s], client [%s]: rc %d", cases[i].query ? cases[i].query : "-",
+                     cases[i].client ? cases[i].client : "-", rc);
+        if (!rc)
+            assert_string_equal(out, cases[i].want
+                                ? mr_arena_printf(&a, "https://cdn.example.com/v/seg-1.m4s?%s",
+                                                  cases[i].want)
+                                : "https://cdn.example.com/v/seg-1.m4s");
+    }
+    /* a BaseURL file's query is that file's, not its neighbours' */
+    assert_int_equal(mr_mpd_join_tail(&a, "https://c.example/v/", MR_STR("file.mp4"), bound,
+                                      MR_STR("x=1"), &got), MR_OK);
+    assert_string_equal(got, "https://c.example/v/file.mp4?t=1");
+    assert_int_equal(mr_mpd_join_tail(&a, "https://c.example/v/", MR_STR("seg-1.m4s"), bound,
+                                      MR_STR("t=1"), &got), MR_OK);
+    assert_string_equal(got, "https://c.example/v/seg-1.m4s");
+    mr_arena_free(&a);
 }
 
 static void test_prefix_and_determinism(void **state)
@@ -1552,11 +1711,13 @@ int main(void)
         cmocka_unit_test(test_locations_and_xlink),
         cmocka_unit_test(test_kept),
         cmocka_unit_test(test_bytes_kept),
+        cmocka_unit_test(test_queries_secret),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_entity_bombs),
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_join_tail),
         cmocka_unit_test(test_token_data),
+        cmocka_unit_test(test_join_query),
         cmocka_unit_test(test_prefix_and_determinism),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
