@@ -1,6 +1,7 @@
 /* segcache.c - the segment cache in Redis, with collapsed forwarding. */
 #include "segcache.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,8 +303,11 @@ static int plan_range(struct seg *s, long long len)
                 return MR_ERANGE;
             if (b < 0 || b >= len)
                 b = len - 1;
-        } else if (b < 0) {
-            return MR_OK;   /* open-ended with no known length: all of it */
+        } else if (b < 0 || b == LLONG_MAX) {
+            /* Open-ended with no known length: all of it.  So is an end
+             * at the largest number (strtoll's cap too): its end + 1 and
+             * its length would pass LLONG_MAX. */
+            return MR_OK;
         }
     }
     s->from = a;
