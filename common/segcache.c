@@ -482,6 +482,13 @@ static int follow_body(struct seg *s)
         }
         if (data->type == REDIS_REPLY_STRING && data->len > 0) {
             size_t n = data->len;
+            if (stop >= 0 && stop <= off) {
+                /* A fill that says done with fewer bytes than were sent
+                 * (the keys were replaced between our reads): what was
+                 * sent is not that object, and stop - off is not a size. */
+                freeReplyObject(data);
+                return MR_EUPSTREAM;
+            }
             if (stop >= 0 && (long long)n > stop - off)
                 n = (size_t)(stop - off);
             got = true;
