@@ -92,7 +92,9 @@ time_t mr_expiry_from_url(const char *url)
     for (const char *p = q + 1; p < end;) {
         const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(stop - p));
-        if (eq) {
+        /* An empty value says nothing: curl_easy_unescape takes a length
+         * of 0 as "up to the NUL", which would read the rest of the URL. */
+        if (eq && stop - eq > 1) {
             size_t nl = (size_t)(eq - p);
             int len = 0;
             char *val = curl_easy_unescape(NULL, eq + 1, (int)(stop - eq - 1), &len);

@@ -1,6 +1,7 @@
 /* segcache.c - the segment cache in Redis, with collapsed forwarding. */
 #include "segcache.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,8 +303,11 @@ static int plan_range(struct seg *s, long long len)
                 return MR_ERANGE;
             if (b < 0 || b >= len)
                 b = len - 1;
-        } else if (b < 0) {
-            return MR_OK;   /* open-ended with no known length: all of it */
+        } else if (b < 0 || b == LLONG_MAX) {
+            /* Open-ended with no known length: all of it.  So is an end
+             * at the largest number (strtoll's cap too): its end + 1 and
+             * its length would pass LLONG_MAX. */
+            return MR_OK;
         }
     }
     s->from = a;
@@ -478,6 +482,13 @@ static int follow_body(struct seg *s)
         }
         if (data->type == REDIS_REPLY_STRING && data->len > 0) {
             size_t n = data->len;
+            if (stop >= 0 && stop <= off) {
+                /* A fill that says done with fewer bytes than were sent
+                 * (the keys were replaced between our reads): what was
+                 * sent is not that object, and stop - off is not a size. */
+                freeReplyObject(data);
+                return MR_EUPSTREAM;
+            }
             if (stop >= 0 && (long long)n > stop - off)
                 n = (size_t)(stop - off);
             got = true;

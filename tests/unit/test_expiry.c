@@ -43,6 +43,11 @@ static void test_forms(void **state)
         { "https://a.example/v.mp4#deadline=1795000000", 0 },
         { "https://a.example/v.mp4?hdnts=st=1~acl=/*", 0 },
         { "https://a.example/v.mp4?deadline=&deadline", 0 },
+        /* An empty value is empty: not the rest of the URL read as it (a
+         * length of 0 is "up to the NUL" to curl_easy_unescape). */
+        { "https://a.example/v.mp4?hdnts=&x=~exp=1795000006", 0 },
+        { "https://a.example/v.mp4?__token__=#~exp=1795000007", 0 },
+        { "https://a.example/v.mp4?hdnts=&__token__=exp=1795000008~acl=/*", 1795000008 },
     };
 
     (void)state;
