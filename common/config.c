@@ -220,6 +220,7 @@ static const struct field root_fields[] = {
     STR("public_url", C(public_url), ""),
     STR("secret", C(secret), ""),
     STR("admin_token", C(admin_token), ""),
+    STR("metrics_token", C(metrics_token), ""),
     STR("redis", C(redis), "unix:/run/mediarelay/redis.sock"),
     STR("key_prefix", C(key_prefix), "mr:"),
     SECTION("server", server_fields),
@@ -634,9 +635,18 @@ static void check(struct loader *l)
 {
     struct mr_conf *c = l->conf;
 
-    if (strlen(c->secret) < 32)
-        report(l, "secret", "must be at least 32 characters (generate one with "
-               "`openssl rand -hex 32`)");
+    if (strlen(c->secret) < MR_CONF_KEY_MIN)
+        report(l, "secret", "must be at least %d characters (generate one with "
+               "`openssl rand -hex 32`)", MR_CONF_KEY_MIN);
+    /* A bearer token is a password sent on every admin call: one short
+     * enough to guess is refused rather than warned about.  "" closes the
+     * routes it opens. */
+    if (c->admin_token[0] && strlen(c->admin_token) < MR_CONF_KEY_MIN)
+        report(l, "admin_token", "must be at least %d characters, or \"\" to close the admin "
+               "endpoints (generate one with `openssl rand -hex 32`)", MR_CONF_KEY_MIN);
+    if (c->metrics_token[0] && strlen(c->metrics_token) < MR_CONF_KEY_MIN)
+        report(l, "metrics_token", "must be at least %d characters, or \"\" to leave the stats "
+               "to admin_token (generate one with `openssl rand -hex 32`)", MR_CONF_KEY_MIN);
     if (c->public_url[0]) {
         size_t n = strlen(c->public_url);
         if (!http_url(c->public_url) || strpbrk(c->public_url, "?# "))

@@ -52,7 +52,8 @@ struct mr_conf_alist_instance {
 struct mr_conf {
     char *public_url;
     char *secret;
-    char *admin_token;
+    char *admin_token;               /* "": the admin routes are closed */
+    char *metrics_token;             /* "": only admin_token reads the stats */
     char *redis;
     char *key_prefix;
     struct {

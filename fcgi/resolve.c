@@ -21,7 +21,7 @@
 /* An ad-hoc item from /api/resolve lives this long in the registry. */
 #define ADHOC_TTL_S 86400
 
-/* GET /api/stats */
+/* GET /api/stats (admin_token or metrics_token) */
 static int get_stats(struct mr_ctx *ctx)
 {
     struct mr_stats st;
@@ -36,7 +36,7 @@ static int get_stats(struct mr_ctx *ctx)
     return mr_resp_json(&ctx->resp, 200, o);
 }
 
-/* GET /metrics (Prometheus) */
+/* GET /metrics (Prometheus; admin_token or metrics_token) */
 static int get_metrics(struct mr_ctx *ctx)
 {
     struct mr_stats st;
@@ -258,8 +258,8 @@ static const struct mr_route routes[] = {
     { MR_DELETE, "/api/media/{id}", delete_media, MR_ROUTE_ADMIN | MR_ROUTE_MEDIA },
     { MR_GET, "/api/media/{id}/source", get_source, MR_ROUTE_MEDIA },
     { MR_GET, "/api/resolve", get_resolve, 0 },
-    { MR_GET, "/api/stats", get_stats, 0 },
-    { MR_GET, "/metrics", get_metrics, 0 },
+    { MR_GET, "/api/stats", get_stats, MR_ROUTE_METRICS },
+    { MR_GET, "/metrics", get_metrics, MR_ROUTE_METRICS },
     { 0 }
 };
 
