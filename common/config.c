@@ -205,6 +205,7 @@ static const struct field ytdlp_fields[] = {
     STR("path", C(providers.ytdlp.path), "yt-dlp"),
     INT("timeout_s", C(providers.ytdlp.timeout_s), 30, 1, 600),
     INT("max_output_bytes", C(providers.ytdlp.max_output_bytes), 16 << 20, 4096, 256 << 20),
+    INT("max_running", C(providers.ytdlp.max_running), 4, 1, 1024),
     END
 };
 static const struct field providers_fields[] = {

@@ -129,7 +129,10 @@ struct mr_conf {
         struct { char *mode; } channel;
         struct { char *mode; struct mr_conf_map instances; } alist;
         struct { char *mode; char *api_base; char *cookie; } bilibili;
-        struct { char *mode; char *path; long timeout_s; long max_output_bytes; } ytdlp;
+        struct {
+            char *mode; char *path; long timeout_s; long max_output_bytes;
+            long max_running;         /* yt-dlp runs at once, per process */
+        } ytdlp;
     } providers;
 
     /* Where the values live: everything above points into this arena or

@@ -132,7 +132,8 @@ static void test_admin(void **state)
         { "HTTP_COOKIE=admin_token=s3cret-admin-token-0123456789abcdef", MR_EUNAUTHORIZED },
         { NULL, MR_EUNAUTHORIZED },
     };
-    struct fx *f = fx_new("\"redis\": \"\", \"admin_token\": \"s3cret-admin-token-0123456789abcdef\"");
+    struct fx *f = fx_new("\"redis\": \"\", "
+                          "\"admin_token\": \"s3cret-admin-token-0123456789abcdef\"");
 
     *state = f;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -186,7 +187,8 @@ static void test_metrics(void **state)
     *state = f;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ctx_request(f, cases[i].auth, NULL);
-        if (mr_auth_metrics(&f->ctx) != cases[i].metrics || mr_auth_admin(&f->ctx) != cases[i].admin)
+        if (mr_auth_metrics(&f->ctx) != cases[i].metrics ||
+            mr_auth_admin(&f->ctx) != cases[i].admin)
             print_message("case %zu (%s)\n", i, cases[i].auth);
         assert_int_equal(mr_auth_metrics(&f->ctx), cases[i].metrics);
         assert_int_equal(mr_auth_admin(&f->ctx), cases[i].admin);
