@@ -83,6 +83,7 @@ static const struct field server_fields[] = {
     SECTION("threads", threads_fields),
     INT("drain_timeout_s", C(server.drain_timeout_s), 30, 0, 86400),
     INT("max_body_bytes", C(server.max_body_bytes), 65536, 0, 16 << 20),
+    LIST("trusted_proxies", C(server.trusted_proxies), NULL),
     END
 };
 static const struct field log_fields[] = {
@@ -147,6 +148,9 @@ static const struct field resolve_fields[] = {
     INT("again_min_s", C(resolve.again_min_s), 15, 0, 3600),
     INT("error_ttl_s", C(resolve.error_ttl_s), 5, 0, 3600),
     BOOL("open", C(resolve.open), 0),
+    INT("open_client_budget", C(resolve.open_client_budget), 20, 0, 1000000),
+    INT("open_window_s", C(resolve.open_window_s), 600, 1, 7 * 86400),
+    INT("open_max_items", C(resolve.open_max_items), 1000, 1, 10000000),
     END
 };
 
@@ -664,6 +668,10 @@ static void check(struct loader *l)
         if (strcmp(o, "*") && !http_url(o))
             report(l, "cors.allow_origin", "\"%s\" is neither \"*\" nor an http(s) origin", o);
     }
+    for (size_t i = 0; i < c->server.trusted_proxies.n; i++)
+        if (!mr_netguard_cidr_ok(c->server.trusted_proxies.v[i]))
+            report(l, "server.trusted_proxies", "\"%s\" is not an address or CIDR block",
+                   c->server.trusted_proxies.v[i]);
     for (size_t i = 0; i < c->upstream.allow_networks.n; i++)
         if (!mr_netguard_cidr_ok(c->upstream.allow_networks.v[i]))
             report(l, "upstream.allow_networks", "\"%s\" is not an address or CIDR block",

@@ -60,6 +60,7 @@ struct mr_conf {
         long threads_resolve, threads_m3u8, threads_segment, threads_proxy;
         long drain_timeout_s;
         long max_body_bytes;
+        struct mr_strlist trusted_proxies;  /* whose X-Forwarded-For is believed */
     } server;
     struct {
         char *level;
@@ -117,6 +118,9 @@ struct mr_conf {
         long again_min_s;
         long error_ttl_s;
         bool open;
+        long open_client_budget;      /* 0: no per-client budget */
+        long open_window_s;
+        long open_max_items;
     } resolve;
     struct mr_conf_map channels;      /* of struct mr_conf_channel; the
                                          configuration's, then channels_m3u's */
