@@ -14,6 +14,11 @@ struct mr_media;
  * when no admin_token is configured. */
 int mr_auth_admin(struct mr_ctx *ctx);
 
+/* The same for the counters (GET /api/stats, /metrics): the admin token, or
+ * metrics_token (a read-only credential for Prometheus' bearer auth, good
+ * for nothing else). */
+int mr_auth_metrics(struct mr_ctx *ctx);
+
 /* MR_OK when the media item has no room, or the session cookie's user
  * (session:{sid}) is in room:{room}:members.  MR_EUNAUTHORIZED without a
  * known session, MR_EFORBIDDEN for a user not in the room,

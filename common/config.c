@@ -83,6 +83,7 @@ static const struct field server_fields[] = {
     SECTION("threads", threads_fields),
     INT("drain_timeout_s", C(server.drain_timeout_s), 30, 0, 86400),
     INT("max_body_bytes", C(server.max_body_bytes), 65536, 0, 16 << 20),
+    LIST("trusted_proxies", C(server.trusted_proxies), NULL),
     END
 };
 static const struct field log_fields[] = {
@@ -147,6 +148,9 @@ static const struct field resolve_fields[] = {
     INT("again_min_s", C(resolve.again_min_s), 15, 0, 3600),
     INT("error_ttl_s", C(resolve.error_ttl_s), 5, 0, 3600),
     BOOL("open", C(resolve.open), 0),
+    INT("open_client_budget", C(resolve.open_client_budget), 20, 0, 1000000),
+    INT("open_window_s", C(resolve.open_window_s), 600, 1, 7 * 86400),
+    INT("open_max_items", C(resolve.open_max_items), 1000, 1, 10000000),
     END
 };
 
@@ -205,6 +209,7 @@ static const struct field ytdlp_fields[] = {
     STR("path", C(providers.ytdlp.path), "yt-dlp"),
     INT("timeout_s", C(providers.ytdlp.timeout_s), 30, 1, 600),
     INT("max_output_bytes", C(providers.ytdlp.max_output_bytes), 16 << 20, 4096, 256 << 20),
+    INT("max_running", C(providers.ytdlp.max_running), 4, 1, 1024),
     END
 };
 static const struct field providers_fields[] = {
@@ -221,6 +226,7 @@ static const struct field root_fields[] = {
     STR("secret", C(secret), ""),
     LIST("previous_secrets", C(previous_secrets), NULL),
     STR("admin_token", C(admin_token), ""),
+    STR("metrics_token", C(metrics_token), ""),
     STR("redis", C(redis), "unix:/run/mediarelay/redis.sock"),
     STR("key_prefix", C(key_prefix), "mr:"),
     SECTION("server", server_fields),
@@ -635,14 +641,24 @@ static void check(struct loader *l)
 {
     struct mr_conf *c = l->conf;
 
-    if (strlen(c->secret) < 32)
-        report(l, "secret", "must be at least 32 characters (generate one with "
-               "`openssl rand -hex 32`)");
+    if (strlen(c->secret) < MR_CONF_KEY_MIN)
+        report(l, "secret", "must be at least %d characters (generate one with "
+               "`openssl rand -hex 32`)", MR_CONF_KEY_MIN);
     for (size_t i = 0; i < c->previous_secrets.n; i++)
-        if (strlen(c->previous_secrets.v[i]) < 32)
-            report(l, "previous_secrets", "secret %zu is shorter than 32 characters", i + 1);
+        if (strlen(c->previous_secrets.v[i]) < MR_CONF_KEY_MIN)
+            report(l, "previous_secrets", "secret %zu is shorter than %d characters", i + 1,
+                   MR_CONF_KEY_MIN);
     if (c->previous_secrets.n > 15)
         report(l, "previous_secrets", "at most 15 previous secrets");
+    /* A bearer token is a password sent on every admin call: one short
+     * enough to guess is refused rather than warned about.  "" closes the
+     * routes it opens. */
+    if (c->admin_token[0] && strlen(c->admin_token) < MR_CONF_KEY_MIN)
+        report(l, "admin_token", "must be at least %d characters, or \"\" to close the admin "
+               "endpoints (generate one with `openssl rand -hex 32`)", MR_CONF_KEY_MIN);
+    if (c->metrics_token[0] && strlen(c->metrics_token) < MR_CONF_KEY_MIN)
+        report(l, "metrics_token", "must be at least %d characters, or \"\" to leave the stats "
+               "to admin_token (generate one with `openssl rand -hex 32`)", MR_CONF_KEY_MIN);
     if (c->public_url[0]) {
         size_t n = strlen(c->public_url);
         if (!http_url(c->public_url) || strpbrk(c->public_url, "?# "))
@@ -659,6 +675,10 @@ static void check(struct loader *l)
         if (strcmp(o, "*") && !http_url(o))
             report(l, "cors.allow_origin", "\"%s\" is neither \"*\" nor an http(s) origin", o);
     }
+    for (size_t i = 0; i < c->server.trusted_proxies.n; i++)
+        if (!mr_netguard_cidr_ok(c->server.trusted_proxies.v[i]))
+            report(l, "server.trusted_proxies", "\"%s\" is not an address or CIDR block",
+                   c->server.trusted_proxies.v[i]);
     for (size_t i = 0; i < c->upstream.allow_networks.n; i++)
         if (!mr_netguard_cidr_ok(c->upstream.allow_networks.v[i]))
             report(l, "upstream.allow_networks", "\"%s\" is not an address or CIDR block",

@@ -53,13 +53,15 @@ struct mr_conf {
     char *public_url;
     char *secret;
     struct mr_strlist previous_secrets; /* still accepted in tokens and links */
-    char *admin_token;
+    char *admin_token;               /* "": the admin routes are closed */
+    char *metrics_token;             /* "": only admin_token reads the stats */
     char *redis;
     char *key_prefix;
     struct {
         long threads_resolve, threads_m3u8, threads_segment, threads_proxy;
         long drain_timeout_s;
         long max_body_bytes;
+        struct mr_strlist trusted_proxies;  /* whose X-Forwarded-For is believed */
     } server;
     struct {
         char *level;
@@ -117,6 +119,9 @@ struct mr_conf {
         long again_min_s;
         long error_ttl_s;
         bool open;
+        long open_client_budget;      /* 0: no per-client budget */
+        long open_window_s;
+        long open_max_items;
     } resolve;
     struct mr_conf_map channels;      /* of struct mr_conf_channel; the
                                          configuration's, then channels_m3u's */
@@ -129,7 +134,10 @@ struct mr_conf {
         struct { char *mode; } channel;
         struct { char *mode; struct mr_conf_map instances; } alist;
         struct { char *mode; char *api_base; char *cookie; } bilibili;
-        struct { char *mode; char *path; long timeout_s; long max_output_bytes; } ytdlp;
+        struct {
+            char *mode; char *path; long timeout_s; long max_output_bytes;
+            long max_running;         /* yt-dlp runs at once, per process */
+        } ytdlp;
     } providers;
 
     /* Where the values live: everything above points into this arena or

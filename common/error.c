@@ -27,6 +27,8 @@ static const struct {
     [MR_EINTERNAL]      = {500, "internal", "internal error"},
     [MR_EBUSY]          = {503, "busy", "busy"},
     [MR_ECLIENT]        = {499, "client_closed", "client closed the connection"},
+    [MR_ELIMIT]         = {429, "too_many_requests", "too many requests"},
+    [MR_EOVERLOADED]    = {503, "overloaded", "too busy; try again shortly"},
 };
 
 static int valid(int err)

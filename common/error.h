@@ -23,6 +23,9 @@ enum mr_err {
     MR_EINTERNAL,       /* 500 */
     MR_EBUSY,           /* a lock is held by someone else (not an HTTP answer) */
     MR_ECLIENT,         /* the client went away while we wrote (nothing to answer) */
+    /* Appended, not sorted in: remembered failures in Redis hold the number. */
+    MR_ELIMIT,          /* the client spent its budget (rate limit): 429, Retry-After */
+    MR_EOVERLOADED,     /* a capacity cap is full (yt-dlp runs): 503, Retry-After */
     MR_ERR_COUNT
 };
 

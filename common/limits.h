@@ -4,6 +4,7 @@
 
 #define MR_CONF_MAX_BYTES        (4u << 20)  /* configuration file */
 #define MR_CONF_MAX_DEPTH        16          /* nesting of the configuration JSON */
+#define MR_CONF_KEY_MIN          32          /* characters of secret, admin_token, metrics_token */
 #define MR_REQ_MAX_PATH          8192        /* request path (before '?') */
 #define MR_REQ_MAX_QUERY         16384       /* query string */
 #define MR_REQ_MAX_HEADERS       64          /* request headers kept */

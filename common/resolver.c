@@ -216,7 +216,10 @@ static void remember_failure(struct mr_ctx *ctx, const char *ekey, int rc)
 {
     char *v;
 
-    if (!ctx->conf->resolve.error_ttl_s || rc == MR_ENOMEM || rc == MR_ECLIENT)
+    /* Nor a full cap: it says nothing of the item, and its Retry-After
+     * would be lost. */
+    if (!ctx->conf->resolve.error_ttl_s || rc == MR_ENOMEM || rc == MR_ECLIENT ||
+        rc == MR_EOVERLOADED || rc == MR_ELIMIT)
         return;
     if ((v = mr_arena_printf(ctx->arena, "%d\n%s", rc, ctx->why)))
         mr_store_set(ctx->store, ekey, v, strlen(v), ctx->conf->resolve.error_ttl_s * 1000);

@@ -253,6 +253,8 @@ int mr_resp_error_status(struct mr_response *r, int status, const char *code,
                 !strcasecmp(r->headers[i].name, "Vary") ||
                 !strcasecmp(r->headers[i].name, "Allow") ||
                 !strcasecmp(r->headers[i].name, "WWW-Authenticate") ||
+                ((status == 429 || status == 503) &&
+                 !strcasecmp(r->headers[i].name, "Retry-After")) ||
                 (status == 416 && !strcasecmp(r->headers[i].name, "Content-Range")))
                 r->headers[keep++] = r->headers[i];
         r->nheaders = keep;
@@ -282,6 +284,9 @@ int mr_resp_error(struct mr_response *r, int err, const char *fmt, ...)
     } else {
         snprintf(msg, sizeof(msg), "%s", mr_strerror(err));
     }
+    if ((err == MR_ELIMIT || err == MR_EOVERLOADED) && !r->headers_sent &&
+        !mr_resp_get_header(r, "Retry-After"))
+        mr_resp_headerf(r, "Retry-After", "%d", MR_RETRY_AFTER_S);
     return mr_resp_error_status(r, mr_err_status(err), mr_err_code(err), msg);
 }
 

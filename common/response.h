@@ -90,7 +90,10 @@ int mr_resp_finish(struct mr_response *r);
 int mr_resp_json(struct mr_response *r, int status, struct json_object *obj);
 /* {"error":{"code":"...","message":"..."}} with the status of `err`.  The
  * message is optional (NULL: mr_strerror).  MR_EINTERNAL when a body was
- * already under way (nothing can be said any more). */
+ * already under way (nothing can be said any more).  MR_ELIMIT and
+ * MR_EOVERLOADED answers carry Retry-After: the one set before, else
+ * MR_RETRY_AFTER_S. */
+#define MR_RETRY_AFTER_S 5   /* Retry-After (s) of a full cap when nothing better is known */
 int mr_resp_error(struct mr_response *r, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The same with an explicit status and code (for answers like 404 from an

@@ -30,6 +30,8 @@ enum {
     MR_ROUTE_ADMIN = 1 << 0,   /* needs Authorization: Bearer <admin_token> */
     MR_ROUTE_MEDIA = 1 << 1,   /* {id} must be a known media item (404 if not);
                                   its room, if any, must admit the session */
+    MR_ROUTE_METRICS = 1 << 2, /* needs Authorization: Bearer <admin_token>
+                                  or <metrics_token> */
 };
 
 typedef int (*mr_handler_fn)(struct mr_ctx *ctx);

@@ -76,6 +76,14 @@ static int check_flags(struct mr_ctx *ctx, unsigned flags)
                                  "Authorization: Bearer <admin_token>");
         }
     }
+    if (flags & MR_ROUTE_METRICS) {
+        rc = mr_auth_metrics(ctx);
+        if (rc) {
+            mr_resp_header(&ctx->resp, "WWW-Authenticate", "Bearer");
+            return mr_resp_error(&ctx->resp, rc, "this endpoint needs Authorization: "
+                                 "Bearer <metrics_token> (or <admin_token>)");
+        }
+    }
     if (flags & MR_ROUTE_MEDIA) {
         struct mr_str id = mr_route_capture(&ctx->match, "id");
         struct mr_media *m = mr_arena_calloc(ctx->arena, 1, sizeof(*m));

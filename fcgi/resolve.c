@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "adhoc.h"
 #include "auth.h"
 #include "buf.h"
 #include "error.h"
@@ -18,10 +19,7 @@
 #include "stats.h"
 #include "store.h"
 
-/* An ad-hoc item from /api/resolve lives this long in the registry. */
-#define ADHOC_TTL_S 86400
-
-/* GET /api/stats */
+/* GET /api/stats (admin_token or metrics_token) */
 static int get_stats(struct mr_ctx *ctx)
 {
     struct mr_stats st;
@@ -36,7 +34,7 @@ static int get_stats(struct mr_ctx *ctx)
     return mr_resp_json(&ctx->resp, 200, o);
 }
 
-/* GET /metrics (Prometheus) */
+/* GET /metrics (Prometheus; admin_token or metrics_token) */
 static int get_metrics(struct mr_ctx *ctx)
 {
     struct mr_stats st;
@@ -208,21 +206,63 @@ static int get_source(struct mr_ctx *ctx)
     return answer_source(ctx, ctx->media);
 }
 
+/* The bounds of an anonymous /api/resolve (resolve.open; adhoc.h): a
+ * request that would cost a registration or a resolution spends one of
+ * the client's budget.  MR_OK when it may go on, nothing sent (*registered:
+ * whether the item was there already); otherwise the refusal is answered
+ * (429 with Retry-After, or 503 without Redis) and its error returned. */
+static int open_gate(struct mr_ctx *ctx, const struct mr_provider *p, const char *id,
+                     bool *registered)
+{
+    const struct mr_conf *c = ctx->conf;
+    char client[MR_ADHOC_CLIENT_MAX];
+    bool cached;
+    long retry_s;
+    int rc;
+
+    rc = mr_adhoc_cached(ctx, p->name, p->remote, id, registered, &cached);
+    if (!rc && (cached || !c->resolve.open_client_budget))
+        return MR_OK;
+    if (!rc) {
+        mr_adhoc_client(ctx, client, sizeof(client));
+        rc = mr_adhoc_spend(ctx->store, client, c->resolve.open_client_budget,
+                            c->resolve.open_window_s, &retry_s);
+    }
+    if (rc == MR_ELIMIT) {
+        mr_resp_headerf(&ctx->resp, "Retry-After", "%ld", retry_s);
+        mr_resp_error(&ctx->resp, rc, "%s has resolved its %ld new URLs per %ld s "
+                      "(resolve.open_client_budget): the next one in %ld s; URLs resolved "
+                      "already are answered meanwhile", client, c->resolve.open_client_budget,
+                      c->resolve.open_window_s, retry_s);
+    } else if (rc) {
+        rc = MR_EUNAVAILABLE;
+        mr_resp_error(&ctx->resp, rc, "/api/resolve cannot count this client's URLs while "
+                      "Redis is down");
+    }
+    return rc;
+}
+
 /* GET /api/resolve?url=U: a MediaSource for a page URL, from the first
  * provider that can handle it.  The item is registered for a day under an
- * id made from the URL, so the relay URLs in the answer work. */
+ * id made from the URL, so the relay URLs in the answer work.  Without the
+ * admin token (resolve.open), within the client's budget and the bound on
+ * anonymous items. */
 static int get_resolve(struct mr_ctx *ctx)
 {
+    const struct mr_conf *c = ctx->conf;
     const struct mr_provider *const *p;
     struct json_object *item, *src;
     struct mr_media m;
     char id[24], why[320], h[33];
     char *url = NULL;
+    bool admin = mr_auth_admin(ctx) == MR_OK, registered = true;
     int rc;
 
-    if (!ctx->conf->resolve.open && (rc = mr_auth_admin(ctx)))
-        return mr_resp_error(&ctx->resp, rc, "/api/resolve needs the admin token "
-                             "(or resolve.open)");
+    if (!admin && !c->resolve.open) {
+        mr_resp_header(&ctx->resp, "WWW-Authenticate", "Bearer");
+        return mr_resp_error(&ctx->resp, MR_EUNAUTHORIZED, "/api/resolve needs the admin "
+                             "token (or resolve.open)");
+    }
     rc = mr_request_query(&ctx->req, ctx->arena, "url", &url);
     if (rc || !url || !*url)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "url: a page or media URL is required");
@@ -245,8 +285,17 @@ static int get_resolve(struct mr_ctx *ctx)
         if ((rc = mr_media_parse(ctx->arena, id, mr_str_c(text), &m, why, sizeof(why))))
             return rc == MR_EINVAL ? mr_resp_error(&ctx->resp, rc, "%s", why) : rc;
     }
-    if ((rc = store_item(ctx, id, item, ADHOC_TTL_S * 1000L)))
+    if (!admin && (rc = open_gate(ctx, *p, id, &registered)))
+        return rc;      /* answered */
+    if ((rc = store_item(ctx, id, item, MR_ADHOC_TTL_S * 1000L)))
         return mr_resp_error(&ctx->resp, rc, "the item cannot be stored (Redis)");
+    /* An item an anonymous client registers joins the bounded set; any
+     * other use only renews its place there, if it has one (an item the
+     * admin registered has none). */
+    if (c->resolve.open &&
+        mr_adhoc_keep(ctx->store, (*p)->name, id, !registered, c->resolve.open_max_items,
+                      NULL) && !registered)
+        return mr_resp_error(&ctx->resp, MR_EUNAVAILABLE, "the item cannot be stored (Redis)");
     return answer_source(ctx, &m);
 }
 
@@ -258,8 +307,8 @@ static const struct mr_route routes[] = {
     { MR_DELETE, "/api/media/{id}", delete_media, MR_ROUTE_ADMIN | MR_ROUTE_MEDIA },
     { MR_GET, "/api/media/{id}/source", get_source, MR_ROUTE_MEDIA },
     { MR_GET, "/api/resolve", get_resolve, 0 },
-    { MR_GET, "/api/stats", get_stats, 0 },
-    { MR_GET, "/metrics", get_metrics, 0 },
+    { MR_GET, "/api/stats", get_stats, MR_ROUTE_METRICS },
+    { MR_GET, "/metrics", get_metrics, MR_ROUTE_METRICS },
     { 0 }
 };
 

@@ -1,21 +1,36 @@
 /* ytdlp.c - the "ytdlp" provider: any page yt-dlp understands, as the last resort.
  *
- * resolve() runs `yt-dlp --dump-single-json … -- URL` with posix_spawn and an
- * argv array (never a shell), in a process group of its own, stdin from
- * /dev/null, stdout and stderr into O_CLOEXEC pipes that one poll() loop
- * drains against a deadline: past it, or past the output cap, the whole
- * group gets SIGKILL; the child is always reaped.  The JSON is then mapped
- * to a struct mr_source by a pure function (mr_ytdlp_map), so the choice of
- * format is tested without a process.  Caching, refresh and single-flight
- * are the resolver's (.remote = true): 50 viewers start one yt-dlp.
+ * resolve() runs `yt-dlp --ignore-config --no-cache-dir --dump-single-json …
+ * -- URL` with posix_spawn and an argv array (never a shell), in a process
+ * group of its own, stdin from /dev/null, stdout and stderr into O_CLOEXEC
+ * pipes that one poll() loop drains against a deadline: past it, or past
+ * the output cap, the whole group gets SIGKILL; the child is always reaped.
+ * The JSON is then mapped to a struct mr_source by a pure function
+ * (mr_ytdlp_map), so the choice of format is tested without a process.
+ * Caching, refresh and single-flight are the resolver's (.remote = true):
+ * 50 viewers start one yt-dlp.
+ *
+ * What yt-dlp does is what this file says, not what its surroundings say:
+ * no configuration file (system, user, portable, the working directory's)
+ * is read, and it gets an environment of three variables -- the server's
+ * PATH, HOME=/nonexistent (no ~/.config, plugins, .netrc or cache of the
+ * service user) and LANG=C.UTF-8 -- so neither secrets in the server's
+ * environment nor PYTHON*, XDG_* or proxy variables reach it (the relay's
+ * own transfers ignore proxy variables too); it runs in "/".  At most
+ * providers.ytdlp.max_running runs are in flight per process; one more is
+ * refused at once (MR_EOVERLOADED: 503 with Retry-After) rather than
+ * queued, since a queued request would hold one of the process's few
+ * threads.
  */
 #include "ytdlp.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +49,8 @@
 #include "provider.h"
 #include "server.h"
 
-extern char **environ;
-
 #define MAX_TITLE 1024
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 /* --- small checks ------------------------------------------------------------ */
 
@@ -79,6 +93,26 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* yt-dlp's whole environment, made once per process. */
+static char *child_env[4];
+static pthread_once_t child_env_once = PTHREAD_ONCE_INIT;
+
+static void child_env_init(void)
+{
+    static char path_default[] = "PATH=" DEFAULT_PATH;
+    static char home[] = "HOME=/nonexistent";
+    static char lang[] = "LANG=C.UTF-8";
+    const char *path = getenv("PATH");
+    char *p = NULL;
+
+    if (path && *path && (p = malloc(strlen(path) + 6)))
+        snprintf(p, strlen(path) + 6, "PATH=%s", path);    /* kept for the process */
+    child_env[0] = p ? p : path_default;
+    child_env[1] = home;
+    child_env[2] = lang;
+    child_env[3] = NULL;
 }
 
 /* A pipe whose ends are O_CLOEXEC and above stderr, so that the dup2 of the
@@ -200,8 +234,8 @@ int mr_ytdlp_run(const char *path, const char *url, long timeout_s, struct mr_bu
                  char *msg, size_t msglen)
 {
     char *const argv[] = {
-        (char *)path, "--dump-single-json", "--no-playlist", "--no-warnings", "--no-progress",
-        "--", (char *)url, NULL
+        (char *)path, "--ignore-config", "--no-cache-dir", "--dump-single-json",
+        "--no-playlist", "--no-warnings", "--no-progress", "--", (char *)url, NULL
     };
     int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
     posix_spawn_file_actions_t fa;
@@ -218,6 +252,7 @@ int mr_ytdlp_run(const char *path, const char *url, long timeout_s, struct mr_bu
         snprintf(msg, msglen, "providers.ytdlp.path is empty");
         return MR_EUNAVAILABLE;
     }
+    pthread_once(&child_env_once, child_env_init);
     if (!(err = calloc(1, sizeof(*err))))
         return MR_ENOMEM;
     if (cloexec_pipe(outp) || cloexec_pipe(errp)) {
@@ -238,6 +273,12 @@ int mr_ytdlp_run(const char *path, const char *url, long timeout_s, struct mr_bu
     if (posix_spawn_file_actions_addclosefrom_np(&fa, 3))
         goto fail;
 #endif
+#if __GLIBC_PREREQ(2, 29)
+    /* In "/", not the server's directory: nothing yt-dlp would find or
+     * leave relative to it (a yt-dlp.conf there is its "home" config). */
+    if (posix_spawn_file_actions_addchdir_np(&fa, "/"))
+        goto fail;
+#endif
 #endif
     if (posix_spawnattr_init(&attr))
         goto fail;
@@ -256,8 +297,9 @@ int mr_ytdlp_run(const char *path, const char *url, long timeout_s, struct mr_bu
         goto fail;
 
     {
-        int e = strchr(path, '/') ? posix_spawn(&pid, path, &fa, &attr, argv, environ)
-                                  : posix_spawnp(&pid, path, &fa, &attr, argv, environ);
+        /* posix_spawnp looks the name up in the server's own PATH. */
+        int e = strchr(path, '/') ? posix_spawn(&pid, path, &fa, &attr, argv, child_env)
+                                  : posix_spawnp(&pid, path, &fa, &attr, argv, child_env);
         if (e) {
             pid = -1;
             snprintf(msg, msglen, "yt-dlp cannot be run (providers.ytdlp.path \"%.200s\"): %s",
@@ -749,6 +791,26 @@ static bool ytdlp_can_handle(const char *url)
     return mr_ytdlp_url_ok(url);
 }
 
+/* Runs in flight in this process: a slot is taken before a run and given
+ * back after it. */
+static atomic_long running;
+
+static bool slot_take(long max)
+{
+    long n = atomic_load(&running);
+
+    do {
+        if (n >= max)
+            return false;
+    } while (!atomic_compare_exchange_weak(&running, &n, n + 1));
+    return true;
+}
+
+static void slot_give(void)
+{
+    atomic_fetch_sub(&running, 1);
+}
+
 static int ytdlp_resolve(struct mr_ctx *ctx, const struct mr_media *media, struct mr_source *out)
 {
     const struct mr_conf *c = ctx->conf;
@@ -766,8 +828,13 @@ static int ytdlp_resolve(struct mr_ctx *ctx, const struct mr_media *media, struc
     mr_buf_init(buf, (size_t)c->providers.ytdlp.max_output_bytes);
     if ((rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, buf)))
         return rc;
+    if (!slot_take(c->providers.ytdlp.max_running))
+        return mr_fail(ctx, media->id, MR_EOVERLOADED, "ytdlp: %ld runs of yt-dlp are under "
+                       "way in this process (providers.ytdlp.max_running); try again shortly",
+                       c->providers.ytdlp.max_running);
     rc = mr_ytdlp_run(c->providers.ytdlp.path, json_object_get_string(url),
                       c->providers.ytdlp.timeout_s, buf, msg, sizeof(msg));
+    slot_give();
     if (!rc)
         rc = mr_ytdlp_map(ctx->arena, buf->p ? buf->p : "", buf->len, out, msg, sizeof(msg));
     if (rc)

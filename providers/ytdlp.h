@@ -25,9 +25,12 @@ struct mr_source;
 #define MR_YTDLP_STDERR_TAIL   2048         /* stderr kept for the message */
 #define MR_YTDLP_MAX_MESSAGE   300          /* the error line handed on */
 
-/* Runs `path --dump-single-json --no-playlist --no-warnings --no-progress
- * -- url` (posix_spawnp when path has no '/'), with stdin from /dev/null,
- * in its own process group, for at most timeout_s seconds.  Its stdout goes
+/* Runs `path --ignore-config --no-cache-dir --dump-single-json --no-playlist
+ * --no-warnings --no-progress -- url` (posix_spawnp when path has no '/',
+ * looked up in the server's PATH), with stdin from /dev/null, the
+ * environment PATH (the server's), HOME=/nonexistent and LANG=C.UTF-8 and
+ * nothing else, in "/", in its own process group, for at most timeout_s
+ * seconds.  Its stdout goes
  * into `out` (which must be initialized; its cap is the output cap).
  * Returns MR_OK when it exited 0; MR_EUPSTREAM when it exited otherwise or
  * printed more than the cap; MR_ETIMEOUT when time ran out (the whole group

@@ -32,7 +32,8 @@ STACK = SRCDIR / "contrib" / "dev" / "stack"
 EXES = ("resolve", "m3u8", "segment", "proxy")
 
 SECRET = "0123456789abcdef" * 4          # 64 hex characters
-ADMIN_TOKEN = "test-admin-token"
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"   # at least 32 characters
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 KEY_PREFIX = "mr:"
 
 # The smallest valid config: every other key has a default.

@@ -68,6 +68,27 @@ def test_missing_or_short_secret(tmp_path, secret):
     assert "secret" in r.stderr, r
 
 
+@pytest.mark.parametrize("key,value", [("admin_token", "test-admin-token"),
+                                       ("admin_token", "x" * 31),
+                                       ("metrics_token", "prometheus"),
+                                       ("metrics_token", "x" * 31)])
+@pytest.mark.parametrize("name", ["resolve", "proxy"])
+def test_short_bearer_token(tmp_path, key, value, name):
+    r, _ = run_exe(tmp_path, make_config(**{key: value}), name)
+    assert r.returncode == 1, r
+    assert f"{key}: must be at least 32 characters" in r.stderr, r
+
+
+@pytest.mark.parametrize("override", [{"admin_token": ""}, {"metrics_token": "m" * 32},
+                                      {"admin_token": "", "metrics_token": "m" * 40}])
+def test_empty_or_long_enough_tokens_pass_check(tmp_path, override):
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps(make_config(**override)))
+    r = subprocess.run([str(binary("resolve")), "--config", str(path), "--check"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r
+
+
 def test_missing_config_file(tmp_path):
     missing = tmp_path / "nope.json"
     r = subprocess.run([str(binary("proxy")), "--config", str(missing)], stdin=subprocess.DEVNULL,

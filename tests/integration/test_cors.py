@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import make_config
+from conftest import ADMIN, make_config
 
 EXPOSED = {"content-range", "content-length", "accept-ranges"}
 
@@ -24,6 +24,7 @@ ANSWERS = [
     ("GET", "/api/proxy/media/nope", {}),
     ("GET", "/stream?url=http%3A%2F%2F127.0.0.1%3A9%2Fx", {}),
     ("GET", "/metrics", {}),
+    ("GET", "/api/stats", ADMIN),
 ]
 
 

@@ -1,5 +1,7 @@
 """Routing and the JSON error shape: 404, 405, 401 from the right executable."""
 
+import base64
+
 import pytest
 
 from conftest import ADMIN_TOKEN, assert_json_error
@@ -48,7 +50,8 @@ def test_media_from_redis(shared_stack):
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"},
                                      {"Authorization": ADMIN_TOKEN},
-                                     {"Authorization": "Basic dGVzdC1hZG1pbi10b2tlbg=="}])
+                                     {"Authorization": "Basic " + base64.b64encode(
+                                         ADMIN_TOKEN.encode()).decode()}])
 def test_admin_needs_token(shared_stack, headers):
     resp = shared_stack.request("POST", "/api/media", headers=headers, body=MEDIA_ITEM)
     assert_json_error(resp, 401, "unauthorized")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import EXES, project_version, wait_until
+from conftest import ADMIN, EXES, project_version, wait_until
 
 
 def check_health(resp, executable, redis):
@@ -45,7 +45,7 @@ def test_redis_killed_then_back(stack):
     # The conf media item resolves without Redis (the URL cache falls back in-process).
     assert s.get("/api/media/intro/source").status == 200
     assert s.get("/api/media/nope/source").status == 404
-    stats = s.get("/api/stats")
+    stats = s.get("/api/stats", headers=ADMIN)
     assert stats.status == 200 and stats.json["redis"] == "down", stats
     assert s.get("/api/seg/abc.ts").status == 403   # not a token
 

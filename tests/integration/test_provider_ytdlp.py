@@ -408,7 +408,8 @@ def test_shell_metacharacters_never_reach_a_shell(env):
     assert runs(env.runlog, url) == 1
     argv = [ln for ln in (env.runlog.parent / (env.runlog.name + ".argv")).read_text().splitlines()
             if ln.endswith(url)]
-    assert argv == ["--dump-single-json --no-playlist --no-warnings --no-progress -- " + url]
+    assert argv == ["--ignore-config --no-cache-dir --dump-single-json --no-playlist "
+                    "--no-warnings --no-progress -- " + url]
     assert not os.path.exists(pwned)
     if YTDLP:
         # The real yt-dlp too, on a URL of the origin.
@@ -417,6 +418,103 @@ def test_shell_metacharacters_never_reach_a_shell(env):
         r = env.get(f"/api/media/{mid}/source", timeout=30)
         assert r.status in (200, 502), r
         assert not os.path.exists(pwned)
+
+
+# --- what yt-dlp gets: flags, environment, a cap on runs in flight ------------------
+
+BLOCKER = r"""#!/bin/sh
+# A stand-in for yt-dlp that records its argv and the environment it was
+# started with, then waits for @DIR@/release (60 s at most) before printing
+# canned JSON.
+for a in "$@"; do url=$a; done
+echo "$$" >> "@DIR@/started"
+printf '%s\n' "$*" > "@DIR@/argv.$$"
+tr '\000' '\n' < /proc/$$/environ > "@DIR@/env.$$"
+i=0
+while [ ! -e "@DIR@/release" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
+printf '{"title":"canned","ext":"mp4","protocol":"http","url":"%s"}\n' "$url"
+"""
+
+
+def make_blocker(dirpath):
+    d = dirpath / "blocker"
+    d.mkdir()
+    path = d / "yt-dlp"
+    path.write_text(BLOCKER.replace("@DIR@", str(d)))
+    path.chmod(0o755)
+    (d / "started").write_text("")
+    return path, d
+
+
+def started(d):
+    return (d / "started").read_text().split()
+
+
+def test_runs_in_flight_are_capped_with_a_minimal_environment(env, stack, tmp_path, monkeypatch):
+    """providers.ytdlp.max_running 2: of five items asked for at once, two
+    run and three are refused at once with 503 and Retry-After; a refusal
+    is not remembered as the item's failure.  Each run had the fixed flags
+    and an environment of PATH, HOME, LANG: nothing of the server's."""
+    for k, v in {"MEDIARELAY_TEST_SECRET": "do-not-leak", "https_proxy": "http://127.0.0.1:9",
+                 "PYTHONPATH": "/nonexistent-mr", "XDG_CONFIG_HOME": "/nonexistent-mr"}.items():
+        monkeypatch.setenv(k, v)
+    wrapper, d = make_blocker(tmp_path)
+    st = stack(make_config(providers={"ytdlp": {"path": str(wrapper), "max_running": 2}}))
+    ids = [post(st, env.origin.url(f"/a.mp4?cap={i}")) for i in range(5)]
+    results = {}
+
+    def get(i):
+        results[i] = st.get(f"/api/media/{ids[i]}/source", timeout=90)
+    threads = [threading.Thread(target=get, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    try:
+        assert wait_until(lambda: len(results) == 3, timeout=30), results
+        assert len(started(d)) == 2, started(d)
+        refused = sorted(results)
+        for i in refused:
+            err = assert_json_error(results[i], 503, "overloaded")
+            assert "providers.ytdlp.max_running" in err["message"], err
+            assert results[i].header("Retry-After").isdigit(), results[i]
+    finally:
+        (d / "release").touch()
+        for t in threads:
+            t.join(timeout=60)
+    for i in set(range(5)) - set(refused):
+        assert results[i].status == 200 and results[i].json["title"] == "canned", results[i]
+    assert len(started(d)) == 2
+    # Not remembered: asked again, each refused item runs now.
+    for i in refused:
+        assert st.get(f"/api/media/{ids[i]}/source", timeout=30).status == 200
+    assert len(started(d)) == 5
+    # The server has the variables; no run had any of them.
+    server_env = (f"/proc/{st.pid('resolve')}/environ")
+    with open(server_env, "rb") as f:
+        assert b"MEDIARELAY_TEST_SECRET=do-not-leak" in f.read()
+    for pid in started(d):
+        lines = (d / f"env.{pid}").read_text().splitlines()
+        assert [ln.split("=", 1)[0] for ln in lines] == ["PATH", "HOME", "LANG"], lines
+        assert lines[1:] == ["HOME=/nonexistent", "LANG=C.UTF-8"], lines
+        assert (d / f"argv.{pid}").read_text().startswith(
+            "--ignore-config --no-cache-dir --dump-single-json "), pid
+
+
+@needs_ytdlp
+def test_config_files_are_ignored(env, stack, tmp_path):
+    """yt-dlp reads /etc/yt-dlp.conf, ~/.config/yt-dlp/config, and a
+    yt-dlp.conf in its working directory: one there that would break every
+    run (the wrapper stands for a service started in that directory) is not
+    read."""
+    d = tmp_path / "cwd"
+    d.mkdir()
+    (d / "yt-dlp.conf").write_text("--mr-config-was-read\n")
+    exe = d / "yt-dlp"
+    exe.write_text(f'#!/bin/sh\ncd "{d}" && exec "{YTDLP}" "$@"\n')
+    exe.chmod(0o755)
+    st = stack(make_config(providers={"ytdlp": {"path": str(exe), "timeout_s": 20}}))
+    mid = post(st, env.origin.url("/a.mp4?cwd-config=1"))
+    r = st.get(f"/api/media/{mid}/source", timeout=30)
+    assert r.status == 200 and r.json["video_type"] == "mp4", r
 
 
 @pytest.mark.parametrize("src,field", [

@@ -26,6 +26,8 @@
 #include "redis_helper.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
+#define ADMIN "admin-token-0123456789abcdef0123456789"
+#define METRICS "metrics-0123456789abcdef0123456789abcdef"
 
 struct fx {
     struct test_redis redis;
@@ -111,26 +113,27 @@ static void test_admin(void **state)
         const char *auth;        /* NULL: no Authorization header */
         int rc;
     } cases[] = {
-        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-token", MR_OK },
-        { "HTTP_AUTHORIZATION=bearer s3cret-admin-token", MR_OK },
-        { "HTTP_AUTHORIZATION=BEARER s3cret-admin-token", MR_OK },
-        { "HTTP_AUTHORIZATION=Bearer   s3cret-admin-token", MR_OK },
-        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-toke", MR_EUNAUTHORIZED },
-        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-tokenX", MR_EUNAUTHORIZED },
-        { "HTTP_AUTHORIZATION=Bearer S3CRET-ADMIN-TOKEN", MR_EUNAUTHORIZED },
-        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-token ", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-token-0123456789abcdef", MR_OK },
+        { "HTTP_AUTHORIZATION=bearer s3cret-admin-token-0123456789abcdef", MR_OK },
+        { "HTTP_AUTHORIZATION=BEARER s3cret-admin-token-0123456789abcdef", MR_OK },
+        { "HTTP_AUTHORIZATION=Bearer   s3cret-admin-token-0123456789abcdef", MR_OK },
+        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-token-0123456789abcde", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-token-0123456789abcdefX", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer S3CRET-ADMIN-TOKEN-0123456789ABCDEF", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer s3cret-admin-token-0123456789abcdef ", MR_EUNAUTHORIZED },
         { "HTTP_AUTHORIZATION=Bearer ", MR_EUNAUTHORIZED },
         { "HTTP_AUTHORIZATION=Bearer", MR_EUNAUTHORIZED },
         { "HTTP_AUTHORIZATION=", MR_EUNAUTHORIZED },
-        { "HTTP_AUTHORIZATION=s3cret-admin-token", MR_EUNAUTHORIZED },
-        { "HTTP_AUTHORIZATION=Basic s3cret-admin-token", MR_EUNAUTHORIZED },
-        { "HTTP_AUTHORIZATION=Token s3cret-admin-token", MR_EUNAUTHORIZED },
-        { "HTTP_AUTHORIZATION=Bearers3cret-admin-token", MR_EUNAUTHORIZED },
-        { "HTTP_X_AUTHORIZATION=Bearer s3cret-admin-token", MR_EUNAUTHORIZED },
-        { "HTTP_COOKIE=admin_token=s3cret-admin-token", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=s3cret-admin-token-0123456789abcdef", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Basic s3cret-admin-token-0123456789abcdef", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Token s3cret-admin-token-0123456789abcdef", MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearers3cret-admin-token-0123456789abcdef", MR_EUNAUTHORIZED },
+        { "HTTP_X_AUTHORIZATION=Bearer s3cret-admin-token-0123456789abcdef", MR_EUNAUTHORIZED },
+        { "HTTP_COOKIE=admin_token=s3cret-admin-token-0123456789abcdef", MR_EUNAUTHORIZED },
         { NULL, MR_EUNAUTHORIZED },
     };
-    struct fx *f = fx_new("\"redis\": \"\", \"admin_token\": \"s3cret-admin-token\"");
+    struct fx *f = fx_new("\"redis\": \"\", "
+                          "\"admin_token\": \"s3cret-admin-token-0123456789abcdef\"");
 
     *state = f;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -156,6 +159,63 @@ static void test_admin_without_token(void **state)
     for (size_t i = 0; i < sizeof(auths) / sizeof(auths[0]); i++) {
         ctx_request(f, auths[i], NULL);
         assert_int_equal(mr_auth_admin(&f->ctx), MR_EUNAUTHORIZED);
+    }
+}
+
+/* The counters' routes: the admin token or metrics_token; metrics_token
+ * opens nothing else. */
+static void test_metrics(void **state)
+{
+    static const struct {
+        const char *auth;
+        int metrics, admin;
+    } cases[] = {
+        { "HTTP_AUTHORIZATION=Bearer " ADMIN, MR_OK, MR_OK },
+        { "HTTP_AUTHORIZATION=Bearer " METRICS, MR_OK, MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=bearer " METRICS, MR_OK, MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer " METRICS "x", MR_EUNAUTHORIZED, MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer metrics-0123456789abcdef0123456789abcde",
+          MR_EUNAUTHORIZED, MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Basic " METRICS, MR_EUNAUTHORIZED, MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=Bearer ", MR_EUNAUTHORIZED, MR_EUNAUTHORIZED },
+        { "HTTP_AUTHORIZATION=", MR_EUNAUTHORIZED, MR_EUNAUTHORIZED },
+        { NULL, MR_EUNAUTHORIZED, MR_EUNAUTHORIZED },
+    };
+    struct fx *f = fx_new("\"redis\": \"\", \"admin_token\": \"" ADMIN "\", "
+                          "\"metrics_token\": \"" METRICS "\"");
+
+    *state = f;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ctx_request(f, cases[i].auth, NULL);
+        if (mr_auth_metrics(&f->ctx) != cases[i].metrics ||
+            mr_auth_admin(&f->ctx) != cases[i].admin)
+            print_message("case %zu (%s)\n", i, cases[i].auth);
+        assert_int_equal(mr_auth_metrics(&f->ctx), cases[i].metrics);
+        assert_int_equal(mr_auth_admin(&f->ctx), cases[i].admin);
+    }
+}
+
+/* Without metrics_token only the admin token reads the counters; without
+ * either, no one does (an empty Bearer never matches an empty token). */
+static void test_metrics_without_token(void **state)
+{
+    struct fx *f = fx_new("\"redis\": \"\", \"admin_token\": \"" ADMIN "\"");
+
+    *state = f;
+    ctx_request(f, "HTTP_AUTHORIZATION=Bearer " ADMIN, NULL);
+    assert_int_equal(mr_auth_metrics(&f->ctx), MR_OK);
+    ctx_request(f, "HTTP_AUTHORIZATION=Bearer " METRICS, NULL);
+    assert_int_equal(mr_auth_metrics(&f->ctx), MR_EUNAUTHORIZED);
+    ctx_request(f, "HTTP_AUTHORIZATION=Bearer ", NULL);
+    assert_int_equal(mr_auth_metrics(&f->ctx), MR_EUNAUTHORIZED);
+    mr_conf_free(f->conf);
+    mr_store_free(f->store);
+    f->conf = conf_load("\"redis\": \"\"");
+    f->store = mr_store_new(f->conf, f->lru);
+    for (int i = 0; i < 3; i++) {
+        ctx_request(f, i == 0 ? "HTTP_AUTHORIZATION=Bearer " : i == 1 ? "HTTP_AUTHORIZATION=Bearer"
+                    : NULL, NULL);
+        assert_int_equal(mr_auth_metrics(&f->ctx), MR_EUNAUTHORIZED);
     }
 }
 
@@ -416,6 +476,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_admin, teardown),
         cmocka_unit_test_teardown(test_admin_without_token, teardown),
+        cmocka_unit_test_teardown(test_metrics, teardown),
+        cmocka_unit_test_teardown(test_metrics_without_token, teardown),
         cmocka_unit_test_teardown(test_room_open_media, teardown),
         cmocka_unit_test_teardown(test_room_without_redis, teardown),
         cmocka_unit_test_teardown(test_room_with_redis, teardown),

@@ -21,6 +21,8 @@
 
 #define SHIPPED MR_TOP_SRCDIR "/conf/mediarelay.json"
 #define SECRET "0123456789abcdef0123456789abcdef"
+#define ADMIN "admin-0123456789abcdef0123456789"     /* 32 characters, the least */
+#define METRICS "metrics-0123456789abcdef0123456789abcdef"
 
 static int count_lines(const char *s)
 {
@@ -162,7 +164,7 @@ static void assert_same_conf(const struct mr_conf *a, const struct mr_conf *b)
 {
 #define S(f) assert_string_equal(a->f, b->f)
 #define L(f) assert_int_equal(a->f, b->f)
-    S(public_url); S(secret); S(admin_token); S(redis); S(key_prefix);
+    S(public_url); S(secret); S(admin_token); S(metrics_token); S(redis); S(key_prefix);
     L(server.threads_resolve); L(server.threads_m3u8); L(server.threads_segment);
     L(server.threads_proxy); L(server.drain_timeout_s); L(server.max_body_bytes);
     S(log.level); S(log.target); L(log.access);
@@ -322,6 +324,19 @@ static const struct bad_case bad_cases[] = {
     { "\"stream\": {\"sign_max_ttl_s\": 59}", "stream.sign_max_ttl_s: must be between" },
     { "\"key_prefix\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
       "key_prefix: must be at most 64 characters" },
+    { "\"server\": {\"trusted_proxies\": [\"10.0.0.0/33\"]}",
+      "server.trusted_proxies: \"10.0.0.0/33\" is not an address or CIDR block" },
+    { "\"server\": {\"trusted_proxies\": \"cdn\"}", "server.trusted_proxies: \"cdn\"" },
+    { "\"resolve\": {\"open_window_s\": 0}", "resolve.open_window_s: must be between 1 and" },
+    { "\"resolve\": {\"open_max_items\": 0}", "resolve.open_max_items: must be between 1 and" },
+    { "\"resolve\": {\"open_client_budget\": -1}", "resolve.open_client_budget: must be between" },
+    { "\"providers\": {\"ytdlp\": {\"max_running\": 0}}",
+      "providers.ytdlp.max_running: must be between 1 and 1024" },
+    /* bearer tokens as long as the secret, or "" */
+    { "\"admin_token\": \"x\"", "admin_token: must be at least 32 characters, or \"\"" },
+    { "\"admin_token\": \"0123456789abcdef0123456789abcde\"", "admin_token: must be at least 32" },
+    { "\"metrics_token\": \"prometheus\"", "metrics_token: must be at least 32 characters" },
+    { "\"metrics_token\": 5", "metrics_token: expected a string" },
 };
 
 static void test_bad_configs(void **state)
@@ -553,7 +568,8 @@ static void test_values_and_maps(void **state)
     (void)state;
     c = load_ok(
         "\"_doc\": \"mine\", \"public_url\": \"https://relay.example/\","
-        " \"admin_token\": \"tok\", \"redis\": \"127.0.0.1:6379\", \"key_prefix\": \"x:\","
+        " \"admin_token\": \"" ADMIN "\", \"metrics_token\": \"" METRICS "\","
+        " \"redis\": \"127.0.0.1:6379\", \"key_prefix\": \"x:\","
         " \"server\": {\"_doc\": \"s\", \"threads\": {\"proxy\": 3}, \"max_body_bytes\": 0},"
         " \"log\": {\"level\": \"debug\", \"access\": false},"
         " \"upstream\": {\"allow_private_networks\": true, \"user_agent\": \"UA/1\"},"
@@ -571,7 +587,8 @@ static void test_values_and_maps(void **state)
         "   \"ytdlp\": {\"timeout_s\": 600}}");
 
     assert_string_equal(c->public_url, "https://relay.example");   /* '/' dropped */
-    assert_string_equal(c->admin_token, "tok");
+    assert_string_equal(c->admin_token, ADMIN);
+    assert_string_equal(c->metrics_token, METRICS);
     assert_string_equal(c->redis, "127.0.0.1:6379");
     assert_string_equal(c->key_prefix, "x:");
     assert_int_equal(c->server.threads_proxy, 3);

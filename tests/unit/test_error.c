@@ -33,6 +33,8 @@ static const struct {
     { MR_EINTERNAL, 500, "internal" },
     { MR_EBUSY, 503, "busy" },
     { MR_ECLIENT, 499, "client_closed" },
+    { MR_ELIMIT, 429, "too_many_requests" },
+    { MR_EOVERLOADED, 503, "overloaded" },
 };
 
 /* Every value of the enum has a status, a code and a text. */

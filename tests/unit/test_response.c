@@ -422,6 +422,8 @@ static void test_error_shape(void **state)
         { MR_EUNAVAILABLE, "Status: 503 Service Unavailable\r\n", "unavailable" },
         { MR_ETIMEOUT, "Status: 504 Gateway Timeout\r\n", "upstream_timeout" },
         { MR_EINTERNAL, "Status: 500 Internal Server Error\r\n", "internal" },
+        { MR_ELIMIT, "Status: 429 Too Many Requests\r\n", "too_many_requests" },
+        { MR_EOVERLOADED, "Status: 503 Service Unavailable\r\n", "overloaded" },
         { 9999, "Status: 500 Internal Server Error\r\n", "internal" },
     };
     struct fx *f = *state;
@@ -485,6 +487,34 @@ static void test_error_message_and_headers(void **state)
     assert_string_equal(code, "gone");
     assert_string_equal(message, "the upstream said 410");
     json_object_put(root);
+}
+
+/* "Try again later" answers say when: the handler's Retry-After, else the
+ * default; other errors carry none, and drop one set for a success. */
+static void test_error_retry_after(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(mr_resp_error(&f->r, MR_EOVERLOADED, NULL), MR_OK);
+    assert_string_equal(out_header(f, "Retry-After"), "5");
+
+    mr_buf_reset(&f->sink.buf);
+    mr_resp_init(&f->r, &f->arena, &f->out, false);
+    assert_int_equal(mr_resp_header(&f->r, "Retry-After", "42"), MR_OK);
+    assert_int_equal(mr_resp_error(&f->r, MR_ELIMIT, "slow down"), MR_OK);
+    assert_int_equal(strncmp(output(f), "Status: 429 Too Many Requests\r\n", 31), 0);
+    assert_string_equal(out_header(f, "Retry-After"), "42");
+
+    mr_buf_reset(&f->sink.buf);
+    mr_resp_init(&f->r, &f->arena, &f->out, false);
+    assert_int_equal(mr_resp_error(&f->r, MR_EUNAVAILABLE, NULL), MR_OK);
+    assert_null(out_header(f, "Retry-After"));
+
+    mr_buf_reset(&f->sink.buf);
+    mr_resp_init(&f->r, &f->arena, &f->out, false);
+    assert_int_equal(mr_resp_header(&f->r, "Retry-After", "42"), MR_OK);
+    assert_int_equal(mr_resp_error(&f->r, MR_ENOTFOUND, NULL), MR_OK);
+    assert_null(out_header(f, "Retry-After"));
 }
 
 /* Once the body started, an error cannot be said any more. */
@@ -783,6 +813,7 @@ int main(void)
         T(test_json),
         T(test_error_shape),
         T(test_error_message_and_headers),
+        T(test_error_retry_after),
         T(test_error_after_body),
         T(test_failing_write),
         T(test_client_gone),

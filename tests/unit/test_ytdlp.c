@@ -349,11 +349,38 @@ static void test_run_ok_and_argv(void **state)
     assert_int_equal(run(script("ok", "for a in \"$@\"; do echo \"[$a]\"; done; read x && echo "
                                 "stdin-not-empty; exit 0"),
                          "http://a/b;touch x|y$(id)", 5, 4096, &out), MR_OK);
-    assert_non_null(strstr(out.p, "[--dump-single-json]\n[--no-playlist]\n[--no-warnings]\n"
-                                  "[--no-progress]\n[--]\n[http://a/b;touch x|y$(id)]\n"));
+    assert_non_null(strstr(out.p, "[--ignore-config]\n[--no-cache-dir]\n[--dump-single-json]\n"
+                                  "[--no-playlist]\n[--no-warnings]\n[--no-progress]\n[--]\n"
+                                  "[http://a/b;touch x|y$(id)]\n"));
     assert_null(strstr(out.p, "stdin-not-empty"));
     mr_buf_free(&out);
     assert_int_equal(count_fds(), fds);
+}
+
+/* yt-dlp's environment is three variables, whatever the server's holds:
+ * no secret, proxy, Python or XDG variable gets through; it runs in "/". */
+static void test_run_environment(void **state)
+{
+    struct mr_buf out;
+    char want[8192];
+    (void)state;
+    setenv("MEDIARELAY_ADMIN_TOKEN", "do-not-leak", 1);
+    setenv("http_proxy", "http://127.0.0.1:3128", 1);
+    setenv("HTTPS_PROXY", "http://127.0.0.1:3128", 1);
+    setenv("PYTHONPATH", "/tmp/evil", 1);
+    setenv("XDG_CONFIG_HOME", "/tmp/evil", 1);
+    setenv("HOME", "/root", 1);
+    /* The environment the kernel started the script with, one per line. */
+    assert_int_equal(run(script("env", "tr '\\000' '\\n' </proc/$$/environ; pwd"), "http://a/",
+                         5, 4096, &out), MR_OK);
+    snprintf(want, sizeof(want), "PATH=%s\nHOME=/nonexistent\nLANG=C.UTF-8\n/\n", getenv("PATH"));
+    assert_string_equal(out.p, want);
+    mr_buf_free(&out);
+    unsetenv("MEDIARELAY_ADMIN_TOKEN");
+    unsetenv("http_proxy");
+    unsetenv("HTTPS_PROXY");
+    unsetenv("PYTHONPATH");
+    unsetenv("XDG_CONFIG_HOME");
 }
 
 static void test_run_exit_status_message(void **state)
@@ -434,6 +461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_title_cut_on_utf8, setup, teardown),
         cmocka_unit_test(test_url_ok),
         cmocka_unit_test(test_run_ok_and_argv),
+        cmocka_unit_test(test_run_environment),
         cmocka_unit_test(test_run_exit_status_message),
         cmocka_unit_test(test_run_timeout_kills_the_group),
         cmocka_unit_test(test_run_output_cap),
@@ -446,7 +474,8 @@ int main(void)
         return 1;
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     {
-        static const char *const names[] = { "ok", "fail", "fail2", "fail3", "slow", "big", "exec127" };
+        static const char *const names[] = { "ok", "env", "fail", "fail2", "fail3", "slow", "big",
+                                             "exec127" };
         char path[128];
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
             snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
