@@ -744,6 +744,26 @@ int mr_upstream_stream(struct mr_upstream *u, struct mr_arena *a,
     return transfer(u, a, req, head, sink, NULL);
 }
 
+int mr_upstream_vet(const struct mr_conf *conf, struct mr_arena *a, const char *url,
+                    const char **why)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+    struct mr_url_parts p;
+    char port[16];
+    int rc;
+
+    *why = NULL;
+    if ((rc = mr_url_parts(a, url, &p)))
+        return rc;
+    snprintf(port, sizeof(port), "%ld", p.port);
+    if (getaddrinfo(p.host, port, &hints, &res) || !res)
+        return MR_EUPSTREAM;
+    for (struct addrinfo *ai = res; ai && !*why; ai = ai->ai_next)
+        *why = guard(conf, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(res);
+    return *why ? MR_EBLOCKED : MR_OK;
+}
+
 int mr_upstream_pin(const struct mr_conf *conf, struct mr_arena *a, const char *url,
                     char **ip_url, char **host, char **sni, const char **why)
 {

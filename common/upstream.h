@@ -103,6 +103,15 @@ int mr_upstream_stream(struct mr_upstream *u, struct mr_arena *a,
 int mr_upstream_pin(const struct mr_conf *conf, struct mr_arena *a, const char *url,
                     char **ip_url, char **host, char **sni, const char **why);
 
+/* For a URL something else will fetch (yt-dlp): whether every address its
+ * host resolves to now passes the SSRF guard.  MR_OK; MR_EBLOCKED (*why
+ * says why) when any does not; MR_EUPSTREAM when the name does not
+ * resolve; MR_EINVAL for a URL that is not http(s).  The other program
+ * resolves again, and follows its own redirects: this closes the direct
+ * way in, not every way (docs/security.md). */
+int mr_upstream_vet(const struct mr_conf *conf, struct mr_arena *a, const char *url,
+                    const char **why);
+
 /* What went wrong last, for logs and error messages ("" when nothing). */
 const char *mr_upstream_error(const struct mr_upstream *u);
 

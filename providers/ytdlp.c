@@ -48,6 +48,7 @@
 #include "media.h"
 #include "provider.h"
 #include "server.h"
+#include "upstream.h"
 
 #define MAX_TITLE 1024
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -816,6 +817,7 @@ static int ytdlp_resolve(struct mr_ctx *ctx, const struct mr_media *media, struc
     const struct mr_conf *c = ctx->conf;
     struct json_object *url;
     struct mr_buf *buf;
+    const char *why = NULL;
     char msg[512];
     int rc;
 
@@ -828,6 +830,12 @@ static int ytdlp_resolve(struct mr_ctx *ctx, const struct mr_media *media, struc
     mr_buf_init(buf, (size_t)c->providers.ytdlp.max_output_bytes);
     if ((rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, buf)))
         return rc;
+    /* yt-dlp fetches the page itself, past the guard libcurl's fetches go
+     * through: its address is held to the same rule first. */
+    if ((rc = mr_upstream_vet(c, ctx->arena, json_object_get_string(url), &why)))
+        return mr_fail(ctx, media->id, rc, rc == MR_EBLOCKED
+                       ? "ytdlp: the page's address is not allowed (%s)"
+                       : "ytdlp: the page's host does not resolve%s", rc == MR_EBLOCKED ? why : "");
     if (!slot_take(c->providers.ytdlp.max_running))
         return mr_fail(ctx, media->id, MR_EOVERLOADED, "ytdlp: %ld runs of yt-dlp are under "
                        "way in this process (providers.ytdlp.max_running); try again shortly",

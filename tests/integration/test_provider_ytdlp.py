@@ -309,6 +309,29 @@ def test_without_redis_one_run_per_process(env, stack):
     assert json.loads(st.get("/api/health").body)["redis"] == "down"
 
 
+def test_page_address_is_guarded(env, stack):
+    """yt-dlp fetches the page itself, past libcurl's SSRF guard: its host is held
+    to the guard's rule first, so a page on a private address is refused and
+    yt-dlp never runs; allow_networks lets it through."""
+    url = env.origin.url("/a.mp4?case=guarded")
+    st = stack(make_config(upstream={"allow_private_networks": False},
+                           providers={"ytdlp": {"path": str(env.wrapper), "timeout_s": 8}}))
+    mid = post(st, url)
+    err = assert_json_error(st.get(f"/api/media/{mid}/source", timeout=30), 403,
+                            "upstream_blocked")
+    assert "not allowed" in err["message"]
+    assert runs(env.runlog, url) == 0
+    # a name that does not resolve is not a page either
+    mid = post(st, "http://no-such-host.invalid/watch?v=1")
+    assert_json_error(st.get(f"/api/media/{mid}/source", timeout=30), 502, "upstream_error")
+    st2 = stack(make_config(upstream={"allow_private_networks": False,
+                                      "allow_networks": ["127.0.0.1/32"]},
+                            providers={"ytdlp": {"path": str(env.wrapper), "timeout_s": 8}}))
+    mid = post(st2, url)
+    assert st2.get(f"/api/media/{mid}/source", timeout=30).status == 200
+    assert runs(env.runlog, url) == 1
+
+
 # --- failures ----------------------------------------------------------------------
 
 def test_timeout_is_504_and_leaves_nothing_running(env, stack, tmp_path):
