@@ -181,6 +181,53 @@ static const char *guard(const struct mr_conf *conf, const struct sockaddr *sa, 
     return why;
 }
 
+/* ---- what may be sent ------------------------------------------------------ */
+
+static const char bad_name[] = "not a valid header name";
+
+/* RFC 9110 5.6.2 tchar. */
+static bool tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+const char *mr_upstream_header_refused(const char *name, const char *value, bool policy)
+{
+    static const char *const framing[] = {
+        "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+        "Proxy-Connection", "Upgrade", "TE", "Trailer", "Expect", "HTTP2-Settings",
+        "Proxy-Authorization", NULL
+    };
+    static const char *const clients[] = {
+        "Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match",
+        "If-Unmodified-Since", NULL
+    };
+    size_t nlen, vlen;
+
+    if (!name || !*name)
+        return bad_name;
+    for (nlen = 0; name[nlen]; nlen++)
+        if (!tchar((unsigned char)name[nlen]))
+            return bad_name;
+    for (const char *const *f = framing; *f; f++)
+        if (!strcasecmp(name, *f))
+            return "the relay sets this header itself, or it is for one hop only";
+    for (const char *const *c = clients; policy && *c; c++)
+        if (!strcasecmp(name, *c))
+            return "the relay takes this header from the player's request";
+    if (!value || !*value)
+        return "an empty value";
+    for (vlen = 0; value[vlen]; vlen++) {
+        unsigned char c = (unsigned char)value[vlen];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return "a control byte in the value";
+    }
+    if (nlen + 2 + vlen > MR_HEADER_MAX_LINE)
+        return "longer than a header line may be";
+    return NULL;
+}
+
 /* ---- callbacks ------------------------------------------------------------ */
 
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
@@ -627,10 +674,16 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     }
 
     for (size_t i = 0; i < req->nheaders; i++) {
+        const char *why = mr_upstream_header_refused(req->headers[i].name,
+                                                     req->headers[i].value, false);
         char *line;
         struct curl_slist *n;
-        if (strpbrk(req->headers[i].name, "\r\n:") || strpbrk(req->headers[i].value, "\r\n"))
+        if (why) {
+            /* The name is logged only when it is one (no line breaks). */
+            mr_debug("upstream %s: request header %s not sent: %s", req->url,
+                     why == bad_name ? "(invalid name)" : req->headers[i].name, why);
             continue;
+        }
         if (!strcasecmp(req->headers[i].name, "User-Agent"))
             has_ua = true;
         line = mr_arena_printf(a, "%s: %s", req->headers[i].name, req->headers[i].value);

@@ -10,7 +10,9 @@
  * Every connection passes the SSRF guard (netguard.h) on the address
  * actually connected, on every redirect hop, unless the configuration
  * allows private networks; only http and https are spoken; proxies from the
- * environment are ignored.
+ * environment are ignored.  Every request header passes one filter
+ * (mr_upstream_header_refused): nothing that frames the message or the
+ * connection is ever sent from a list.
  */
 #ifndef MR_UPSTREAM_H
 #define MR_UPSTREAM_H
@@ -102,6 +104,24 @@ int mr_upstream_stream(struct mr_upstream *u, struct mr_arena *a,
  * the name does not resolve, MR_EINVAL for a URL that is not http(s). */
 int mr_upstream_pin(const struct mr_conf *conf, struct mr_arena *a, const char *url,
                     char **ip_url, char **host, char **sni, const char **why);
+
+/* The one filter for request headers: NULL when the header may be sent
+ * upstream, else why not (a static string).  Refused: a name that is not an
+ * RFC 9110 token; a header that frames the message or the connection, which
+ * libcurl sets from the request itself or which belongs to one hop (Host,
+ * Content-Length, Transfer-Encoding, Connection, Keep-Alive,
+ * Proxy-Connection, Upgrade, TE, Trailer, Expect, HTTP2-Settings,
+ * Proxy-Authorization: no proxy is used, so that would be a credential for
+ * the origin); an empty value (libcurl would take it as "remove your
+ * own"); a value with a control byte other than HTAB (CR, LF and NUL among
+ * them); a name and value longer than MR_HEADER_MAX_LINE.  With `policy`
+ * (a header from a provider, a channel list, the configuration or an API,
+ * not from the relay's own code) also the ones the relay takes from the
+ * player's request: Range and the conditionals.  Every transfer drops what
+ * this refuses, so no caller can send it; the entry points call it too, to
+ * refuse (configuration, API) or drop (channel lists, provider answers) a
+ * header at once. */
+const char *mr_upstream_header_refused(const char *name, const char *value, bool policy);
 
 /* What went wrong last, for logs and error messages ("" when nothing). */
 const char *mr_upstream_error(const struct mr_upstream *u);

@@ -452,6 +452,22 @@ static void test_direct_validate(void **state)
         { "{\"url\":\"http://a/\",\"headers\":{\"A B\":\"x\"}}", MR_EINVAL, "headers.A B" },
         { "{\"url\":\"http://a/\",\"headers\":{\"X\":\"a\\nb\"}}", MR_EINVAL, "headers.X" },
         { "{\"url\":\"http://a/\",\"extra\":1}", MR_EINVAL, "extra" },
+        /* What the upstream filter would not send is refused at once, not
+         * dropped behind the caller's back. */
+        { "{\"url\":\"http://a/\",\"headers\":{\"Host\":\"b\"}}", MR_EINVAL, "headers.Host" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"Content-Length\":\"5\"}}", MR_EINVAL,
+          "headers.Content-Length" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"transfer-encoding\":\"chunked\"}}", MR_EINVAL,
+          "headers.transfer-encoding" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"Connection\":\"close\"}}", MR_EINVAL,
+          "headers.Connection" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"Range\":\"bytes=0-\"}}", MR_EINVAL,
+          "headers.Range" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"X\":\"\"}}", MR_EINVAL, "headers.X" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"X\":\"a\\u0000b\"}}", MR_EINVAL, "headers.X" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"X(1)\":\"v\"}}", MR_EINVAL, "headers.X(1)" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"Cookie\":\"a=1\",\"Authorization\":\"B x\","
+          "\"User-Agent\":\"U\",\"Origin\":\"http://o\",\"X-Tab\":\"a\\tb\"}}", MR_OK, "" },
     };
     const struct mr_provider *p = mr_provider_find("direct");
 

@@ -579,6 +579,141 @@ static void test_request_headers(void **state)
     assert_null(strstr(seen, "Referer"));
 }
 
+/* Headers that frame the message or the connection never leave, whoever
+ * asked for them; the rest of the request's headers do. */
+static void test_request_headers_filtered(void **state)
+{
+    struct fx *f = *state;
+    const struct mr_header hs[] = {
+        { "Host", "evil.example" },
+        { "Content-Length", "5" },
+        { "Transfer-Encoding", "chunked" },
+        { "transfer-encoding", "gzip, chunked" },
+        { "Connection", "keep-alive, X-Secret" },
+        { "Keep-Alive", "timeout=5" },
+        { "Upgrade", "websocket" },
+        { "TE", "trailers" },
+        { "Trailer", "X-Later" },
+        { "Expect", "100-continue" },
+        { "Proxy-Connection", "keep-alive" },
+        { "Proxy-Authorization", "Basic c2VjcmV0" },
+        { "X-Empty", "" },
+        { "X-Nul", "a\001b" },
+        { "X Space", "v" },
+        { "Cookie", "sid=abc" },
+        { "Authorization", "Bearer t0k3n" },
+        { "Referer", "https://ref.example/" },
+        { "Range", "bytes=0-3" },        /* the relay's own code may send it */
+    };
+    struct mr_upstream_req req = { .url = url(f, "/echo"), .headers = hs,
+                                   .nheaders = sizeof(hs) / sizeof(hs[0]) };
+    char seen[8192], want[64];
+
+    assert_int_equal(fetch(f, &req), MR_OK);
+    pthread_mutex_lock(&origin.mu);
+    snprintf(seen, sizeof(seen), "%s", origin.last_req);
+    pthread_mutex_unlock(&origin.mu);
+    snprintf(want, sizeof(want), "\r\nHost: 127.0.0.1:%d\r\n", origin.port);
+    assert_non_null(strstr(seen, want));
+    for (const char *p = seen; (p = strcasestr(p, "\nhost:")); p++)
+        assert_int_equal(strncmp(p, want + 1, strlen(want) - 1), 0);   /* one Host, ours */
+    assert_null(strcasestr(seen, "evil.example"));
+    assert_null(strcasestr(seen, "Content-Length"));
+    assert_null(strcasestr(seen, "Transfer-Encoding"));
+    assert_null(strcasestr(seen, "chunked"));
+    assert_null(strcasestr(seen, "Connection"));
+    assert_null(strcasestr(seen, "Keep-Alive"));
+    assert_null(strcasestr(seen, "Upgrade"));
+    assert_null(strcasestr(seen, "\nTE:"));
+    assert_null(strcasestr(seen, "Trailer"));
+    assert_null(strcasestr(seen, "Expect"));
+    assert_null(strcasestr(seen, "Proxy-"));
+    assert_null(strcasestr(seen, "X-Empty"));
+    assert_null(strcasestr(seen, "X-Nul"));
+    assert_null(strcasestr(seen, "X Space"));
+    assert_non_null(strstr(seen, "\r\nCookie: sid=abc\r\n"));
+    assert_non_null(strstr(seen, "\r\nAuthorization: Bearer t0k3n\r\n"));
+    assert_non_null(strstr(seen, "\r\nReferer: https://ref.example/\r\n"));
+    assert_non_null(strstr(seen, "\r\nRange: bytes=0-3\r\n"));
+    assert_non_null(strstr(seen, "\r\nUser-Agent: " CONF_UA "\r\n"));
+}
+
+/* The filter as a table: name, value, from a policy, refused. */
+static void test_header_filter_table(void **state)
+{
+    static char long_value[MR_HEADER_MAX_LINE];
+    static const struct {
+        const char *name, *value;
+        bool policy, refused;
+    } cases[] = {
+        { "Referer", "https://a.example/", true, false },
+        { "User-Agent", "Kodi/20 (Linux)", true, false },
+        { "Cookie", "a=1; b=2", true, false },
+        { "Authorization", "Bearer x", true, false },
+        { "Origin", "https://a.example", true, false },
+        { "X-Custom", "tab\there", true, false },
+        { "X-Utf8", "caf\xc3\xa9", true, false },          /* obs-text is a value byte */
+        { "x-!#$%&'*+-.^_`|~", "v", true, false },          /* every tchar */
+        { "Host", "a.example", false, true },
+        { "HOST", "a.example", true, true },
+        { "Content-Length", "0", false, true },
+        { "Transfer-Encoding", "chunked", false, true },
+        { "Connection", "close", false, true },
+        { "Keep-Alive", "1", false, true },
+        { "Proxy-Connection", "1", false, true },
+        { "Upgrade", "h2c", false, true },
+        { "HTTP2-Settings", "AAMAAABkAAQAAP__", false, true },
+        { "TE", "trailers", false, true },
+        { "te", "trailers", false, true },
+        { "Trailer", "X", false, true },
+        { "Expect", "100-continue", false, true },
+        { "Proxy-Authorization", "Basic eDp5", false, true },
+        { "Range", "bytes=0-1", false, false },             /* the relay's own */
+        { "Range", "bytes=0-1", true, true },               /* a policy's */
+        { "If-Range", "\"e\"", true, true },
+        { "If-None-Match", "\"e\"", true, true },
+        { "If-Modified-Since", "Sat, 01 Jan 2000 00:00:00 GMT", true, true },
+        { "If-Match", "*", true, true },
+        { "If-Unmodified-Since", "Sat, 01 Jan 2000 00:00:00 GMT", true, true },
+        { "If-None-Match", "\"e\"", false, false },
+        { "", "v", false, true },
+        { "X Space", "v", false, true },
+        { "X:Colon", "v", false, true },
+        { "X-Bad\r\nInjected", "v", false, true },
+        { "X(paren)", "v", false, true },
+        { "X/slash", "v", false, true },
+        { "X-\xc3\xa9", "v", false, true },
+        { ":authority", "a.example", false, true },
+        { "X-Evil", "a\r\nInjected: 1", false, true },
+        { "X-Evil", "a\nb", false, true },
+        { "X-Evil", "a\rb", false, true },
+        { "X-Evil", "a\x7f", false, true },
+        { "X-Evil", "\x1b[31m", false, true },
+        { "X-Empty", "", false, true },
+        { "X-Long", long_value, false, true },
+    };
+    int failures = 0;
+    (void)state;
+
+    memset(long_value, 'a', sizeof(long_value) - 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = mr_upstream_header_refused(cases[i].name, cases[i].value,
+                                                     cases[i].policy);
+        if ((why != NULL) != cases[i].refused) {
+            print_error("case %zu (%s, policy %d): %s\n", i, cases[i].name, cases[i].policy,
+                        why ? why : "sent");
+            failures++;
+        }
+    }
+    assert_null(mr_upstream_header_refused("X-Ok", "v", false));
+    assert_non_null(mr_upstream_header_refused(NULL, "v", false));
+    assert_non_null(mr_upstream_header_refused("X-Ok", NULL, false));
+    /* Just under the line limit is fine. */
+    long_value[MR_HEADER_MAX_LINE - 2 - 6] = '\0';
+    assert_null(mr_upstream_header_refused("X-Long", long_value, false));
+    assert_int_equal(failures, 0);
+}
+
 static void test_redirects(void **state)
 {
     struct fx *f = *state;
@@ -1119,6 +1254,8 @@ int main(void)
         T(test_fetch_cap),
         T(test_fetch_head),
         T(test_request_headers),
+        T(test_request_headers_filtered),
+        cmocka_unit_test(test_header_filter_table),
         T(test_redirects),
         T(test_redirect_to_other_scheme),
         T(test_schemes_blocked),
