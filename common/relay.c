@@ -336,6 +336,7 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     memset(&req, 0, sizeof(req));
     req.url = r->url;
     req.method = ctx->resp.head_only ? "HEAD" : "GET";
+    req.redirect_hosts = r->redirect_hosts;
     for (int attempt = 0; attempt < 2; attempt++) {
         struct mr_header *hv;
         size_t hn;

@@ -34,6 +34,9 @@ struct mr_relay {
     bool members_only;               /* a room's media item: the answer is for the
                                         members who were checked, never for a
                                         shared cache (mr_relay_members_only) */
+    const struct mr_strlist *redirect_hosts;
+                                     /* not NULL: redirects only to these hosts
+                                        (an allow-listed /stream URL) */
     bool playlists_back;             /* a 2xx HLS playlist answer is not relayed:
                                         mr_relay_run returns MR_EBUSY unanswered,
                                         for the caller to fetch it whole and

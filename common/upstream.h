@@ -10,9 +10,11 @@
  * Every connection passes the SSRF guard (netguard.h) on the address
  * actually connected, on every redirect hop, unless the configuration
  * allows private networks; only http and https are spoken; proxies from the
- * environment are ignored.  Every request header passes one filter
- * (mr_upstream_header_refused): nothing that frames the message or the
- * connection is ever sent from a list.
+ * environment are ignored.  Every redirect hop is vetted before it is
+ * followed (mr_upstream_redirect_refused): never from https to http, and
+ * only to the hosts a request names when it names some.  Every request
+ * header passes one filter (mr_upstream_header_refused): nothing that
+ * frames the message or the connection is ever sent from a list.
  */
 #ifndef MR_UPSTREAM_H
 #define MR_UPSTREAM_H
@@ -47,6 +49,10 @@ struct mr_upstream_req {
     long timeout_ms;                /* whole transfer; 0 = fetch_timeout_ms for
                                        fetch, none for stream */
     bool no_redirects;              /* answer 3xx as it is */
+    const struct mr_strlist *redirect_hosts;
+                                    /* not NULL: a redirect may lead only to a
+                                       host on this list (mr_url_host_listed);
+                                       any other is MR_EBLOCKED */
     bool decode;                    /* ask for and undo gzip/br (fetch only) */
 };
 
@@ -122,6 +128,15 @@ int mr_upstream_pin(const struct mr_conf *conf, struct mr_arena *a, const char *
  * refuse (configuration, API) or drop (channel lists, provider answers) a
  * header at once. */
 const char *mr_upstream_header_refused(const char *name, const char *value, bool policy);
+
+/* Whether a redirect from `from` (the absolute URL that answered) to
+ * `location` (its Location, resolved against `from` as libcurl does) may be
+ * followed: NULL when it may, else why not, for the error message (static
+ * or in the arena).  Refused: a Location that is not a URL, a scheme other
+ * than http and https, https to http, and, when `hosts` is not NULL, a host
+ * not on it. */
+const char *mr_upstream_redirect_refused(struct mr_arena *a, const char *from,
+                                         const char *location, const struct mr_strlist *hosts);
 
 /* What went wrong last, for logs and error messages ("" when nothing). */
 const char *mr_upstream_error(const struct mr_upstream *u);

@@ -212,6 +212,13 @@ static void serve(int fd)
     } else if (!strcmp(path, "/redirect")) {
         send_str(fd, "HTTP/1.1 302 Found\r\nLocation: /hello\r\nX-Hop: 1\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    } else if (!strcmp(path, "/redirect-localhost")) {
+        snprintf(head, sizeof(head), "HTTP/1.1 302 Found\r\nLocation: http://localhost:%d/hello"
+                 "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", origin.port);
+        send_str(fd, head);
+    } else if (!strcmp(path, "/redirect-twice")) {
+        send_str(fd, "HTTP/1.1 301 Moved\r\nLocation: /redirect-localhost\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n");
     } else if (!strcmp(path, "/redirect-file")) {
         send_str(fd, "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n");
@@ -712,6 +719,113 @@ static void test_header_filter_table(void **state)
     long_value[MR_HEADER_MAX_LINE - 2 - 6] = '\0';
     assert_null(mr_upstream_header_refused("X-Long", long_value, false));
     assert_int_equal(failures, 0);
+}
+
+/* Where a redirect may go, as a table: from, Location, hosts, refused
+ * (a word of the reason, or NULL: followed). */
+static void test_redirect_refused_table(void **state)
+{
+    static char *listed_v[] = { "a.example", "b.example:8080", "[::1]:8081", "127.0.0.1:8081" };
+    static const struct mr_strlist listed = { listed_v, 4 };
+    static const struct {
+        const char *from, *location;
+        bool hosts;
+        const char *why;
+    } cases[] = {
+        { "http://a.example/x", "/y", false, NULL },
+        { "http://a.example/x", "y?q=1", false, NULL },
+        { "http://a.example/x", "http://c.example/y", false, NULL },
+        { "http://a.example/x", "https://c.example/y", false, NULL },
+        { "https://a.example/x", "https://c.example/y", false, NULL },
+        { "https://a.example/x", "//c.example/y", false, NULL },      /* stays https */
+        { "https://a.example/x", "/y", false, NULL },
+        { "https://a.example/x", "http://a.example/y", false, "https to http" },
+        { "https://a.example/x", "HTTP://a.example/y", false, "https to http" },
+        { "HTTPS://a.example/x", "http://a.example/y", false, "https to http" },
+        { "https://a.example/x", "http://c.example:443/y", false, "https to http" },
+        { "https://a.example/x", "http:/y", false, "https to http" },
+        { "http://a.example/x", "file:///etc/passwd", false, "scheme" },
+        { "http://a.example/x", "gopher://a.example/x", false, "scheme" },
+        { "http://a.example/x", "javascript:alert(1)", false, "not a URL" },
+        { "http://a.example/x", "data:text/plain,x", false, "not a URL" },
+        { "http://a.example/x", "http://", false, "not a URL" },
+        { "http://a.example/x", "http://[::1/x", false, "not a URL" },
+        /* With an allow-list. */
+        { "http://a.example/x", "/y", true, NULL },
+        { "http://a.example/x", "https://a.example/y", true, NULL },
+        { "http://a.example/x", "http://A.EXAMPLE/y", true, NULL },
+        { "http://a.example/x", "http://a.example:80/y", true, NULL },
+        { "http://a.example/x", "https://a.example:443/y", true, NULL },
+        { "http://a.example/x", "http://b.example:8080/y", true, NULL },
+        { "http://a.example/x", "http://[::1]:8081/y", true, NULL },
+        { "http://a.example/x", "http://127.0.0.1:8081/y", true, NULL },
+        { "http://a.example/x", "http://c.example/y", true, "allow-list" },
+        { "http://a.example/x", "//c.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://a.example:8080/y", true, "allow-list" },
+        { "http://a.example/x", "http://b.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://a.example.evil.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://evila.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://a.example@c.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://localhost:8081/y", true, "allow-list" },
+        { "http://a.example/x", "http://[::1]:8082/y", true, "allow-list" },
+        { "http://a.example/x", "http://127.0.0.1/y", true, "allow-list" },
+        { "https://a.example/x", "http://a.example/y", true, "https to http" },
+    };
+    struct mr_arena a;
+    int failures = 0;
+    (void)state;
+
+    mr_arena_init(&a, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = mr_upstream_redirect_refused(&a, cases[i].from, cases[i].location,
+                                                       cases[i].hosts ? &listed : NULL);
+        if ((why == NULL) != (cases[i].why == NULL) ||
+            (why && !strstr(why, cases[i].why))) {
+            print_error("%s -> %s (hosts %d): %s, want %s\n", cases[i].from, cases[i].location,
+                        cases[i].hosts, why ? why : "followed",
+                        cases[i].why ? cases[i].why : "followed");
+            failures++;
+        }
+    }
+    mr_arena_free(&a);
+    assert_int_equal(failures, 0);
+}
+
+/* redirect_hosts: a hop to a host not on it is refused before it is asked,
+ * also when it is the second hop; hops within it are followed. */
+static void test_redirect_hosts(void **state)
+{
+    struct fx *f = *state;
+    char entry[64], *entries[] = { entry };
+    const struct mr_strlist hosts = { entries, 1 };
+    struct mr_upstream_req req = { .url = url(f, "/redirect"), .redirect_hosts = &hosts };
+    int before;
+
+    snprintf(entry, sizeof(entry), "127.0.0.1:%d", origin.port);
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 200);
+    assert_string_equal(f->body.p, "hello world");
+
+    for (int i = 0; i < 2; i++) {
+        req.url = url(f, i ? "/redirect-twice" : "/redirect-localhost");
+        before = get_flag(&origin.requests);
+        assert_int_equal(fetch(f, &req), MR_EBLOCKED);
+        assert_non_null(strstr(mr_upstream_error(f->u), "localhost"));
+        assert_non_null(strstr(mr_upstream_error(f->u), "allow-list"));
+        assert_int_equal(f->body.len, 0);
+        /* The refused hop was never asked. */
+        assert_int_equal(get_flag(&origin.requests), before + 1 + i);
+    }
+    /* Without a list, the same redirect is followed (localhost is the
+     * origin). */
+    req.redirect_hosts = NULL;
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_string_equal(f->body.p, "hello world");
+    /* Not followed at all: nothing to vet. */
+    req.redirect_hosts = &hosts;
+    req.no_redirects = true;
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 301);
 }
 
 static void test_redirects(void **state)
@@ -1256,6 +1370,8 @@ int main(void)
         T(test_request_headers),
         T(test_request_headers_filtered),
         cmocka_unit_test(test_header_filter_table),
+        cmocka_unit_test(test_redirect_refused_table),
+        T(test_redirect_hosts),
         T(test_redirects),
         T(test_redirect_to_other_scheme),
         T(test_schemes_blocked),
