@@ -462,13 +462,16 @@ static void load_value(struct loader *l, const struct field *f,
                 report(l, hpath, "expected a string");
                 continue;
             }
-            /* The upstream module's filter: what it would not send is an
-             * error here, not a header that silently goes missing. */
-            if ((why = mr_upstream_header_refused(name, json_object_get_string(hv), true)) ||
+            /* The upstream module's filter: a malformed header is an
+             * error; one it declines to send (Host, Connection, Range...)
+             * is left out, as docs/proxy.md has always said. */
+            if ((why = mr_upstream_header_malformed(name, json_object_get_string(hv))) ||
                 (size_t)json_object_get_string_len(hv) != strlen(json_object_get_string(hv))) {
                 report(l, hpath, "%s", why ? why : "a control byte in the value");
                 continue;
             }
+            if (mr_upstream_header_refused(name, json_object_get_string(hv), true))
+                continue;
             out->v[i].name = name;
             out->v[i].value = json_object_get_string(hv);
             out->n = ++i;

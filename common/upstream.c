@@ -197,6 +197,25 @@ static bool tchar(unsigned char c)
            (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+const char *mr_upstream_header_malformed(const char *name, const char *value)
+{
+    size_t nlen, vlen;
+
+    if (!name || !*name || !value)
+        return bad_name;
+    for (nlen = 0; name[nlen]; nlen++)
+        if (!tchar((unsigned char)name[nlen]))
+            return bad_name;
+    for (vlen = 0; value[vlen]; vlen++) {
+        unsigned char c = (unsigned char)value[vlen];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return "a control byte in the value";
+    }
+    if (nlen + 2 + vlen > MR_HEADER_MAX_LINE)
+        return "longer than a header line may be";
+    return NULL;
+}
+
 const char *mr_upstream_header_refused(const char *name, const char *value, bool policy)
 {
     static const char *const framing[] = {
@@ -208,28 +227,18 @@ const char *mr_upstream_header_refused(const char *name, const char *value, bool
         "Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match",
         "If-Unmodified-Since", NULL
     };
-    size_t nlen, vlen;
+    const char *why = mr_upstream_header_malformed(name, value);
 
-    if (!name || !*name)
-        return bad_name;
-    for (nlen = 0; name[nlen]; nlen++)
-        if (!tchar((unsigned char)name[nlen]))
-            return bad_name;
+    if (why)
+        return why;
     for (const char *const *f = framing; *f; f++)
         if (!strcasecmp(name, *f))
             return "the relay sets this header itself, or it is for one hop only";
     for (const char *const *c = clients; policy && *c; c++)
         if (!strcasecmp(name, *c))
             return "the relay takes this header from the player's request";
-    if (!value || !*value)
+    if (!*value)
         return "an empty value";
-    for (vlen = 0; value[vlen]; vlen++) {
-        unsigned char c = (unsigned char)value[vlen];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return "a control byte in the value";
-    }
-    if (nlen + 2 + vlen > MR_HEADER_MAX_LINE)
-        return "longer than a header line may be";
     return NULL;
 }
 

@@ -112,22 +112,27 @@ int mr_upstream_pin(const struct mr_conf *conf, struct mr_arena *a, const char *
                     char **ip_url, char **host, char **sni, const char **why);
 
 /* The one filter for request headers: NULL when the header may be sent
- * upstream, else why not (a static string).  Refused: a name that is not an
- * RFC 9110 token; a header that frames the message or the connection, which
- * libcurl sets from the request itself or which belongs to one hop (Host,
- * Content-Length, Transfer-Encoding, Connection, Keep-Alive,
- * Proxy-Connection, Upgrade, TE, Trailer, Expect, HTTP2-Settings,
- * Proxy-Authorization: no proxy is used, so that would be a credential for
- * the origin); an empty value (libcurl would take it as "remove your
- * own"); a value with a control byte other than HTAB (CR, LF and NUL among
- * them); a name and value longer than MR_HEADER_MAX_LINE.  With `policy`
- * (a header from a provider, a channel list, the configuration or an API,
- * not from the relay's own code) also the ones the relay takes from the
- * player's request: Range and the conditionals.  Every transfer drops what
- * this refuses, so no caller can send it; the entry points call it too, to
- * refuse (configuration, API) or drop (channel lists, provider answers) a
- * header at once. */
+ * upstream, else why not (a static string).  Refused: a malformed header
+ * (mr_upstream_header_malformed); a header that frames the message or the
+ * connection, which libcurl sets from the request itself or which belongs
+ * to one hop (Host, Content-Length, Transfer-Encoding, Connection,
+ * Keep-Alive, Proxy-Connection, Upgrade, TE, Trailer, Expect,
+ * HTTP2-Settings, Proxy-Authorization: no proxy is used, so that would be a
+ * credential for the origin); an empty value (libcurl would take it as
+ * "remove your own").  With `policy` (a header from a provider, a channel
+ * list, the configuration or an API, not from the relay's own code) also
+ * the ones the relay takes from the player's request: Range and the
+ * conditionals.  Every transfer drops what this refuses, so no caller can
+ * send it; the entry points use it too, to drop such a header at once. */
 const char *mr_upstream_header_refused(const char *name, const char *value, bool policy);
+
+/* The filter's first half: NULL when name and value make a header at all,
+ * else why not: a name that is not an RFC 9110 token, a value with a
+ * control byte other than HTAB (CR, LF and NUL among them), a name and
+ * value longer than MR_HEADER_MAX_LINE.  What the configuration and the API
+ * refuse with an error; a well-formed header the filter declines (a Host, a
+ * Connection) is dropped there, as it always was. */
+const char *mr_upstream_header_malformed(const char *name, const char *value);
 
 /* Whether a redirect from `from` (the absolute URL that answered) to
  * `location` (its Location, resolved against `from` as libcurl does) may be

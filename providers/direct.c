@@ -39,9 +39,12 @@ static int direct_validate(struct json_object *source, char *field, size_t field
             return MR_EINVAL;
         }
         json_object_object_foreach(headers, name, v) {
+            /* Malformed is an error; a header the upstream filter declines
+             * (Host, Connection, Range...) is left out when the item
+             * resolves: an item stored with one keeps working. */
             const char *why = json_object_get_type(v) != json_type_string
                 ? "expected a string"
-                : mr_upstream_header_refused(name, json_object_get_string(v), true);
+                : mr_upstream_header_malformed(name, json_object_get_string(v));
             if (!why && (size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v)))
                 why = "a control byte in the value";
             if (why) {
@@ -85,8 +88,9 @@ static int direct_resolve(struct mr_ctx *ctx, const struct mr_media *media,
         if (!out->headers.v)
             return MR_ENOMEM;
         json_object_object_foreach(headers, name, v) {
-            /* An item stored before the filter was as strict: its refused
-             * headers are left out (the transfer would drop them anyway). */
+            /* What the upstream filter declines is left out here already,
+             * so the policy (and the direct-mode decision) holds only what
+             * is sent. */
             if (!json_object_is_type(v, json_type_string) ||
                 mr_upstream_header_refused(name, json_object_get_string(v), true))
                 continue;

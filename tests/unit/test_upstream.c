@@ -712,6 +712,18 @@ static void test_header_filter_table(void **state)
             failures++;
         }
     }
+    /* The first half: malformed, as opposed to declined. */
+    assert_null(mr_upstream_header_malformed("Host", "a.example"));
+    assert_null(mr_upstream_header_malformed("Transfer-Encoding", "chunked"));
+    assert_null(mr_upstream_header_malformed("Range", "bytes=0-"));
+    assert_null(mr_upstream_header_malformed("X-Empty", ""));
+    assert_null(mr_upstream_header_malformed("X-Tab", "a\tb"));
+    assert_non_null(mr_upstream_header_malformed("X Space", "v"));
+    assert_non_null(mr_upstream_header_malformed("", "v"));
+    assert_non_null(mr_upstream_header_malformed("X-Evil", "a\r\nInjected: 1"));
+    assert_non_null(mr_upstream_header_malformed("X-Long", long_value));
+    assert_non_null(mr_upstream_header_malformed(NULL, "v"));
+    assert_non_null(mr_upstream_header_malformed("X", NULL));
     assert_null(mr_upstream_header_refused("X-Ok", "v", false));
     assert_non_null(mr_upstream_header_refused(NULL, "v", false));
     assert_non_null(mr_upstream_header_refused("X-Ok", NULL, false));
