@@ -891,7 +891,8 @@ int mr_hls_media_manifest(struct mr_ctx *ctx, mr_mpd_rewrite_fn *mpd_rewrite)
         if (mr_source_pick(&src, t, &url, &type))
             return mr_answer_no_source(ctx, me, t);
         m = (struct manifest){ url, &src.headers, scope, "", NULL, mpd_rewrite,
-                               t ? NULL : src.inline_mpd, p->remote && !attempt, p->remote, -1, 0, NULL };
+                               t ? NULL : src.inline_mpd, p->remote && !attempt, p->remote, -1,
+                               0, NULL };
         /* A built MPD is not fetched: its link is asked for one byte to
          * learn whether it still works. */
         rc = m.inline_body && m.expiry_back ? probe_link(ctx, url, &src.headers) : MR_OK;
