@@ -265,7 +265,7 @@ def fetch_tree(st, path):
 @pytest.mark.parametrize("route", ROUTES)
 def test_signed_playlist_tokens_expire_with_the_link(st, unlisted, listed, route):
     name = f"{st.mode}{route.replace('/', '-')}"
-    s = sign(st, unlisted.url(f"/hls/{name}/master.m3u8"), ttl_s=3)
+    s = sign(st, unlisted.url(f"/hls/{name}/master.m3u8"), ttl_s=4)
     assert s.status == 200, s
     exp = s.json["expires_at"]
     signed = fetch_tree(st, route + "?" + path_of(s.json["url"]).split("?", 1)[1])
@@ -289,7 +289,7 @@ def test_signed_playlist_by_content_type_tokens_expire_with_the_link(st, unliste
     # other way in (relayed, then fetched whole and rewritten): the same cap
     if st.offload == "nginx":
         pytest.skip("in offload mode only the name tells a playlist (docs/proxy.md)")
-    s = sign(st, unlisted.url(f"/hls/{st.mode}-ct/v/live"), ttl_s=3)
+    s = sign(st, unlisted.url(f"/hls/{st.mode}-ct/v/live"), ttl_s=4)
     assert s.status == 200, s
     exp = s.json["expires_at"]
     r = raw_get(st.port, path_of(s.json["url"]))
