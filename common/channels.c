@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "limits.h"
+#include "upstream.h"
 
 #define MAX_HEADERS 8
 
@@ -83,24 +84,6 @@ static char *attr(struct mr_arena *a, const char *p, const char *end, const char
     return NULL;
 }
 
-static bool clean_value(const char *v)
-{
-    for (; *v; v++)
-        if ((unsigned char)*v < 0x20 || *v == 0x7f)
-            return false;
-    return true;
-}
-
-static bool token_name(const char *n)
-{
-    if (!*n)
-        return false;
-    for (; *n; n++)
-        if (!isalnum((unsigned char)*n) && !strchr("!#$%&'*+-.^_`|~", *n))
-            return false;
-    return true;
-}
-
 struct pending {
     char *name, *group, *logo, *tvg_id;
     struct mr_header headers[MAX_HEADERS];
@@ -108,12 +91,14 @@ struct pending {
 };
 
 /* Sets (or replaces) a header; the spelling players use for the ones that
- * matter. */
+ * matter.  What the upstream filter refuses (a Host, a Content-Length, a
+ * Transfer-Encoding, a line break...) is left out: a list is someone
+ * else's file, and one bad option does not cost the channel. */
 static void add_header(struct pending *pd, const char *name, const char *value)
 {
     static const char *const canon[] = { "Referer", "User-Agent", "Origin", "Cookie", NULL };
 
-    if (!name || !value || !token_name(name) || !clean_value(value) || strlen(value) > 4096)
+    if (!name || !value || strlen(value) > 4096 || mr_upstream_header_refused(name, value, true))
         return;
     if (!strcasecmp(name, "referrer"))
         name = "Referer";

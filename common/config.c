@@ -26,6 +26,7 @@
 #include "limits.h"
 #include "netguard.h"
 #include "provider.h"
+#include "upstream.h"
 
 #ifndef MR_SYSCONFDIR
 #define MR_SYSCONFDIR "/etc"
@@ -347,18 +348,6 @@ static bool has_ctl(const char *s)
     return false;
 }
 
-static bool header_name_ok(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c))
-            return false;
-    }
-    return true;
-}
-
 bool mr_conf_id_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -475,18 +464,21 @@ static void load_value(struct loader *l, const struct field *f,
             return;
         json_object_object_foreach(v, name, hv) {
             char *hpath = join(l, path, name);
-            if (!header_name_ok(name)) {
-                report(l, hpath, "not a valid header name");
-                continue;
-            }
+            const char *why;
             if (json_object_get_type(hv) != json_type_string) {
                 report(l, hpath, "expected a string");
                 continue;
             }
-            if (has_ctl(json_object_get_string(hv))) {
-                report(l, hpath, "control characters are not allowed");
+            /* The upstream module's filter: a malformed header is an
+             * error; one it declines to send (Host, Connection, Range...)
+             * is left out, as docs/proxy.md has always said. */
+            if ((why = mr_upstream_header_malformed(name, json_object_get_string(hv))) ||
+                (size_t)json_object_get_string_len(hv) != strlen(json_object_get_string(hv))) {
+                report(l, hpath, "%s", why ? why : "a control byte in the value");
                 continue;
             }
+            if (mr_upstream_header_refused(name, json_object_get_string(hv), true))
+                continue;
             out->v[i].name = name;
             out->v[i].value = json_object_get_string(hv);
             out->n = ++i;

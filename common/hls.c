@@ -76,8 +76,9 @@ static int open_scope(struct mr_ctx *ctx, struct mr_str scope, struct scope *out
         out->id = ch->id;
         return MR_OK;
     }
-    if (mr_str_eq_c(head, "u")) {
-        /* A /stream URL: no policy; counted under its host. */
+    if (mr_str_eq_c(head, "u") || mr_str_eq_c(head, "s")) {
+        /* A /stream URL (allow-listed, or signed): no policy; counted under
+         * its host. */
         out->kind = "stream";
         out->id = mr_arena_strdup_str(ctx->arena, rest);
         return out->id ? MR_OK : MR_ENOMEM;
@@ -147,6 +148,8 @@ struct manifest {
                                           returned as MR_ETOKEN_EXPIRED */
     bool locate;                       /* HLS: position hints (mr_m3u8_ctx) */
     long variant;                      /* the hint this playlist came with, or -1 */
+    time_t expire_cap;                 /* tokens made expire no later (0: none) */
+    const struct mr_strlist *redirect_hosts;   /* redirects only to these (NULL: any) */
 };
 
 /* A dynamic MPD's minimumUpdatePeriod ("PT2S", "PT1M30.5S"), in ms; -1 when
@@ -264,6 +267,7 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
     struct mr_m3u8_ctx mc;
     struct mr_buf *body, *o;
     const char *why, *final;
+    time_t exp;
     int rc;
 
     *out = NULL;
@@ -283,6 +287,7 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
     req.nheaders = m->policy->n;
     req.max_bytes = cap;
     req.decode = true;
+    req.redirect_hosts = m->redirect_hosts;
     memset(&head, 0, sizeof(head));
     if (m->inline_body) {
         head.status = 200;
@@ -311,9 +316,11 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
         return mr_resp_error(&ctx->resp, MR_EUPSTREAM, "the upstream answered %ld", head.status);
 
     final = head.final_url ? head.final_url : m->url;
+    exp = token_expiry(ctx->conf);
+    if (m->expire_cap && m->expire_cap < exp)
+        exp = m->expire_cap;
     if (is_dash) {
-        struct mr_mpd_ctx dc = { ctx->proc->key, ctx->conf->public_url, m->scope,
-                                 token_expiry(ctx->conf), cap };
+        struct mr_mpd_ctx dc = { ctx->proc->key, ctx->conf->public_url, m->scope, exp, cap };
         rc = m->mpd_rewrite(ctx->arena, &dc, mr_buf_str(body), final, o, &why);
     } else {
         memset(&mc, 0, sizeof(mc));
@@ -321,7 +328,7 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
         mc.prefix = ctx->conf->public_url;
         mc.scope = m->scope;
         mc.imports = m->imports;
-        mc.expire_at = token_expiry(ctx->conf);
+        mc.expire_at = exp;
         mc.max_bytes = cap;
         mc.locate = m->locate;
         mc.variant = m->variant;
@@ -408,9 +415,13 @@ static void pl_put(struct mr_ctx *ctx, const char *key, const struct mr_buf *o, 
 
 static void pl_keys(struct mr_ctx *ctx, const struct manifest *m, char **key, char **lock)
 {
-    char *all = mr_arena_printf(ctx->arena, "%c\n%s\n%s\n%s\n%s\n%ld", m->mpd_rewrite ? 'd' : 'h',
-                                m->scope, m->url, ctx->conf->public_url, m->vars,
-                                m->locate ? m->variant : -1);
+    /* A capped expiry is part of what was made: a playlist rewritten for a
+     * link that ends sooner is not served to one that ends later, nor the
+     * other way round. */
+    char *all = mr_arena_printf(ctx->arena, "%c\n%s\n%s\n%s\n%s\n%ld%s%lld",
+                                m->mpd_rewrite ? 'd' : 'h', m->scope, m->url,
+                                ctx->conf->public_url, m->vars, m->locate ? m->variant : -1,
+                                m->expire_cap ? "\nexp " : "", (long long)m->expire_cap);
     char h[33];
 
     *key = *lock = NULL;
@@ -477,10 +488,20 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
 }
 
 int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
-                          const char *scope)
+                          const char *scope, const struct mr_hls_limits *lim)
 {
-    struct manifest m = { url, policy, scope, "", NULL, NULL, NULL, false, false, -1 };
+    struct manifest m = { url, policy, scope, "", NULL, NULL, NULL, false, false, -1,
+                          lim ? lim->expire_cap : 0, lim ? lim->redirect_hosts : NULL };
     return serve_manifest(ctx, &m);
+}
+
+/* How long the tokens a rewrite under `scope` makes may live, when the
+ * token that opened it (expiring at exp) says: those of a signed /stream
+ * link ("s:") never outlive the link, so none outlives the token it came
+ * from.  0: token_expiry's own. */
+static time_t scope_cap(struct mr_str scope, time_t exp)
+{
+    return scope.len >= 2 && scope.p[0] == 's' && scope.p[1] == ':' ? exp : 0;
 }
 
 /* --- links that expired under a player ------------------------------------ */
@@ -864,7 +885,8 @@ int mr_hls_media_manifest(struct mr_ctx *ctx, mr_mpd_rewrite_fn *mpd_rewrite)
         if (mr_source_pick(&src, t, &url, &type))
             return mr_answer_no_source(ctx, me, t);
         m = (struct manifest){ url, &src.headers, scope, "", NULL, mpd_rewrite,
-                               t ? NULL : src.inline_mpd, p->remote && !attempt, p->remote, -1 };
+                               t ? NULL : src.inline_mpd, p->remote && !attempt, p->remote, -1,
+                               0, NULL };
         /* A built MPD is not fetched: its link is asked for one byte to
          * learn whether it still works. */
         rc = m.inline_body && m.expiry_back ? probe_link(ctx, url, &src.headers) : MR_OK;
@@ -892,7 +914,7 @@ int mr_hls_channel_playlist(struct mr_ctx *ctx)
         return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "no channel \"%.*s\"",
                              (int)(id.len > 64 ? 64 : id.len), id.p);
     return mr_hls_serve_playlist(ctx, ch->url, &ch->headers,
-                                 mr_arena_printf(ctx->arena, "c:%s", ch->id));
+                                 mr_arena_printf(ctx->arena, "c:%s", ch->id), NULL);
 }
 
 static int try_playlist(struct mr_ctx *ctx, void *arg, const char *url, bool expiry_back)
@@ -910,10 +932,11 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     struct mr_str data, scope, url, vars;
     struct mr_headers imports;
     struct scope sco;
+    time_t exp = 0;
     char kind;
     int rc;
 
-    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, NULL)))
+    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, &exp)))
         return token_error(ctx, rc);
     if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_PLAYLIST ||
         mr_m3u8_parse_vars(ctx->arena, vars, &imports))
@@ -928,7 +951,8 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     {
         const struct mr_media *me = sco.media;
         struct manifest m = { u, &sco.policy, sc, vs, imports.n ? &imports : NULL, NULL, NULL,
-                              me != NULL, me != NULL, variant_hint(ctx) };
+                              me != NULL, me != NULL, variant_hint(ctx), scope_cap(scope, exp),
+                              NULL };
         rc = serve_manifest(ctx, &m);
         if (rc != MR_ETOKEN_EXPIRED)
             return rc;
@@ -994,10 +1018,11 @@ int mr_hls_nested_mpd(struct mr_ctx *ctx, mr_mpd_rewrite_fn *rewrite)
     struct mr_str data, scope, url;
     struct scope sco;
     struct manifest m;
+    time_t exp = 0;
     char kind;
     int rc;
 
-    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, NULL)))
+    if ((rc = open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, &exp)))
         return token_error(ctx, rc);
     if (mr_mpd_token_data(data, &kind, &scope, &url, &query) || kind != MR_TOKEN_PLAYLIST)
         return token_error(ctx, MR_EFORBIDDEN);
@@ -1005,7 +1030,7 @@ int mr_hls_nested_mpd(struct mr_ctx *ctx, mr_mpd_rewrite_fn *rewrite)
         return token_error(ctx, rc);
     m = (struct manifest){ mr_arena_strdup_str(ctx->arena, url), &sco.policy,
                            mr_arena_strdup_str(ctx->arena, scope), "", NULL, rewrite, NULL,
-                           false, false, -1 };
+                           false, false, -1, scope_cap(scope, exp), NULL };
     return m.url && m.scope ? serve_manifest(ctx, &m) : MR_ENOMEM;
 }
 

@@ -2,21 +2,33 @@
  * segments, keys and init sections relayed, all behind signed tokens.
  *
  * A token's scope says whose header policy applies upstream: "m:{media}"
- * (the media item's provider), "c:{channel}" (the channel's headers) or
- * "u:{host}" (a /stream URL: none).
+ * (the media item's provider), "c:{channel}" (the channel's headers),
+ * "u:{host}" (an allow-listed /stream URL: none) or "s:{host}" (a signed
+ * /stream link: none, and no token made under it outlives the token it
+ * came from, so none outlives the link).
  */
 #ifndef MR_HLS_H
 #define MR_HLS_H
+
+#include <time.h>
 
 #include "str.h"
 
 struct mr_ctx;
 
+/* What a /stream URL puts on the playlist it opens. */
+struct mr_hls_limits {
+    time_t expire_cap;                       /* the tokens made expire no later
+                                                (a signed link's exp); 0: none */
+    const struct mr_strlist *redirect_hosts; /* the fetch redirects only to these
+                                                hosts (an allow-listed URL); NULL: any */
+};
+
 /* Fetches the playlist at url with the scope's header policy, rewrites it
  * and answers it.  Upstream errors keep their status; a body that is not a
- * playlist is a 502. */
+ * playlist is a 502.  lim may be NULL. */
 int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
-                          const char *scope);
+                          const char *scope, const struct mr_hls_limits *lim);
 
 /* The handlers of the routes (fcgi/m3u8.c and fcgi/segment.c). */
 int mr_hls_media_playlist(struct mr_ctx *ctx);     /* /api/media/{id}/index.m3u8 */

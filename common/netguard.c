@@ -22,6 +22,7 @@ static const char *check_v4(uint32_t a)
         { 0xac100000, 0xfff00000, "private" },       /* 172.16/12 */
         { 0xc0000000, 0xffffff00, "reserved" },      /* 192.0.0/24 */
         { 0xc0000200, 0xffffff00, "reserved" },      /* 192.0.2/24 */
+        { 0xc0586300, 0xffffff00, "reserved" },      /* 192.88.99/24, 6to4 relays */
         { 0xc0a80000, 0xffff0000, "private" },       /* 192.168/16 */
         { 0xc6120000, 0xfffe0000, "reserved" },      /* 198.18/15 */
         { 0xc6336400, 0xffffff00, "reserved" },      /* 198.51.100/24 */
@@ -40,16 +41,29 @@ static uint32_t v4_at(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* IPv6.  Where an IPv4 address hides inside (v4-mapped ::ffff:0:0/96,
+ * IPv4-translated ::ffff:0:0:0/96, the NAT64 well-known prefix
+ * 64:ff9b::/96, 6to4 2002::/16) it is judged as that IPv4 address: a
+ * translator on the way would take the connection there.  A NAT64 prefix
+ * of the network's own (64:ff9b:1::/48, RFC 8215) reaches that network's
+ * IPv4 space, whatever the address says: refused, as is the rest of
+ * 64:ff9b::/32, which is not assigned. */
 static const char *check_v6(const unsigned char *a)
 {
     static const unsigned char zero[16];
     static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    static const unsigned char translated[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0 };
     static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+    static const unsigned char nat64_local[6] = { 0, 0x64, 0xff, 0x9b, 0, 0x01 };
 
     if (!memcmp(a, zero, 15))
         return a[15] == 1 ? "loopback" : a[15] == 0 ? "unspecified" : "reserved";
-    if (!memcmp(a, mapped, 12) || !memcmp(a, nat64, 12))
+    if (!memcmp(a, mapped, 12) || !memcmp(a, translated, 12) || !memcmp(a, nat64, 12))
         return check_v4(v4_at(a + 12));
+    if (!memcmp(a, nat64_local, 6))
+        return "private";                        /* 64:ff9b:1::/48, local-use NAT64 */
+    if (!memcmp(a, nat64, 4))
+        return "reserved";                       /* the rest of 64:ff9b::/32 */
     if (!memcmp(a, zero, 12))
         return "reserved";                       /* ::a.b.c.d, deprecated */
     if (a[0] == 0x20 && a[1] == 0x02)            /* 6to4 2002::/16 */
@@ -62,8 +76,21 @@ static const char *check_v6(const unsigned char *a)
         return "private";                        /* fec0::/10 site-local */
     if (a[0] == 0xff)
         return "multicast";
-    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)
-        return "reserved";                       /* 2001:db8::/32 */
+    if (a[0] == 0x20 && a[1] == 0x01) {
+        if (a[2] == 0x0d && a[3] == 0xb8)
+            return "reserved";                   /* 2001:db8::/32 documentation */
+        if (a[2] == 0 && a[3] == 0)
+            return "reserved";                   /* 2001::/32 Teredo: a tunnel to
+                                                    an IPv4 address it hides */
+        if (a[2] == 0 && a[3] == 0x02 && a[4] == 0 && a[5] == 0)
+            return "reserved";                   /* 2001:2::/48 benchmarking */
+        if (a[2] == 0 && (a[3] & 0xf0) == 0x10)
+            return "reserved";                   /* 2001:10::/28 ORCHID */
+    }
+    if (a[0] == 0x3f && a[1] == 0xff && (a[2] & 0xf0) == 0)
+        return "reserved";                       /* 3fff::/20 documentation */
+    if (a[0] == 0x5f && a[1] == 0x00)
+        return "reserved";                       /* 5f00::/16 SRv6 SIDs */
     if (a[0] == 0x01 && !memcmp(a + 1, zero, 7))
         return "reserved";                       /* 100::/64 discard */
     return NULL;

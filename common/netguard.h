@@ -3,7 +3,9 @@
  * The SSRF guard's address policy: loopback, private (RFC 1918, ULA),
  * link-local (cloud metadata at 169.254.169.254 among them), CGNAT,
  * multicast, unspecified and reserved ranges are refused, also when they
- * hide inside an IPv6 address (v4-mapped, NAT64, 6to4).  The upstream
+ * hide inside an IPv6 address (v4-mapped and v4-translated, the NAT64
+ * well-known prefix, 6to4), and so are a network's own NAT64 prefix
+ * (64:ff9b:1::/48) and Teredo.  The upstream
  * module asks it for the address it is about to connect to, so neither DNS
  * rebinding nor a redirect can get around it.
  */

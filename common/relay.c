@@ -26,19 +26,6 @@ static const char *const pass_on[] = {
     "range", "if-range", "if-none-match", "if-modified-since", NULL
 };
 
-bool mr_relay_policy_header_ok(const char *name)
-{
-    static const char *const refused[] = {
-        "Host", "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
-        "TE", "Trailer", "Upgrade", "Content-Length", "Range", "If-Range",
-        "If-None-Match", "If-Modified-Since", "Expect", "Proxy-Authorization", NULL
-    };
-    for (const char *const *r = refused; *r; r++)
-        if (!strcasecmp(name, *r))
-            return false;
-    return true;
-}
-
 /* A Range value worth forwarding: "bytes=" and a short list of numbers. */
 static bool range_ok(const char *v)
 {
@@ -224,7 +211,7 @@ int mr_relay_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_ref
     for (size_t i = 0; i < r->policy.n; i++) {
         const struct mr_header *h = &r->policy.v[i];
         bool ref = !strcasecmp(h->name, "Referer") || !strcasecmp(h->name, "Origin");
-        if (!mr_relay_policy_header_ok(h->name))
+        if (mr_upstream_header_refused(h->name, h->value, true))
             continue;
         if (ref) {
             *had_referer = true;
@@ -279,7 +266,8 @@ static int offload(struct mr_ctx *ctx, const struct mr_relay *r)
         const char *val = NULL;
         char name[64];
         for (size_t k = 0; k < r->policy.n; k++)
-            if (!strcasecmp(r->policy.v[k].name, policy_names[i]))
+            if (!strcasecmp(r->policy.v[k].name, policy_names[i]) &&
+                !mr_upstream_header_refused(r->policy.v[k].name, r->policy.v[k].value, true))
                 val = r->policy.v[k].value;
         if (!val && !strcmp(policy_names[i], "User-Agent"))
             val = ctx->conf->upstream.user_agent;
@@ -348,6 +336,7 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     memset(&req, 0, sizeof(req));
     req.url = r->url;
     req.method = ctx->resp.head_only ? "HEAD" : "GET";
+    req.redirect_hosts = r->redirect_hosts;
     for (int attempt = 0; attempt < 2; attempt++) {
         struct mr_header *hv;
         size_t hn;

@@ -34,6 +34,9 @@ struct mr_relay {
     bool members_only;               /* a room's media item: the answer is for the
                                         members who were checked, never for a
                                         shared cache (mr_relay_members_only) */
+    const struct mr_strlist *redirect_hosts;
+                                     /* not NULL: redirects only to these hosts
+                                        (an allow-listed /stream URL) */
     bool playlists_back;             /* a 2xx HLS playlist answer is not relayed:
                                         mr_relay_run returns MR_EBUSY unanswered,
                                         for the caller to fetch it whole and
@@ -44,9 +47,10 @@ struct mr_relay {
  * its status), or an error the caller answers (nothing sent yet). */
 int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r);
 
-/* The request headers for the upstream: the policy's (without Referer and
- * Origin when !with_referer) and, when client_conditionals, the client's
- * Range and conditional headers.  *had_referer: the policy has either. */
+/* The request headers for the upstream: the policy's that pass
+ * mr_upstream_header_refused (without Referer and Origin when
+ * !with_referer) and, when client_conditionals, the client's Range and
+ * conditional headers.  *had_referer: the policy has either. */
 int mr_relay_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_referer,
                      bool client_conditionals, struct mr_header **out, size_t *n,
                      bool *had_referer);
@@ -67,9 +71,5 @@ int mr_relay_answer_status(struct mr_ctx *ctx, long status);
  * says) and "Cache-Control: private" (nor does a CDN; replaces the
  * upstream's).  The member's own player may still keep it. */
 int mr_relay_members_only(struct mr_response *resp);
-
-/* Whether a header from a policy may be sent upstream (not hop-by-hop, not
- * one the relay sets itself). */
-bool mr_relay_policy_header_ok(const char *name);
 
 #endif

@@ -330,7 +330,11 @@ static long edge_seconds(const struct seg *s, long long len)
     if (s->partial || len < 0 || n <= 0 || s->ctx->resp.head_only || s->r->members_only)
         return 0;
     if (s->r->expire_at) {
-        left = s->r->expire_at - time(NULL);
+        /* time() is the second begun: up to a second more has passed, and
+         * nginx counts from its own whole second (an entry is used while
+         * its second lasts).  One less keeps the edge from serving a URL
+         * that has expired. */
+        left = s->r->expire_at - time(NULL) - 1;
         if (left < n)
             n = left > 0 ? (long)left : 0;
     }

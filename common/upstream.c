@@ -127,6 +127,11 @@ struct mr_upstream {
     bool rest_refused;              /* can_hand_over said no after the head: it
                                        will not change its mind */
     bool rest_broken;               /* libcurl passed on bytes after the hand-over */
+    bool follow;                    /* redirects are followed */
+    const struct mr_strlist *redirect_hosts;
+    long hop_status;                /* of the response whose head is coming in */
+    const char *hop_url;            /* the URL last requested (prereq) */
+    const char *refused;            /* why a redirect was not followed */
 };
 
 struct mr_upstream *mr_upstream_new(const struct mr_conf *conf)
@@ -181,6 +186,109 @@ static const char *guard(const struct mr_conf *conf, const struct sockaddr *sa, 
     return why;
 }
 
+/* ---- what may be sent, where a redirect may go ----------------------------- */
+
+static const char bad_name[] = "not a valid header name";
+
+/* RFC 9110 5.6.2 tchar. */
+static bool tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+const char *mr_upstream_header_malformed(const char *name, const char *value)
+{
+    size_t nlen, vlen;
+
+    if (!name || !*name || !value)
+        return bad_name;
+    for (nlen = 0; name[nlen]; nlen++)
+        if (!tchar((unsigned char)name[nlen]))
+            return bad_name;
+    for (vlen = 0; value[vlen]; vlen++) {
+        unsigned char c = (unsigned char)value[vlen];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return "a control byte in the value";
+    }
+    if (nlen + 2 + vlen > MR_HEADER_MAX_LINE)
+        return "longer than a header line may be";
+    return NULL;
+}
+
+const char *mr_upstream_header_refused(const char *name, const char *value, bool policy)
+{
+    static const char *const framing[] = {
+        "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+        "Proxy-Connection", "Upgrade", "TE", "Trailer", "Expect", "HTTP2-Settings",
+        "Proxy-Authorization", NULL
+    };
+    static const char *const clients[] = {
+        "Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match",
+        "If-Unmodified-Since", NULL
+    };
+    const char *why = mr_upstream_header_malformed(name, value);
+
+    if (why)
+        return why;
+    for (const char *const *f = framing; *f; f++)
+        if (!strcasecmp(name, *f))
+            return "the relay sets this header itself, or it is for one hop only";
+    for (const char *const *c = clients; policy && *c; c++)
+        if (!strcasecmp(name, *c))
+            return "the relay takes this header from the player's request";
+    if (!*value)
+        return "an empty value";
+    return NULL;
+}
+
+const char *mr_upstream_redirect_refused(struct mr_arena *a, const char *from,
+                                         const char *location, const struct mr_strlist *hosts)
+{
+    struct mr_url_parts to;
+    const char *why = NULL;
+    char *url = NULL;
+    CURLU *h = curl_url();
+
+    if (!h)
+        return "out of memory";
+    /* The flags libcurl's own redirect follows with (lib/transfer.c,
+     * Curl_follow), and any scheme, to say which one is refused. */
+    if (curl_url_set(h, CURLUPART_URL, from, CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE) ||
+        curl_url_set(h, CURLUPART_URL, location,
+                     CURLU_NON_SUPPORT_SCHEME | CURLU_URLENCODE | CURLU_ALLOW_SPACE) ||
+        curl_url_get(h, CURLUPART_URL, &url, 0) || !url)
+        why = "the upstream redirected to something that is not a URL";
+    else if (!mr_url_is_http(url))
+        why = "the upstream redirected to a scheme other than http and https";
+    else if (!strncasecmp(from, "https:", 6) && strncasecmp(url, "https:", 6))
+        why = "the upstream redirected from https to http";
+    else if (mr_url_parts(a, url, &to))
+        why = "the upstream redirected to something that is not a URL";
+    else if (hosts && !mr_url_host_listed(hosts, &to) &&
+             !(why = mr_arena_printf(a, "the upstream redirected to %s%s%s:%ld, a host not "
+                                     "on the allow-list", strchr(to.host, ':') ? "[" : "",
+                                     to.host, strchr(to.host, ':') ? "]" : "", to.port)))
+        why = "the upstream redirected to a host not on the allow-list";
+    curl_free(url);
+    curl_url_cleanup(h);
+    return why;
+}
+
+/* Vets the redirect a 3xx head announces, before libcurl follows it: false
+ * (and u->refused) stops the transfer. */
+static bool hop_ok(struct mr_upstream *u, const char *location)
+{
+    char *from = NULL;
+
+    if (curl_easy_getinfo(u->h, CURLINFO_EFFECTIVE_URL, &from) || !from) {
+        u->refused = "cannot tell where a redirect comes from";
+        return false;
+    }
+    u->refused = mr_upstream_redirect_refused(u->arena, from, location, u->redirect_hosts);
+    return !u->refused;
+}
+
 /* ---- callbacks ------------------------------------------------------------ */
 
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
@@ -203,6 +311,31 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     return fd;
 }
 
+/* Before each request is sent, the first and every redirect: the URL
+ * libcurl asks for, vetted against the one before (mr_upstream_redirect_refused). */
+static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    struct mr_upstream *u = arg;
+    char *url = NULL;
+
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    if (curl_easy_getinfo(u->h, CURLINFO_EFFECTIVE_URL, &url) || !url) {
+        u->refused = "cannot tell which URL is asked for";
+        return CURL_PREREQFUNC_ABORT;
+    }
+    if (u->hop_url && strcmp(u->hop_url, url) &&
+        (u->refused = mr_upstream_redirect_refused(u->arena, u->hop_url, url,
+                                                   u->redirect_hosts)))
+        return CURL_PREREQFUNC_ABORT;
+    if (!(u->hop_url = mr_arena_strdup(u->arena, url)))
+        return CURL_PREREQFUNC_ABORT;
+    return CURL_PREREQFUNC_OK;
+}
+
 static int close_socket(void *arg, curl_socket_t fd)
 {
     struct mr_upstream *u = arg;
@@ -222,8 +355,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 
     if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
         /* A new response (after a redirect or a 100): forget the last. */
+        const char *sp = memchr(p, ' ', len);
         h->nheaders = 0;
         u->coded = false;
+        u->hop_status = 0;
+        for (size_t i = sp ? (size_t)(sp - p) + 1 : len; i < len && p[i] >= '0' && p[i] <= '9'
+             && u->hop_status < 1000; i++)
+            u->hop_status = u->hop_status * 10 + (p[i] - '0');
         return len;
     }
     while (end && (p[end - 1] == '\r' || p[end - 1] == '\n'))
@@ -231,6 +369,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     if (!end)
         return len;
     colon = memchr(p, ':', end);
+    /* A redirect libcurl is about to follow (every 3xx with a Location but
+     * a 304) is vetted here, before it connects anywhere; the prereq
+     * callback checks the URL libcurl then asks for as well. */
+    if (u->follow && colon && colon - p == 8 && !strncasecmp(p, "Location", 8) &&
+        u->hop_status >= 300 && u->hop_status < 400 && u->hop_status != 304) {
+        struct mr_str v = mr_str_trim((struct mr_str){ colon + 1, end - 9 });
+        char *loc = mr_arena_strndup(u->arena, v.p, v.len);
+        if (!loc || !hop_ok(u, loc))
+            return 0;   /* CURLE_WRITE_ERROR */
+    }
     /* Noted even past the header cap: a coded body is never handed over. */
     if (colon && colon - p == 17 && !strncasecmp(p, "Transfer-Encoding", 17))
         u->coded = true;
@@ -542,6 +690,10 @@ static int map_error(struct mr_upstream *u, CURLcode cc)
 {
     const char *detail = u->errbuf[0] ? u->errbuf : curl_easy_strerror(cc);
 
+    if (cc != CURLE_OK && u->refused) {
+        snprintf(u->msg, sizeof(u->msg), "%s", u->refused);
+        return MR_EBLOCKED;
+    }
     switch (cc) {
     case CURLE_OK:
         u->msg[0] = '\0';
@@ -618,6 +770,11 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     u->rest_refused = false;
     u->rest_broken = false;
     u->blocked = NULL;
+    u->follow = !req->no_redirects;
+    u->redirect_hosts = req->redirect_hosts;
+    u->hop_status = 0;
+    u->hop_url = NULL;
+    u->refused = NULL;
     u->errbuf[0] = '\0';
     u->msg[0] = '\0';
 
@@ -627,10 +784,16 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     }
 
     for (size_t i = 0; i < req->nheaders; i++) {
+        const char *why = mr_upstream_header_refused(req->headers[i].name,
+                                                     req->headers[i].value, false);
         char *line;
         struct curl_slist *n;
-        if (strpbrk(req->headers[i].name, "\r\n:") || strpbrk(req->headers[i].value, "\r\n"))
+        if (why) {
+            /* The name is logged only when it is one (no line breaks). */
+            mr_debug("upstream %s: request header %s not sent: %s", req->url,
+                     why == bad_name ? "(invalid name)" : req->headers[i].name, why);
             continue;
+        }
         if (!strcasecmp(req->headers[i].name, "User-Agent"))
             has_ua = true;
         line = mr_arena_printf(a, "%s: %s", req->headers[i].name, req->headers[i].value);
@@ -656,6 +819,8 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, u);
     curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
     curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, u);
+    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, u);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, req->no_redirects ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, c->upstream.max_redirects);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->upstream.connect_timeout_ms);
@@ -725,6 +890,9 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
     u->arena = NULL;
     u->sink = NULL;
     u->body = NULL;
+    u->redirect_hosts = NULL;
+    u->hop_url = NULL;
+    u->refused = NULL;
     if (rc && rc != MR_ECLIENT)
         mr_debug("upstream %s: %s", req->url, u->msg);
     return rc;

@@ -10,7 +10,11 @@
  * Every connection passes the SSRF guard (netguard.h) on the address
  * actually connected, on every redirect hop, unless the configuration
  * allows private networks; only http and https are spoken; proxies from the
- * environment are ignored.
+ * environment are ignored.  Every redirect hop is vetted before it is
+ * followed (mr_upstream_redirect_refused): never from https to http, and
+ * only to the hosts a request names when it names some.  Every request
+ * header passes one filter (mr_upstream_header_refused): nothing that
+ * frames the message or the connection is ever sent from a list.
  */
 #ifndef MR_UPSTREAM_H
 #define MR_UPSTREAM_H
@@ -45,6 +49,10 @@ struct mr_upstream_req {
     long timeout_ms;                /* whole transfer; 0 = fetch_timeout_ms for
                                        fetch, none for stream */
     bool no_redirects;              /* answer 3xx as it is */
+    const struct mr_strlist *redirect_hosts;
+                                    /* not NULL: a redirect may lead only to a
+                                       host on this list (mr_url_host_listed);
+                                       any other is MR_EBLOCKED */
     bool decode;                    /* ask for and undo gzip/br (fetch only) */
 };
 
@@ -111,6 +119,37 @@ int mr_upstream_pin(const struct mr_conf *conf, struct mr_arena *a, const char *
  * way in, not every way (docs/security.md). */
 int mr_upstream_vet(const struct mr_conf *conf, struct mr_arena *a, const char *url,
                     const char **why);
+/* The one filter for request headers: NULL when the header may be sent
+ * upstream, else why not (a static string).  Refused: a malformed header
+ * (mr_upstream_header_malformed); a header that frames the message or the
+ * connection, which libcurl sets from the request itself or which belongs
+ * to one hop (Host, Content-Length, Transfer-Encoding, Connection,
+ * Keep-Alive, Proxy-Connection, Upgrade, TE, Trailer, Expect,
+ * HTTP2-Settings, Proxy-Authorization: no proxy is used, so that would be a
+ * credential for the origin); an empty value (libcurl would take it as
+ * "remove your own").  With `policy` (a header from a provider, a channel
+ * list, the configuration or an API, not from the relay's own code) also
+ * the ones the relay takes from the player's request: Range and the
+ * conditionals.  Every transfer drops what this refuses, so no caller can
+ * send it; the entry points use it too, to drop such a header at once. */
+const char *mr_upstream_header_refused(const char *name, const char *value, bool policy);
+
+/* The filter's first half: NULL when name and value make a header at all,
+ * else why not: a name that is not an RFC 9110 token, a value with a
+ * control byte other than HTAB (CR, LF and NUL among them), a name and
+ * value longer than MR_HEADER_MAX_LINE.  What the configuration and the API
+ * refuse with an error; a well-formed header the filter declines (a Host, a
+ * Connection) is dropped there, as it always was. */
+const char *mr_upstream_header_malformed(const char *name, const char *value);
+
+/* Whether a redirect from `from` (the absolute URL that answered) to
+ * `location` (its Location, resolved against `from` as libcurl does) may be
+ * followed: NULL when it may, else why not, for the error message (static
+ * or in the arena).  Refused: a Location that is not a URL, a scheme other
+ * than http and https, https to http, and, when `hosts` is not NULL, a host
+ * not on it. */
+const char *mr_upstream_redirect_refused(struct mr_arena *a, const char *from,
+                                         const char *location, const struct mr_strlist *hosts);
 
 /* What went wrong last, for logs and error messages ("" when nothing). */
 const char *mr_upstream_error(const struct mr_upstream *u);

@@ -376,3 +376,31 @@ done:
     curl_url_cleanup(h);
     return rc;
 }
+
+bool mr_url_host_listed(const struct mr_strlist *list, const struct mr_url_parts *u)
+{
+    long defport = !strcasecmp(u->scheme, "https") ? 443 : 80;
+
+    for (size_t i = 0; list && i < list->n; i++) {
+        const char *e = list->v[i], *port;
+        size_t hlen;
+        long want = defport;
+        if (e[0] == '[') {
+            const char *close = strchr(e, ']');
+            if (!close)
+                continue;
+            e++;
+            hlen = (size_t)(close - e);
+            port = close[1] == ':' ? close + 2 : NULL;
+        } else {
+            const char *colon = strchr(e, ':');
+            hlen = colon ? (size_t)(colon - e) : strlen(e);
+            port = colon ? colon + 1 : NULL;
+        }
+        if (port && !mr_str_to_long(mr_str_c(port), 1, 65535, &want))
+            continue;
+        if (hlen == strlen(u->host) && !strncasecmp(e, u->host, hlen) && want == u->port)
+            return true;
+    }
+    return false;
+}

@@ -57,6 +57,12 @@ struct mr_url_parts {
 };
 int mr_url_parts(struct mr_arena *a, const char *url, struct mr_url_parts *out);
 
+/* Whether the URL's host and port are on `list`, entries in the form of
+ * stream.allow_hosts: "host", "host:port", "[v6]", "[v6]:port"; the host
+ * compared case-insensitively and whole (no suffix match); an entry without
+ * a port allows the scheme's default port only.  False for an empty list. */
+bool mr_url_host_listed(const struct mr_strlist *list, const struct mr_url_parts *u);
+
 /* True when s holds a control byte (below 0x20, or 0x7f), which no URL has. */
 bool mr_url_has_ctl(struct mr_str s);
 

@@ -1,4 +1,5 @@
 /* proxy.c - mediarelay-proxy: whole files and dynamic upstreams. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,42 +58,14 @@ static int proxy_media(struct mr_ctx *ctx)
     return MR_EINTERNAL;
 }
 
-/* Whether host[:port] of the URL is on stream.allow_hosts.  An entry
- * without a port allows the scheme's default port only. */
-static bool host_allowed(const struct mr_conf *conf, const struct mr_url_parts *u)
-{
-    long defport = !strcasecmp(u->scheme, "https") ? 443 : 80;
-
-    for (size_t i = 0; i < conf->stream.allow_hosts.n; i++) {
-        const char *e = conf->stream.allow_hosts.v[i], *port;
-        size_t hlen;
-        long want = defport;
-        if (e[0] == '[') {
-            const char *close = strchr(e, ']');
-            if (!close)
-                continue;
-            e++;
-            hlen = (size_t)(close - e);
-            port = close[1] == ':' ? close + 2 : NULL;
-        } else {
-            const char *colon = strchr(e, ':');
-            hlen = colon ? (size_t)(colon - e) : strlen(e);
-            port = colon ? colon + 1 : NULL;
-        }
-        if (port && !mr_str_to_long(mr_str_c(port), 1, 65535, &want))
-            continue;
-        if (hlen == strlen(u->host) && !strncasecmp(e, u->host, hlen) && want == u->port)
-            return true;
-    }
-    return false;
-}
-
 /* GET|HEAD /stream?url=U[&exp=&sig=], /api/proxy/stream?url=U */
 static int proxy_stream(struct mr_ctx *ctx)
 {
     struct mr_url_parts u;
     struct mr_relay r;
+    struct mr_hls_limits lim = { 0, NULL };
     char *url = NULL, *exp = NULL, *sig = NULL, *id;
+    bool listed;
     int rc;
 
     rc = mr_request_query(&ctx->req, ctx->arena, "url", &url);
@@ -105,16 +78,34 @@ static int proxy_stream(struct mr_ctx *ctx)
                              "are allowed");
     if (mr_url_parts(ctx->arena, url, &u))
         return mr_resp_error(&ctx->resp, MR_EINVAL, "the url parameter is not a valid URL");
-    if (!host_allowed(ctx->conf, &u)) {
-        if (mr_request_query(&ctx->req, ctx->arena, "exp", &exp) ||
-            mr_request_query(&ctx->req, ctx->arena, "sig", &sig))
-            return mr_resp_error(&ctx->resp, MR_EFORBIDDEN, "this upstream host is not on "
-                                 "stream.allow_hosts and the link is not signed");
+    /* A valid signature is the operator's word for this URL until exp,
+     * whether or not its host is listed: the tokens of its playlist expire
+     * by exp, and its redirects go where the upstream says (the guard still
+     * vets each hop's address).  Without one, a listed host is open to
+     * anyone, and whoever may name the URL may name where it redirects to:
+     * so every hop stays on the list (an open redirect on a listed host
+     * would open every host).  A listed URL with a bad or expired signature
+     * is taken as listed, as it always was. */
+    listed = mr_url_host_listed(&ctx->conf->stream.allow_hosts, &u);
+    rc = MR_ENOTFOUND;
+    if (!mr_request_query(&ctx->req, ctx->arena, "exp", &exp) &&
+        !mr_request_query(&ctx->req, ctx->arena, "sig", &sig))
         rc = mr_sign_stream_verify(ctx->proc->key, ctx->arena, url, exp, sig, time(NULL));
-        if (rc == MR_ETOKEN_EXPIRED)
-            return mr_resp_error(&ctx->resp, rc, "this signed link has expired");
-        if (rc)
+    if (!rc) {
+        long e;
+        if (!mr_str_to_long(mr_str_c(exp), 1, LONG_MAX, &e))
             return mr_resp_error(&ctx->resp, MR_EFORBIDDEN, "bad signature");
+        lim.expire_cap = (time_t)e;
+        listed = false;
+    } else if (listed) {
+        lim.redirect_hosts = &ctx->conf->stream.allow_hosts;
+    } else if (rc == MR_ENOTFOUND) {
+        return mr_resp_error(&ctx->resp, MR_EFORBIDDEN, "this upstream host is not on "
+                             "stream.allow_hosts and the link is not signed");
+    } else if (rc == MR_ETOKEN_EXPIRED) {
+        return mr_resp_error(&ctx->resp, rc, "this signed link has expired");
+    } else {
+        return mr_resp_error(&ctx->resp, MR_EFORBIDDEN, "bad signature");
     }
     id = u.port == (!strcasecmp(u.scheme, "https") ? 443 : 80)
          ? u.host : mr_arena_printf(ctx->arena, "%s:%ld", u.host, u.port);
@@ -123,16 +114,16 @@ static int proxy_stream(struct mr_ctx *ctx)
     {
         const char *type = mr_video_type_from_url(url);
         static const struct mr_headers none = { NULL, 0 };
-        char *scope = mr_arena_printf(ctx->arena, "u:%s", id);
+        char *scope = mr_arena_printf(ctx->arena, "%c:%s", listed ? 'u' : 's', id);
         if (!scope)
             return MR_ENOMEM;
         if (type && !strcmp(type, "hls"))
-            return mr_hls_serve_playlist(ctx, url, &none, scope);
+            return mr_hls_serve_playlist(ctx, url, &none, scope, &lim);
         r = (struct mr_relay){ .url = url, .stats_kind = "stream", .stats_id = id,
-                               .playlists_back = true };
+                               .redirect_hosts = lim.redirect_hosts, .playlists_back = true };
         rc = mr_relay_run(ctx, &r);
         if (rc == MR_EBUSY)
-            return mr_hls_serve_playlist(ctx, url, &none, scope);
+            return mr_hls_serve_playlist(ctx, url, &none, scope, &lim);
         return rc;
     }
 }

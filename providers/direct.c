@@ -8,6 +8,7 @@
 #include "media.h"
 #include "provider.h"
 #include "server.h"
+#include "upstream.h"
 
 static bool http_url(const char *s)
 {
@@ -38,11 +39,17 @@ static int direct_validate(struct json_object *source, char *field, size_t field
             return MR_EINVAL;
         }
         json_object_object_foreach(headers, name, v) {
-            if (json_object_get_type(v) != json_type_string ||
-                strpbrk(json_object_get_string(v), "\r\n") || !*name ||
-                strpbrk(name, " \t\r\n:")) {
+            /* Malformed is an error; a header the upstream filter declines
+             * (Host, Connection, Range...) is left out when the item
+             * resolves: an item stored with one keeps working. */
+            const char *why = json_object_get_type(v) != json_type_string
+                ? "expected a string"
+                : mr_upstream_header_malformed(name, json_object_get_string(v));
+            if (!why && (size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v)))
+                why = "a control byte in the value";
+            if (why) {
                 snprintf(field, fieldlen, "headers.%s", name);
-                snprintf(msg, msglen, "not a valid header");
+                snprintf(msg, msglen, "%s", why);
                 return MR_EINVAL;
             }
         }
@@ -81,6 +88,12 @@ static int direct_resolve(struct mr_ctx *ctx, const struct mr_media *media,
         if (!out->headers.v)
             return MR_ENOMEM;
         json_object_object_foreach(headers, name, v) {
+            /* What the upstream filter declines is left out here already,
+             * so the policy (and the direct-mode decision) holds only what
+             * is sent. */
+            if (!json_object_is_type(v, json_type_string) ||
+                mr_upstream_header_refused(name, json_object_get_string(v), true))
+                continue;
             out->headers.v[out->headers.n].name = name;
             out->headers.v[out->headers.n].value = json_object_get_string(v);
             out->headers.n++;

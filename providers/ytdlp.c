@@ -504,15 +504,13 @@ static int cand_cmp(const void *pa, const void *pb)
     return a->index > b->index ? -1 : a->index < b->index;
 }
 
-/* Headers a browser sends anyway (they say nothing about the upstream) or
- * that are hop-by-hop or the relay's own. */
+/* Headers a browser sends anyway (they say nothing about the upstream);
+ * what is hop-by-hop, frames the message or is the relay's own is the
+ * upstream filter's to refuse (mr_upstream_header_refused). */
 static bool header_dropped(const char *name)
 {
     static const char *const drop[] = {
-        "Accept", "Accept-Language", "Accept-Encoding", "Accept-Charset", "Connection",
-        "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Host", "Content-Length",
-        "Content-Type", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Range", "If-Range",
-        "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "Expect",
+        "Accept", "Accept-Language", "Accept-Encoding", "Accept-Charset", "Content-Type",
         "Cache-Control", "Pragma", "DNT", "Upgrade-Insecure-Requests", "Priority", NULL
     };
     if (!strncasecmp(name, "Sec-", 4))
@@ -521,26 +519,6 @@ static bool header_dropped(const char *name)
         if (!strcasecmp(name, *d))
             return true;
     return false;
-}
-
-static bool header_name_ok(const char *s)
-{
-    if (!*s || strlen(s) > 64)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
-            return false;
-    return true;
-}
-
-static bool header_value_ok(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++, n++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f || n >= MR_YTDLP_MAX_HEADER)
-            return false;
-    return true;
 }
 
 static int map_headers(struct mr_arena *a, struct json_object *h, struct mr_source *out)
@@ -554,11 +532,12 @@ static int map_headers(struct mr_arena *a, struct json_object *h, struct mr_sour
         const char *val;
         if (out->headers.n == MR_YTDLP_MAX_HEADERS)
             break;
-        if (!json_object_is_type(v, json_type_string) || !header_name_ok(name) ||
-            header_dropped(name))
+        if (!json_object_is_type(v, json_type_string) || header_dropped(name))
             continue;
         val = json_object_get_string(v);
-        if (!header_value_ok(val))
+        if (strlen(name) > 64 || strlen(val) >= MR_YTDLP_MAX_HEADER ||
+            (size_t)json_object_get_string_len(v) != strlen(val) ||
+            mr_upstream_header_refused(name, val, true))
             continue;
         out->headers.v[out->headers.n++] = (struct mr_header){ name, val };
     }

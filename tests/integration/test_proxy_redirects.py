@@ -7,6 +7,15 @@ so it is allowed here; test_proxy_ssrf.py refuses it without the exemption.
 
 The guard refuses before connect(), so the private targets see no traffic.
 
+An allow-listed /stream URL stays on stream.allow_hosts on every hop: a
+redirect to a host that is not listed (another port, another name for the
+same address) is 403 upstream_blocked, before anything is asked of it, for
+a file and for a playlist.  A signed link is the operator's word for one URL,
+and its redirects go where the upstream says (the guard still vets them):
+the guard tests below use signed links, so that the allow-list does not
+answer first.  https -> http is refused on every fetch: test_upstream.c
+(the stack has no TLS origin).
+
 In internal mode and in nginx offload mode.  Offload: nginx asks for the first
 URL; a redirect goes back to mediarelay-proxy (@mediarelay_offload_redirect),
 which relays the request itself, following and vetting every hop: the origin
@@ -17,7 +26,8 @@ import urllib.parse
 import pytest
 
 from conftest import make_config
-from proxyutil import MODES, ScriptedOrigin, assert_raw_error, module_stack, q, raw_get
+from proxyutil import (MODES, ScriptedOrigin, assert_raw_error, module_stack, path_of, q,
+                       raw_get, sign)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +58,11 @@ def origin():
     def via(h, seen):                   # /via?u=URL -> /to?u=URL: the second hop is the bad one
         h.answer(302, {"Location": "/to?" + seen.query}, b"")
 
+    def playlist(h, seen):              # /redir.m3u8?u=URL -> URL, a playlist by its name
+        target = urllib.parse.parse_qs(seen.query)["u"][0]
+        h.answer(302, {"Location": target}, b"")
+
+    o.route("/redir.m3u8", playlist)
     o.route("/hop/", hop)
     o.route("/abs/", abs_hop)
     o.route("/code/", code)
@@ -57,12 +72,27 @@ def origin():
     o.close()
 
 
+@pytest.fixture(scope="module")
+def elsewhere():
+    """An origin on 127.0.0.1 too (the guard's exemption covers it), on a
+    port that is not on stream.allow_hosts."""
+    o = ScriptedOrigin()
+    o.route("/", lambda h, seen: h.answer(200, {"Content-Type": "video/mp4"}, b"elsewhere"))
+    o.route("/index.m3u8", lambda h, seen: h.answer(
+        200, {"Content-Type": "application/vnd.apple.mpegurl"},
+        b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nseg.ts\n#EXT-X-ENDLIST\n"))
+    yield o
+    o.close()
+
+
 @pytest.fixture(scope="module", params=MODES)
-def st(request, origin):
+def st(request, origin, elsewhere):
     config = make_config(
         upstream={"allow_private_networks": False, "allow_networks": ["127.0.0.1/32"]},
         stream={"allow_hosts": [origin.host]},
         media={"redir": {"provider": "direct", "source": {"url": origin.url("/hop/3")}},
+               "elsewhere": {"provider": "direct",
+                             "source": {"url": origin.url("/to?u=" + q(elsewhere.url("/x.mp4")))}},
                "bad-redir": {"provider": "direct",
                              "source": {"url": origin.url("/to?u=" + q("http://10.0.0.1/x"))}}})
     yield from module_stack(request, config, mode=request.param)
@@ -70,6 +100,13 @@ def st(request, origin):
 
 def stream(st, origin, path, **kw):
     return raw_get(st.port, "/stream?url=" + q(origin.url(path)), **kw)
+
+
+def signed(st, origin, path, **kw):
+    """The same through a signed link (not held to the allow-list)."""
+    s = sign(st, origin.url(path))
+    assert s.status == 200, s
+    return raw_get(st.port, path_of(s.json["url"]), **kw)
 
 
 def hops(st, paths):
@@ -141,8 +178,11 @@ PRIVATE_TARGETS = [
 @pytest.mark.parametrize("via", ["/to", "/via"])
 def test_redirect_into_private_address_refused(st, origin, target, reason, via):
     target = target.format(port=origin.port)
+    path = f"{via}?u={q(target)}"
+    s = sign(st, origin.url(path))
+    assert s.status == 200, s
     before = len(origin.seen)
-    r = stream(st, origin, f"{via}?u={q(target)}")
+    r = raw_get(st.port, path_of(s.json["url"]))
     err = assert_raw_error(r, 403, "upstream_blocked")
     assert reason in err["message"], err
     # the origin saw the hops before the refused one, and nothing after
@@ -163,10 +203,64 @@ def test_redirect_to_a_name_is_checked_by_its_address(st, origin):
     # localhost is 127.0.0.1 here, which this stack exempts: the guard judges the
     # address connected to, not the name, so this hop is allowed (its refusal,
     # without the exemption, is in test_proxy_ssrf.py).
-    r = stream(st, origin, "/to?u=" + q(f"http://localhost:{origin.port}/hop/0"))
+    r = signed(st, origin, "/to?u=" + q(f"http://localhost:{origin.port}/hop/0"))
     assert r.status == 200 and r.body == b"arrived", r
 
 
 def test_media_item_redirect_into_private_refused(st):
     err = assert_raw_error(raw_get(st.port, "/api/proxy/media/bad-redir"), 403, "upstream_blocked")
     assert "private" in err["message"], err
+
+
+# --- an allow-listed URL stays on the allow-list ----------------------------------
+
+def not_listed(origin, elsewhere):
+    """Hops off stream.allow_hosts (which lists origin.host only)."""
+    return [elsewhere.url("/x.mp4"),                              # another port
+            f"http://localhost:{origin.port}/hop/0",              # another name, same address
+            f"http://127.0.0.1:{origin.port}@localhost:{origin.port}/hop/0"]
+
+
+@pytest.mark.parametrize("i", range(3))
+@pytest.mark.parametrize("via", ["/to", "/via"])
+@pytest.mark.parametrize("route", ["/stream", "/api/proxy/stream"])
+def test_allow_listed_redirect_off_the_list_refused(st, origin, elsewhere, i, via, route):
+    target = not_listed(origin, elsewhere)[i]
+    before, before_else = len(origin.seen), len(elsewhere.seen)
+    r = raw_get(st.port, f"{route}?url=" + q(origin.url(f"{via}?u={q(target)}")))
+    err = assert_raw_error(r, 403, "upstream_blocked")
+    assert "allow-list" in err["message"], err
+    assert elsewhere.seen[before_else:] == []
+    # the refused hop was not asked: only the listed hops were
+    assert {s.path for s in origin.seen[before:]} <= {"/to", "/via"}, origin.seen[before:]
+    r = raw_get(st.port, f"{route}?url=" + q(origin.url(f"{via}?u={q(target)}")), method="HEAD")
+    assert r.status == 403, r
+
+
+def test_allow_listed_playlist_redirect_off_the_list_refused(st, origin, elsewhere):
+    before = len(elsewhere.seen)
+    r = stream(st, origin, "/redir.m3u8?u=" + q(elsewhere.url("/index.m3u8")))
+    err = assert_raw_error(r, 403, "upstream_blocked")
+    assert "allow-list" in err["message"], err
+    assert elsewhere.seen[before:] == []
+
+
+def test_allow_listed_redirect_on_the_list_followed(st, origin):
+    # an absolute Location back to the listed host:port (then a relative one)
+    r = stream(st, origin, "/to?u=" + q(origin.url("/hop/1")))
+    assert r.status == 200 and r.body == b"arrived", r
+
+
+def test_signed_link_redirect_to_another_host_followed(st, origin, elsewhere):
+    before = len(elsewhere.seen)
+    r = signed(st, origin, "/to?u=" + q(elsewhere.url("/x.mp4")))
+    assert r.status == 200 and r.body == b"elsewhere", r
+    assert [s.path for s in elsewhere.seen[before:]] == ["/x.mp4"]
+    r = signed(st, origin, "/redir.m3u8?u=" + q(elsewhere.url("/index.m3u8")))
+    assert r.status == 200 and b"/api/seg/" in r.body, r
+
+
+def test_media_item_redirect_to_another_host_followed(st, origin, elsewhere):
+    # a media item's URL is the operator's (or an admin's): not held to the list
+    r = raw_get(st.port, "/api/proxy/media/elsewhere")
+    assert r.status == 200 and r.body == b"elsewhere", r

@@ -43,6 +43,20 @@ def table(port):
         ("http://[fe80::1]/", "link_local", None),
         ("http://[fc00::1]/", "private", None),
         ("http://[::]/", "unspecified", None),
+        # IPv4 inside IPv6 is judged as that IPv4 address; a network's own
+        # NAT64 prefix is refused whatever it embeds
+        (f"http://[::ffff:7f00:1]:{port}/v.mp4", "loopback", None),            # v4-mapped, hex
+        (f"http://[::ffff:0:127.0.0.1]:{port}/v.mp4", "loopback", None),       # v4-translated
+        (f"http://[64:ff9b::127.0.0.1]:{port}/v.mp4", "loopback", None),       # NAT64 well-known
+        ("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "link_local", None),
+        ("http://[64:ff9b::10.0.0.1]/", "private", None),
+        ("http://[64:ff9b:1::808:808]/", "private", None),                     # local-use NAT64
+        ("http://[2002:a9fe:a9fe::1]/", "link_local", None),                   # 6to4
+        ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "reserved", None),  # Teredo
+        ("http://192.0.0.170/", "reserved", None),
+        ("http://198.18.0.1/", "reserved", None),
+        ("http://255.255.255.255/", "reserved", None),
+        ("http://0.1.2.3/", "unspecified", None),
     ]
 
 

@@ -77,6 +77,47 @@ static void test_entries(void **state)
     mr_arena_free(&a);
 }
 
+/* A list's headers pass the upstream filter: what frames the message or
+ * the connection, what carries a line break and what the relay takes from
+ * the player are left out; the rest of the channel stays. */
+static void test_headers_filtered(void **state)
+{
+    static const char list[] =
+        "#EXTM3U\n"
+        "#EXTINF:-1,One\n"
+        "#EXTVLCOPT:http-referrer=https://tv.example/\n"
+        "http://cdn.example/1.m3u8|Host=evil.example&Content-Length=5&Transfer-Encoding=chunked"
+        "&Connection=close&Range=bytes%3D0-&X-Injected=a%0D%0AEvil%3A%201&X-Nul=a%00b"
+        "&X-Empty=&X[1]=v&Cookie=sid%3D1&User-Agent=Kodi%2F20\n"
+        "#EXTINF:-1,Two\n"
+        "#EXTVLCOPT:http-user-agent=VLC\r\x01\n"
+        "http://cdn.example/2.m3u8|TE=trailers&Expect=100-continue&Upgrade=h2c\n";
+    static const char *const gone[] = {
+        "Host", "Content-Length", "Transfer-Encoding", "Connection", "Range", "X-Injected",
+        "X-Nul", "X-Empty", "X[1]", "TE", "Expect", "Upgrade", NULL
+    };
+    struct mr_arena a;
+    struct mr_conf_channel *v;
+    size_t n, skipped;
+
+    (void)state;
+    mr_arena_init(&a, 0);
+    assert_int_equal(parse(&a, list, &v, &n, &skipped), MR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(v[0].headers.n, 3);
+    assert_string_equal(header(&v[0], "Referer"), "https://tv.example/");
+    assert_string_equal(header(&v[0], "Cookie"), "sid=1");
+    assert_string_equal(header(&v[0], "User-Agent"), "Kodi/20");
+    for (size_t c = 0; c < 2; c++)
+        for (const char *const *g = gone; *g; g++)
+            for (size_t i = 0; i < v[c].headers.n; i++)
+                assert_string_not_equal(v[c].headers.v[i].name, *g);
+    assert_int_equal(v[1].headers.n, 0);        /* a control byte in the UA */
+    assert_string_equal(v[1].url, "http://cdn.example/2.m3u8");
+    mr_arena_free(&a);
+}
+
 static void test_skipped_and_refused(void **state)
 {
     static const char list[] =
@@ -192,6 +233,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_entries),
+        cmocka_unit_test(test_headers_filtered),
         cmocka_unit_test(test_skipped_and_refused),
         cmocka_unit_test(test_taken_ids_and_caps),
         cmocka_unit_test(test_many_ids),

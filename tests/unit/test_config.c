@@ -285,7 +285,11 @@ static const struct bad_case bad_cases[] = {
     { "\"channels\": {\"c\": {\"url\": \"http://a/\", \"headers\": {\"Bad Name\": \"x\"}}}",
       "channels.c.headers.Bad Name: not a valid header name" },
     { "\"channels\": {\"c\": {\"url\": \"http://a/\", \"headers\": {\"X-A\": \"a\\r\\nb\"}}}",
-      "channels.c.headers.X-A: control characters" },
+      "channels.c.headers.X-A: a control byte in the value" },
+    { "\"channels\": {\"c\": {\"url\": \"http://a/\", \"headers\": {\"X-A\": \"a\\u0000b\"}}}",
+      "channels.c.headers.X-A: a control byte in the value" },
+    { "\"channels\": {\"c\": {\"url\": \"http://a/\", \"headers\": {\"X(A)\": \"v\"}}}",
+      "channels.c.headers.X(A): not a valid header name" },
     /* ids and entries */
     { "\"media\": {\"bad id\": {\"provider\": \"direct\", \"source\": {\"url\": \"http://a/\"}}}",
       "media.bad id: ids are" },
@@ -557,6 +561,31 @@ static void test_allow_origin_forms(void **state)
     mr_conf_free(c);
 }
 
+/* Well-formed headers the upstream filter declines to send (what frames
+ * the message or the connection, what the relay takes from the player, an
+ * empty value) are left out of a channel's headers, not an error; the
+ * others stay, in order. */
+static void test_channel_headers_declined(void **state)
+{
+    struct mr_conf *c;
+    const struct mr_conf_channel *ch;
+
+    (void)state;
+    c = load_ok("\"channels\": {\"c\": {\"url\": \"http://a/\", \"headers\": {"
+                "\"Host\": \"evil.example\", \"Referer\": \"http://r/\", \"Content-Length\": \"5\","
+                "\"transfer-encoding\": \"chunked\", \"Connection\": \"X-Smuggle\", \"TE\": \"t\","
+                "\"Range\": \"bytes=0-\", \"If-None-Match\": \"*\", \"X-Empty\": \"\","
+                "\"Cookie\": \"a=1\", \"Expect\": \"100-continue\", \"X-Tab\": \"a\\tb\"}}}");
+    ch = mr_conf_channel_find(c, MR_STR("c"));
+    assert_non_null(ch);
+    assert_int_equal(ch->headers.n, 3);
+    assert_string_equal(ch->headers.v[0].name, "Referer");
+    assert_string_equal(ch->headers.v[1].name, "Cookie");
+    assert_string_equal(ch->headers.v[2].name, "X-Tab");
+    assert_string_equal(ch->headers.v[2].value, "a\tb");
+    mr_conf_free(c);
+}
+
 static void test_values_and_maps(void **state)
 {
     struct mr_conf *c;
@@ -809,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_many_errors_capped),
         cmocka_unit_test(test_allow_origin_forms),
         cmocka_unit_test(test_values_and_maps),
+        cmocka_unit_test(test_channel_headers_declined),
         cmocka_unit_test(test_id_ok),
         cmocka_unit_test(test_conf_path),
         cmocka_unit_test(test_load_files),

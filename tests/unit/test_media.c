@@ -452,6 +452,18 @@ static void test_direct_validate(void **state)
         { "{\"url\":\"http://a/\",\"headers\":{\"A B\":\"x\"}}", MR_EINVAL, "headers.A B" },
         { "{\"url\":\"http://a/\",\"headers\":{\"X\":\"a\\nb\"}}", MR_EINVAL, "headers.X" },
         { "{\"url\":\"http://a/\",\"extra\":1}", MR_EINVAL, "extra" },
+        /* Well-formed headers the upstream filter declines to send are
+         * accepted (an item stored with one keeps working) and left out
+         * when it resolves (test_direct_resolve_declined). */
+        { "{\"url\":\"http://a/\",\"headers\":{\"Host\":\"b\"}}", MR_OK, "" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"Content-Length\":\"5\","
+          "\"transfer-encoding\":\"chunked\",\"Connection\":\"close\",\"Range\":\"bytes=0-\","
+          "\"X\":\"\"}}", MR_OK, "" },
+        /* Malformed ones are refused. */
+        { "{\"url\":\"http://a/\",\"headers\":{\"X\":\"a\\u0000b\"}}", MR_EINVAL, "headers.X" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"X(1)\":\"v\"}}", MR_EINVAL, "headers.X(1)" },
+        { "{\"url\":\"http://a/\",\"headers\":{\"Cookie\":\"a=1\",\"Authorization\":\"B x\","
+          "\"User-Agent\":\"U\",\"Origin\":\"http://o\",\"X-Tab\":\"a\\tb\"}}", MR_OK, "" },
     };
     const struct mr_provider *p = mr_provider_find("direct");
 
@@ -500,6 +512,33 @@ static void test_direct_can_handle(void **state)
     }
 }
 
+/* A direct item's headers that the upstream filter declines are not in
+ * its source's policy: what is there is what is sent. */
+static void test_direct_resolve_declined(void **state)
+{
+    static const char json[] =
+        "{\"provider\":\"direct\",\"source\":{\"url\":\"http://a.example/v.m3u8\",\"headers\":"
+        "{\"Host\":\"evil.example\",\"Content-Length\":\"5\",\"Transfer-Encoding\":\"chunked\","
+        "\"Referer\":\"http://r/\",\"Connection\":\"close\",\"Range\":\"bytes=0-\",\"X-Empty\":\"\","
+        "\"Cookie\":\"a=1\"}}}";
+    struct fx *f = *state;
+    const struct mr_provider *p = mr_provider_find("direct");
+    struct mr_ctx ctx;
+    struct mr_media m;
+    struct mr_source src;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.conf = f->conf;
+    ctx.arena = &f->arena;
+    ctx.store = f->store;
+    assert_int_equal(mr_store_set(f->store, "media:declined", json, sizeof(json) - 1, 0), MR_OK);
+    assert_int_equal(mr_media_get(f->conf, f->store, &f->arena, MR_STR("declined"), &m), MR_OK);
+    assert_int_equal(p->resolve(&ctx, &m, &src), MR_OK);
+    assert_int_equal(src.headers.n, 2);
+    assert_string_equal(src.headers.v[0].name, "Referer");
+    assert_string_equal(src.headers.v[1].name, "Cookie");
+}
+
 static void test_direct_resolve(void **state)
 {
     struct fx *f = *state;
@@ -546,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_direct_validate),
         cmocka_unit_test(test_direct_can_handle),
         T(test_direct_resolve),
+        T(test_direct_resolve_declined),
     };
 #undef T
     /* Unusable store entries are logged as errors: keep the output short. */

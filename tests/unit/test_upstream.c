@@ -212,6 +212,13 @@ static void serve(int fd)
     } else if (!strcmp(path, "/redirect")) {
         send_str(fd, "HTTP/1.1 302 Found\r\nLocation: /hello\r\nX-Hop: 1\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    } else if (!strcmp(path, "/redirect-localhost")) {
+        snprintf(head, sizeof(head), "HTTP/1.1 302 Found\r\nLocation: http://localhost:%d/hello"
+                 "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", origin.port);
+        send_str(fd, head);
+    } else if (!strcmp(path, "/redirect-twice")) {
+        send_str(fd, "HTTP/1.1 301 Moved\r\nLocation: /redirect-localhost\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n");
     } else if (!strcmp(path, "/redirect-file")) {
         send_str(fd, "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n");
@@ -577,6 +584,260 @@ static void test_request_headers(void **state)
     assert_null(strstr(seen, CONF_UA));
     /* Headers of the last request do not leak into the next. */
     assert_null(strstr(seen, "Referer"));
+}
+
+/* Headers that frame the message or the connection never leave, whoever
+ * asked for them; the rest of the request's headers do. */
+static void test_request_headers_filtered(void **state)
+{
+    struct fx *f = *state;
+    const struct mr_header hs[] = {
+        { "Host", "evil.example" },
+        { "Content-Length", "5" },
+        { "Transfer-Encoding", "chunked" },
+        { "transfer-encoding", "gzip, chunked" },
+        { "Connection", "keep-alive, X-Secret" },
+        { "Keep-Alive", "timeout=5" },
+        { "Upgrade", "websocket" },
+        { "TE", "trailers" },
+        { "Trailer", "X-Later" },
+        { "Expect", "100-continue" },
+        { "Proxy-Connection", "keep-alive" },
+        { "Proxy-Authorization", "Basic c2VjcmV0" },
+        { "X-Empty", "" },
+        { "X-Nul", "a\001b" },
+        { "X Space", "v" },
+        { "Cookie", "sid=abc" },
+        { "Authorization", "Bearer t0k3n" },
+        { "Referer", "https://ref.example/" },
+        { "Range", "bytes=0-3" },        /* the relay's own code may send it */
+    };
+    struct mr_upstream_req req = { .url = url(f, "/echo"), .headers = hs,
+                                   .nheaders = sizeof(hs) / sizeof(hs[0]) };
+    char seen[8192], want[64];
+
+    assert_int_equal(fetch(f, &req), MR_OK);
+    pthread_mutex_lock(&origin.mu);
+    snprintf(seen, sizeof(seen), "%s", origin.last_req);
+    pthread_mutex_unlock(&origin.mu);
+    snprintf(want, sizeof(want), "\r\nHost: 127.0.0.1:%d\r\n", origin.port);
+    assert_non_null(strstr(seen, want));
+    for (const char *p = seen; (p = strcasestr(p, "\nhost:")); p++)
+        assert_int_equal(strncmp(p, want + 1, strlen(want) - 1), 0);   /* one Host, ours */
+    assert_null(strcasestr(seen, "evil.example"));
+    assert_null(strcasestr(seen, "Content-Length"));
+    assert_null(strcasestr(seen, "Transfer-Encoding"));
+    assert_null(strcasestr(seen, "chunked"));
+    assert_null(strcasestr(seen, "Connection"));
+    assert_null(strcasestr(seen, "Keep-Alive"));
+    assert_null(strcasestr(seen, "Upgrade"));
+    assert_null(strcasestr(seen, "\nTE:"));
+    assert_null(strcasestr(seen, "Trailer"));
+    assert_null(strcasestr(seen, "Expect"));
+    assert_null(strcasestr(seen, "Proxy-"));
+    assert_null(strcasestr(seen, "X-Empty"));
+    assert_null(strcasestr(seen, "X-Nul"));
+    assert_null(strcasestr(seen, "X Space"));
+    assert_non_null(strstr(seen, "\r\nCookie: sid=abc\r\n"));
+    assert_non_null(strstr(seen, "\r\nAuthorization: Bearer t0k3n\r\n"));
+    assert_non_null(strstr(seen, "\r\nReferer: https://ref.example/\r\n"));
+    assert_non_null(strstr(seen, "\r\nRange: bytes=0-3\r\n"));
+    assert_non_null(strstr(seen, "\r\nUser-Agent: " CONF_UA "\r\n"));
+}
+
+/* The filter as a table: name, value, from a policy, refused. */
+static void test_header_filter_table(void **state)
+{
+    static char long_value[MR_HEADER_MAX_LINE];
+    static const struct {
+        const char *name, *value;
+        bool policy, refused;
+    } cases[] = {
+        { "Referer", "https://a.example/", true, false },
+        { "User-Agent", "Kodi/20 (Linux)", true, false },
+        { "Cookie", "a=1; b=2", true, false },
+        { "Authorization", "Bearer x", true, false },
+        { "Origin", "https://a.example", true, false },
+        { "X-Custom", "tab\there", true, false },
+        { "X-Utf8", "caf\xc3\xa9", true, false },          /* obs-text is a value byte */
+        { "x-!#$%&'*+-.^_`|~", "v", true, false },          /* every tchar */
+        { "Host", "a.example", false, true },
+        { "HOST", "a.example", true, true },
+        { "Content-Length", "0", false, true },
+        { "Transfer-Encoding", "chunked", false, true },
+        { "Connection", "close", false, true },
+        { "Keep-Alive", "1", false, true },
+        { "Proxy-Connection", "1", false, true },
+        { "Upgrade", "h2c", false, true },
+        { "HTTP2-Settings", "AAMAAABkAAQAAP__", false, true },
+        { "TE", "trailers", false, true },
+        { "te", "trailers", false, true },
+        { "Trailer", "X", false, true },
+        { "Expect", "100-continue", false, true },
+        { "Proxy-Authorization", "Basic eDp5", false, true },
+        { "Range", "bytes=0-1", false, false },             /* the relay's own */
+        { "Range", "bytes=0-1", true, true },               /* a policy's */
+        { "If-Range", "\"e\"", true, true },
+        { "If-None-Match", "\"e\"", true, true },
+        { "If-Modified-Since", "Sat, 01 Jan 2000 00:00:00 GMT", true, true },
+        { "If-Match", "*", true, true },
+        { "If-Unmodified-Since", "Sat, 01 Jan 2000 00:00:00 GMT", true, true },
+        { "If-None-Match", "\"e\"", false, false },
+        { "", "v", false, true },
+        { "X Space", "v", false, true },
+        { "X:Colon", "v", false, true },
+        { "X-Bad\r\nInjected", "v", false, true },
+        { "X(paren)", "v", false, true },
+        { "X/slash", "v", false, true },
+        { "X-\xc3\xa9", "v", false, true },
+        { ":authority", "a.example", false, true },
+        { "X-Evil", "a\r\nInjected: 1", false, true },
+        { "X-Evil", "a\nb", false, true },
+        { "X-Evil", "a\rb", false, true },
+        { "X-Evil", "a\x7f", false, true },
+        { "X-Evil", "\x1b[31m", false, true },
+        { "X-Empty", "", false, true },
+        { "X-Long", long_value, false, true },
+    };
+    int failures = 0;
+    (void)state;
+
+    memset(long_value, 'a', sizeof(long_value) - 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = mr_upstream_header_refused(cases[i].name, cases[i].value,
+                                                     cases[i].policy);
+        if ((why != NULL) != cases[i].refused) {
+            print_error("case %zu (%s, policy %d): %s\n", i, cases[i].name, cases[i].policy,
+                        why ? why : "sent");
+            failures++;
+        }
+    }
+    /* The first half: malformed, as opposed to declined. */
+    assert_null(mr_upstream_header_malformed("Host", "a.example"));
+    assert_null(mr_upstream_header_malformed("Transfer-Encoding", "chunked"));
+    assert_null(mr_upstream_header_malformed("Range", "bytes=0-"));
+    assert_null(mr_upstream_header_malformed("X-Empty", ""));
+    assert_null(mr_upstream_header_malformed("X-Tab", "a\tb"));
+    assert_non_null(mr_upstream_header_malformed("X Space", "v"));
+    assert_non_null(mr_upstream_header_malformed("", "v"));
+    assert_non_null(mr_upstream_header_malformed("X-Evil", "a\r\nInjected: 1"));
+    assert_non_null(mr_upstream_header_malformed("X-Long", long_value));
+    assert_non_null(mr_upstream_header_malformed(NULL, "v"));
+    assert_non_null(mr_upstream_header_malformed("X", NULL));
+    assert_null(mr_upstream_header_refused("X-Ok", "v", false));
+    assert_non_null(mr_upstream_header_refused(NULL, "v", false));
+    assert_non_null(mr_upstream_header_refused("X-Ok", NULL, false));
+    /* Just under the line limit is fine. */
+    long_value[MR_HEADER_MAX_LINE - 2 - 6] = '\0';
+    assert_null(mr_upstream_header_refused("X-Long", long_value, false));
+    assert_int_equal(failures, 0);
+}
+
+/* Where a redirect may go, as a table: from, Location, hosts, refused
+ * (a word of the reason, or NULL: followed). */
+static void test_redirect_refused_table(void **state)
+{
+    static char *listed_v[] = { "a.example", "b.example:8080", "[::1]:8081", "127.0.0.1:8081" };
+    static const struct mr_strlist listed = { listed_v, 4 };
+    static const struct {
+        const char *from, *location;
+        bool hosts;
+        const char *why;
+    } cases[] = {
+        { "http://a.example/x", "/y", false, NULL },
+        { "http://a.example/x", "y?q=1", false, NULL },
+        { "http://a.example/x", "http://c.example/y", false, NULL },
+        { "http://a.example/x", "https://c.example/y", false, NULL },
+        { "https://a.example/x", "https://c.example/y", false, NULL },
+        { "https://a.example/x", "//c.example/y", false, NULL },      /* stays https */
+        { "https://a.example/x", "/y", false, NULL },
+        { "https://a.example/x", "http://a.example/y", false, "https to http" },
+        { "https://a.example/x", "HTTP://a.example/y", false, "https to http" },
+        { "HTTPS://a.example/x", "http://a.example/y", false, "https to http" },
+        { "https://a.example/x", "http://c.example:443/y", false, "https to http" },
+        { "https://a.example/x", "http:/y", false, "https to http" },
+        { "http://a.example/x", "file:///etc/passwd", false, "scheme" },
+        { "http://a.example/x", "gopher://a.example/x", false, "scheme" },
+        { "http://a.example/x", "javascript:alert(1)", false, "not a URL" },
+        { "http://a.example/x", "data:text/plain,x", false, "not a URL" },
+        { "http://a.example/x", "http://", false, "not a URL" },
+        { "http://a.example/x", "http://[::1/x", false, "not a URL" },
+        /* With an allow-list. */
+        { "http://a.example/x", "/y", true, NULL },
+        { "http://a.example/x", "https://a.example/y", true, NULL },
+        { "http://a.example/x", "http://A.EXAMPLE/y", true, NULL },
+        { "http://a.example/x", "http://a.example:80/y", true, NULL },
+        { "http://a.example/x", "https://a.example:443/y", true, NULL },
+        { "http://a.example/x", "http://b.example:8080/y", true, NULL },
+        { "http://a.example/x", "http://[::1]:8081/y", true, NULL },
+        { "http://a.example/x", "http://127.0.0.1:8081/y", true, NULL },
+        { "http://a.example/x", "http://c.example/y", true, "allow-list" },
+        { "http://a.example/x", "//c.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://a.example:8080/y", true, "allow-list" },
+        { "http://a.example/x", "http://b.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://a.example.evil.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://evila.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://a.example@c.example/y", true, "allow-list" },
+        { "http://a.example/x", "http://localhost:8081/y", true, "allow-list" },
+        { "http://a.example/x", "http://[::1]:8082/y", true, "allow-list" },
+        { "http://a.example/x", "http://127.0.0.1/y", true, "allow-list" },
+        { "https://a.example/x", "http://a.example/y", true, "https to http" },
+    };
+    struct mr_arena a;
+    int failures = 0;
+    (void)state;
+
+    mr_arena_init(&a, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = mr_upstream_redirect_refused(&a, cases[i].from, cases[i].location,
+                                                       cases[i].hosts ? &listed : NULL);
+        if ((why == NULL) != (cases[i].why == NULL) ||
+            (why && !strstr(why, cases[i].why))) {
+            print_error("%s -> %s (hosts %d): %s, want %s\n", cases[i].from, cases[i].location,
+                        cases[i].hosts, why ? why : "followed",
+                        cases[i].why ? cases[i].why : "followed");
+            failures++;
+        }
+    }
+    mr_arena_free(&a);
+    assert_int_equal(failures, 0);
+}
+
+/* redirect_hosts: a hop to a host not on it is refused before it is asked,
+ * also when it is the second hop; hops within it are followed. */
+static void test_redirect_hosts(void **state)
+{
+    struct fx *f = *state;
+    char entry[64], *entries[] = { entry };
+    const struct mr_strlist hosts = { entries, 1 };
+    struct mr_upstream_req req = { .url = url(f, "/redirect"), .redirect_hosts = &hosts };
+    int before;
+
+    snprintf(entry, sizeof(entry), "127.0.0.1:%d", origin.port);
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 200);
+    assert_string_equal(f->body.p, "hello world");
+
+    for (int i = 0; i < 2; i++) {
+        req.url = url(f, i ? "/redirect-twice" : "/redirect-localhost");
+        before = get_flag(&origin.requests);
+        assert_int_equal(fetch(f, &req), MR_EBLOCKED);
+        assert_non_null(strstr(mr_upstream_error(f->u), "localhost"));
+        assert_non_null(strstr(mr_upstream_error(f->u), "allow-list"));
+        assert_int_equal(f->body.len, 0);
+        /* The refused hop was never asked. */
+        assert_int_equal(get_flag(&origin.requests), before + 1 + i);
+    }
+    /* Without a list, the same redirect is followed (localhost is the
+     * origin). */
+    req.redirect_hosts = NULL;
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_string_equal(f->body.p, "hello world");
+    /* Not followed at all: nothing to vet. */
+    req.redirect_hosts = &hosts;
+    req.no_redirects = true;
+    assert_int_equal(fetch(f, &req), MR_OK);
+    assert_int_equal(f->head.status, 301);
 }
 
 static void test_redirects(void **state)
@@ -1119,6 +1380,10 @@ int main(void)
         T(test_fetch_cap),
         T(test_fetch_head),
         T(test_request_headers),
+        T(test_request_headers_filtered),
+        cmocka_unit_test(test_header_filter_table),
+        cmocka_unit_test(test_redirect_refused_table),
+        T(test_redirect_hosts),
         T(test_redirects),
         T(test_redirect_to_other_scheme),
         T(test_schemes_blocked),

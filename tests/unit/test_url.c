@@ -538,6 +538,68 @@ static void test_has_ctl(void **state)
     }
 }
 
+/* stream.allow_hosts entries against URLs: whole hosts, any case, the
+ * scheme's default port unless the entry names one, IPv6 in brackets. */
+static void test_host_listed(void **state)
+{
+    static char *entries[] = { "cdn.example.com", "127.0.0.1:8081", "[::1]:8082", "[fd00::1]",
+                               "Upper.Example", "bad:port", "[::2", "x.example:0",
+                               "y.example:65536" };
+    static const struct mr_strlist list = { entries, sizeof(entries) / sizeof(entries[0]) };
+    static const struct {
+        const char *url;
+        bool listed;
+    } cases[] = {
+        { "http://cdn.example.com/x", true },
+        { "https://cdn.example.com/x", true },
+        { "http://CDN.Example.COM/x", true },
+        { "http://cdn.example.com:80/x", true },
+        { "https://cdn.example.com:443/x", true },
+        { "http://cdn.example.com:443/x", false },
+        { "https://cdn.example.com:80/x", false },
+        { "http://cdn.example.com:8080/x", false },
+        { "http://evilcdn.example.com/x", false },
+        { "http://cdn.example.com.evil.example/x", false },
+        { "http://sub.cdn.example.com/x", false },
+        { "http://cdn.example.com@127.0.0.1:8081/x", true },    /* the host is 127.0.0.1 */
+        { "http://127.0.0.1@cdn.example.com:8081/x", false },
+        { "http://127.0.0.1:8081/x", true },
+        { "http://127.0.0.1/x", false },
+        { "http://localhost:8081/x", false },
+        { "http://[::1]:8082/x", true },
+        { "http://[::1]/x", false },
+        { "http://[fd00::1]/x", true },
+        { "https://[fd00::1]/x", true },
+        { "http://[fd00::1]:8080/x", false },
+        { "http://upper.example/x", true },
+        { "http://bad/x", false },
+        { "http://x.example/x", false },
+        { "http://y.example/x", false },
+    };
+    struct mr_arena a;
+    int failures = 0;
+    (void)state;
+
+    mr_arena_init(&a, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mr_url_parts u;
+        assert_int_equal(mr_url_parts(&a, cases[i].url, &u), MR_OK);
+        if (mr_url_host_listed(&list, &u) != cases[i].listed) {
+            print_error("%s: %s\n", cases[i].url, cases[i].listed ? "not listed" : "listed");
+            failures++;
+        }
+    }
+    {
+        struct mr_url_parts u;
+        static const struct mr_strlist empty = { NULL, 0 };
+        assert_int_equal(mr_url_parts(&a, "http://cdn.example.com/", &u), MR_OK);
+        assert_false(mr_url_host_listed(&empty, &u));
+        assert_false(mr_url_host_listed(NULL, &u));
+    }
+    mr_arena_free(&a);
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +615,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_is_name, setup, teardown),
         cmocka_unit_test(test_is_name_bounds),
         cmocka_unit_test(test_has_ctl),
+        cmocka_unit_test(test_host_listed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
