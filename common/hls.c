@@ -346,12 +346,18 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct manifest *m, struct 
     return MR_OK;
 }
 
+/* A rewritten manifest is the relay's output, but every byte of it other
+ * than the URIs is the upstream's, and an MPD is XML: a browser that opens
+ * one renders it as a document, XHTML or SVG elements in it included.  So
+ * it gets the headers of a relayed body (mr_resp_foreign), with the type
+ * the relay gives it. */
 static int send_manifest(struct mr_ctx *ctx, const struct manifest *m, const char *p, size_t n,
                          const char *how)
 {
     int rc;
 
-    if ((rc = mr_resp_set_header(&ctx->resp, "Content-Type",
+    if ((rc = mr_resp_foreign(&ctx->resp)) ||
+        (rc = mr_resp_set_header(&ctx->resp, "Content-Type",
                                  m->mpd_rewrite ? "application/dash+xml"
                                          : "application/vnd.apple.mpegurl")) ||
         (rc = mr_resp_set_header(&ctx->resp, "Cache-Control", "no-cache")) ||
@@ -1091,7 +1097,9 @@ int mr_hls_channel_list(struct mr_ctx *ctx)
         return mr_resp_error(&ctx->resp, rc, "cannot tell this server's own URL: set public_url");
     if ((rc = mr_channels_write_m3u(ctx->conf, base, out)))
         return rc;
-    if ((rc = mr_resp_set_header(&ctx->resp, "Content-Type", "audio/x-mpegurl; charset=utf-8")) ||
+    /* Names and logos from channels_m3u, which may be someone else's list. */
+    if ((rc = mr_resp_foreign(&ctx->resp)) ||
+        (rc = mr_resp_set_header(&ctx->resp, "Content-Type", "audio/x-mpegurl; charset=utf-8")) ||
         (rc = mr_resp_set_header(&ctx->resp, "Cache-Control", "no-cache")) ||
         (rc = mr_resp_headerf(&ctx->resp, "Content-Length", "%zu", out->len)))
         return rc;

@@ -14,9 +14,10 @@
 #include "upstream.h"
 
 /* What comes back from the upstream; everything else (hop-by-hop headers,
- * cookies, the upstream's own CORS) stays behind. */
+ * cookies, the upstream's own CORS) stays behind.  Content-Type comes back
+ * through the allow-list (mr_resp_relayed). */
 static const char *const pass_back[] = {
-    "Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag",
+    "Content-Length", "Content-Range", "Accept-Ranges", "ETag",
     "Last-Modified", "Cache-Control", "Expires", "Content-Disposition",
     "Content-Encoding", NULL
 };
@@ -95,6 +96,8 @@ static int pump_head(void *arg, const struct mr_upstream_head *h)
         return MR_EBUSY;
     }
     mr_resp_status(resp, (int)h->status);
+    if ((rc = mr_resp_relayed(resp, mr_upstream_header(h, "Content-Type"))))
+        return rc;
     for (const char *const *name = pass_back; *name; name++) {
         const char *v = mr_upstream_header(h, *name);
         if (v && (rc = mr_resp_set_header(resp, *name, v)) && rc != MR_EINVAL)

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "error.h"
 #include "json.h"
+#include "mimetype.h"
 #include "request.h"
 
 /* What a player may read from a cross-origin answer. */
@@ -212,6 +213,26 @@ int mr_resp_finish(struct mr_response *r)
     if (rc)
         return rc;
     return mr_resp_flush(r);
+}
+
+int mr_resp_foreign(struct mr_response *r)
+{
+    int rc;
+
+    if ((rc = mr_resp_set_header(r, "X-Content-Type-Options", "nosniff")) ||
+        (rc = mr_resp_set_header(r, "Content-Security-Policy", "sandbox")))
+        return rc;
+    return MR_OK;
+}
+
+int mr_resp_relayed(struct mr_response *r, const char *upstream_type)
+{
+    int rc;
+
+    if (r->status != 304 &&
+        (rc = mr_resp_set_header(r, "Content-Type", mr_mimetype_relayed(r->arena, upstream_type))))
+        return rc;
+    return mr_resp_foreign(r);
 }
 
 int mr_resp_json(struct mr_response *r, int status, struct json_object *obj)

@@ -86,6 +86,21 @@ bool mr_resp_client_gone(struct mr_response *r);
 /* Sends the headers if nothing was sent yet, and flushes. */
 int mr_resp_finish(struct mr_response *r);
 
+/* For an answer whose body holds an upstream's bytes: relayed bodies, and
+ * the manifests the relay rewrites but whose other bytes are the
+ * upstream's.  Adds "X-Content-Type-Options: nosniff" (the browser takes
+ * the Content-Type as it is, never guesses a page from the bytes) and
+ * "Content-Security-Policy: sandbox" (a browser that renders the body as a
+ * document anyway gives it no script, no forms, no popups and an origin of
+ * its own, not this one).  Neither header changes what a player does with
+ * the body: fetch, XHR, MSE and <video src> ignore both. */
+int mr_resp_foreign(struct mr_response *r);
+/* A relayed body: its Content-Type mr_mimetype_relayed(upstream_type)
+ * (none on a 304, which has no body and whose headers a browser merges
+ * into the copy it revalidates), and mr_resp_foreign.  Call it after the
+ * status is set. */
+int mr_resp_relayed(struct mr_response *r, const char *upstream_type);
+
 /* A whole JSON answer (Content-Type: application/json; Content-Length). */
 int mr_resp_json(struct mr_response *r, int status, struct json_object *obj);
 /* {"error":{"code":"...","message":"..."}} with the status of `err`.  The

@@ -351,8 +351,7 @@ static int send_head(struct seg *s, long long len, const char *how)
     /* Bytes go on as they come (X-Accel-Buffering: no), except for an
      * answer the web server keeps: it must buffer to keep it, and still
      * passes bytes on as they arrive. */
-    if ((rc = mr_resp_set_header(resp, "Content-Type",
-                                 s->ct ? s->ct : "application/octet-stream")) ||
+    if ((rc = mr_resp_relayed(resp, s->ct)) ||
         (rc = mr_resp_set_header(resp, "X-Cache", how)) ||
         (rc = mr_resp_set_header(resp, "X-Accel-Buffering", edge ? "yes" : "no")))
         return rc;
@@ -406,6 +405,8 @@ static int answer_304(struct seg *s)
     int rc;
 
     mr_resp_status(resp, 304);
+    if ((rc = mr_resp_relayed(resp, s->ct)))
+        return rc;
     if (s->etag)
         mr_resp_set_header(resp, "ETag", s->etag);
     if (s->lm)

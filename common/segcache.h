@@ -4,6 +4,8 @@
  * hls.segment_cache_max_bytes, for hls.segment_cache_ttl_s, in three keys:
  *
  *   seg:{h}        hash: st ("fill", "done" or "skip"), ct, cc, etag, lm, len
+ *                  (ct as the upstream sent it: it goes through the allow-list
+ *                  of mimetype.h each time it is served)
  *   seg:{h}:b      the body, grown by APPEND while the upstream sends it
  *   lock:seg:{h}   the filler's id, renewed with every append
  *
