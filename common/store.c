@@ -162,14 +162,20 @@ static int full_key(const struct mr_store *s, const char *key, char *buf, size_t
 
 int mr_store_ping(struct mr_store *s)
 {
+    bool had = s->rc != NULL;
     redisReply *r;
     int rc;
 
     /* The health check asks now rather than waiting out the retry
-     * interval: it is what operators watch. */
+     * interval: it is what operators watch.  A connection made before
+     * Redis went away fails its first command: then a fresh one asks. */
     if (!s->rc)
         s->next_try_ms = 0;
     r = command(s, "PING");
+    if (!r && had) {
+        s->next_try_ms = 0;
+        r = command(s, "PING");
+    }
     if (!r)
         return MR_EUNAVAILABLE;
     rc = r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG") ? MR_OK : MR_EUNAVAILABLE;

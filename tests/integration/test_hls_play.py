@@ -13,7 +13,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import SECRET, Stack, _finish, assert_json_error, deep_merge, make_config
+from conftest import (SECRET, SRCDIR, Stack, _finish, alive, assert_json_error, deep_merge,
+                      make_config)
 from proxyutil import NginxOrigin, module_stack
 import tokens
 
@@ -48,6 +49,10 @@ def origin(tmp_path_factory):
         "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=320x180\nplain/index.m3u8\n"
         "#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=320x180\nenc/index.m3u8\n")
     (www / "notaplaylist.m3u8").write_text("<html>sorry</html>\n")
+    # the heap overflow of issue 11: EXT-X-DEFINE variables and a variant URL
+    # that fills a token (tests/data/m3u8/, also the unit test's)
+    (www / "overflow.m3u8").write_bytes(
+        (SRCDIR / "tests/data/m3u8/regress-define-long-variant.m3u8").read_bytes())
     return o
 
 
@@ -59,6 +64,7 @@ def st(request, origin):
         media={"master": {"provider": "direct", "source": {"url": origin.url("/master.m3u8")}},
                "enc": {"provider": "direct", "source": {"url": origin.url("/enc/index.m3u8")}},
                "junk": {"provider": "direct", "source": {"url": origin.url("/notaplaylist.m3u8")}},
+               "overflow": {"provider": "direct", "source": {"url": origin.url("/overflow.m3u8")}},
                "gone": {"provider": "direct", "source": {"url": origin.url("/nope.m3u8")}}},
         channels={"ref": {"url": origin.url("/ref/plain/index.m3u8"),
                           "headers": {"Referer": "https://tv.example/"}}})
@@ -129,6 +135,16 @@ def test_channel_with_header_policy(st, origin):
     play(st.url("/live/ref.m3u8"))
     lines = origin.log_lines()[before:]
     assert any("/ref/plain/seg" in l and (" 200 " in l or " 206 " in l) for l in lines), lines
+
+
+def test_define_overflow_playlist_is_refused(st):
+    """The playlist that overflowed the rewriter's buffer: refused as too large,
+    and the m3u8 process lives on (the ASan run of the suite checks its memory)."""
+    pid = st.pid("m3u8")
+    for _ in range(3):
+        assert_json_error(st.get("/api/media/overflow/index.m3u8"), 502, "bad_playlist")
+    assert st.pid("m3u8") == pid and alive(pid)
+    assert st.get("/api/media/master/index.m3u8").status == 200
 
 
 def test_upstream_errors(st):
