@@ -357,9 +357,11 @@ static int send_manifest(struct mr_ctx *ctx, const struct manifest *m, const cha
 /* The playlist cache.  pl:{hash of scope, URL and prefix} holds
  * "MRPL1 <fresh until, ms since the epoch>\n" and the rewritten playlist;
  * it is kept past its freshness (a stale copy is what the others serve
- * while one request refreshes it under lock:pl:{hash}). */
+ * while one request refreshes it under lock:pl:{hash}).  The lock lives
+ * as long as the fetch it covers may (upstream.fetch_timeout_ms, plus the
+ * store's margin for rewriting and writing the copy), so a slow fetch
+ * keeps it to the end; those without a copy wait for it as long. */
 #define PL_MAGIC "MRPL1 "
-#define PL_LOCK_MS 10000
 #define PL_POLL_MAX_US 16000
 
 static long long wall_ms(void)
@@ -426,8 +428,9 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
     const struct mr_conf *c = ctx->conf;
     struct cached_pl pl;
     struct mr_buf *o;
+    struct mr_store_lock lk;
     char *key, *lock;
-    long fresh = 0;
+    long fresh = 0, lock_ms = mr_store_lock_ttl(c->upstream.fetch_timeout_ms);
     bool have, locked;
     int rc;
 
@@ -443,11 +446,11 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
     if (have && wall_ms() < pl.fresh_until)
         return send_manifest(ctx, m, pl.p, pl.n, "HIT");
 
-    locked = mr_store_set_nx(ctx->store, lock, "1", 1, PL_LOCK_MS) == MR_OK;
+    locked = mr_store_lock(ctx->store, lock, lock_ms, &lk) == MR_OK;
     if (!locked) {
         /* Another request is refreshing it: the copy there is, or wait
          * for the new one. */
-        long long deadline = wall_ms() + c->upstream.fetch_timeout_ms + 1000;
+        long long deadline = wall_ms() + lock_ms;
         if (have)
             return send_manifest(ctx, m, pl.p, pl.n, "STALE");
         for (long us = 1000; wall_ms() < deadline && !mr_resp_client_gone(&ctx->resp);
@@ -469,8 +472,7 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
     rc = fetch_rewritten(ctx, m, &o, &fresh);
     if (!rc && o && fresh > 0)
         pl_put(ctx, key, o, fresh);
-    if (locked)
-        mr_store_del(ctx->store, lock);
+    mr_store_unlock(ctx->store, &lk);
     if (rc || !o)
         return rc;
     return send_manifest(ctx, m, o->p, o->len, "MISS");
