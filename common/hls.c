@@ -12,6 +12,7 @@
 #include "channels.h"
 #include "config.h"
 #include "error.h"
+#include "limits.h"
 #include "log.h"
 #include "m3u8.h"
 #include "mpd.h"
@@ -487,23 +488,29 @@ int mr_hls_serve_playlist(struct mr_ctx *ctx, const char *url, const struct mr_h
 
 /* --- links that expired under a player ------------------------------------ */
 
-/* A position hint of the request's query ("v", "n"), or -1. */
-static long long query_hint(struct mr_ctx *ctx, const char *name)
+/* A position hint of the request's query, or -1: absent, or not a value a
+ * playlist can hold (mr_m3u8_hint).  The hints are unsigned, so whatever a
+ * client sends comes out as one of few values or as -1. */
+static long long query_hint(struct mr_ctx *ctx, const char *name, long long max)
 {
-    char *v = NULL, *end;
-    long long n;
+    char *v = NULL;
 
-    if (mr_request_query(&ctx->req, ctx->arena, name, &v) || !v || !*v)
+    if (mr_request_query(&ctx->req, ctx->arena, name, &v) || !v)
         return -1;
-    n = strtoll(v, &end, 10);
-    return *end || n < 0 || n > 100000000000000LL ? -1 : n;
+    return mr_m3u8_hint(v, max);
 }
 
-/* The "v" hint: which playlist of its master this is, or -1. */
+/* The "v" hint: which playlist of its master this is (at most
+ * MR_M3U8_MAX_VARIANTS - 1), or -1. */
 static long variant_hint(struct mr_ctx *ctx)
 {
-    long long v = query_hint(ctx, "v");
-    return v > 100000 ? -1 : (long)v;
+    return (long)query_hint(ctx, "v", MR_M3U8_MAX_VARIANTS - 1);
+}
+
+/* The "n" hint: a segment's media sequence number, or -1. */
+static long long msn_hint(struct mr_ctx *ctx)
+{
+    return query_hint(ctx, "n", MR_M3U8_MAX_MSN);
 }
 
 /* A playlist of a freshly resolved source, whole, into b (initialized by
@@ -709,8 +716,9 @@ typedef int (*try_fn)(struct mr_ctx *ctx, void *arg, const char *url, bool expir
 
 /* After an upstream URL of provider-bound media answered 401/403/404/410:
  * finds it again and answers through try().  First where an earlier request
- * found it (reloc:{media}:{hash of the URL}, kept while the new link lives,
- * or "-" for 30 s when it was not found);
+ * with the same hints found it (reloc:{media}:{hash of the URL and the
+ * source}: "V N\n" and the URL, kept while the new link lives, or "V N\n-"
+ * for 30 s when it was not found);
  * then in the item's cached resolution (another request may have refreshed
  * it already); last in a fresh one.  So a VOD player whose playlist holds
  * dead links costs one resolution, not one per segment. */
@@ -719,25 +727,30 @@ static int recover(struct mr_ctx *ctx, const struct scope *sco, const char *old,
 {
     const struct mr_media *me = sco->media;
     /* A DASH segment's query is the upstream's: no hints there. */
-    long long msn = hls ? query_hint(ctx, "n") : -1;
+    long long msn = hls ? msn_hint(ctx) : -1;
     long status = ctx->upstream_status, variant = hls ? variant_hint(ctx) : -1;
-    char h[33], *key, *url, *what;
+    char h[33], *key, *url, *what, *hints, *val;
     struct mr_source src;
-    struct mr_str known;
+    struct mr_str known, head, rest;
     int rc;
 
-    /* The hints are in the key: a request with made-up ones finds (and
-     * leaves) nothing for the others. */
-    if (!(what = mr_arena_printf(ctx->arena, "%s\n%s\n%ld\n%lld", old, sco->t ? sco->t : "",
-                                 variant, msn)))
+    /* The key is the URL and the source, both signed: the hints, which are
+     * not, never make a key, so a client cannot add keys by varying them.
+     * They are written before the answer, and only a request with the
+     * same hints takes it: one with made-up hints searches for itself
+     * (as it would without the entry) and finds nothing for the others;
+     * what it writes, the next honest request does not take either. */
+    if (!(what = mr_arena_printf(ctx->arena, "%s\n%s", old, sco->t ? sco->t : "")) ||
+        !(hints = mr_arena_printf(ctx->arena, "%ld %lld", variant, msn)))
         return MR_ENOMEM;
     mr_hash_hex(what, h);
     if (!(key = mr_arena_printf(ctx->arena, "reloc:%s:%s", me->id, h)))
         return MR_ENOMEM;
-    if (!mr_store_get(ctx->store, ctx->arena, key, &known) && known.len) {
-        if (mr_str_eq_c(known, "-"))     /* looked for a moment ago, in vain */
+    if (!mr_store_get(ctx->store, ctx->arena, key, &known) &&
+        (rest = mr_str_cut(known, '\n', &head)).p && rest.len && mr_str_eq_c(head, hints)) {
+        if (mr_str_eq_c(rest, "-"))     /* looked for a moment ago, in vain */
             return relocate_failed(ctx, me, MR_ENOTFOUND, status);
-        if (!(url = mr_arena_strdup_str(ctx->arena, known)))
+        if (!(url = mr_arena_strdup_str(ctx->arena, rest)))
             return MR_ENOMEM;
         rc = try(ctx, arg, url, true);
         if (rc != MR_ETOKEN_EXPIRED)
@@ -760,8 +773,8 @@ static int recover(struct mr_ctx *ctx, const struct scope *sco, const char *old,
         {
             long long ttl = src.expire_at ? (long long)(src.expire_at - time(NULL)) - 10
                                           : ctx->conf->resolve.default_ttl_s;
-            if (ttl > 0)
-                mr_store_set(ctx->store, key, url, strlen(url), ttl * 1000);
+            if (ttl > 0 && (val = mr_arena_printf(ctx->arena, "%s\n%s", hints, url)))
+                mr_store_set(ctx->store, key, val, strlen(val), ttl * 1000);
         }
         *policy = src.headers;
         rc = try(ctx, arg, url, true);
@@ -770,7 +783,8 @@ static int recover(struct mr_ctx *ctx, const struct scope *sco, const char *old,
     }
     /* Not there, or dead there too: said at once to the requests that come
      * for it soon (a search may fetch every variant of the stream). */
-    mr_store_set(ctx->store, key, "-", 1, RELOCATE_MISS_MS);
+    if ((val = mr_arena_printf(ctx->arena, "%s\n-", hints)))
+        mr_store_set(ctx->store, key, val, strlen(val), RELOCATE_MISS_MS);
     return relocate_failed(ctx, me, MR_ENOTFOUND, status);
 }
 
