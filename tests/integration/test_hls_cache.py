@@ -384,11 +384,10 @@ def test_live_playlist_is_fetched_once_per_refresh(st, origin):
     assert len(origin.requests_to("/cam/index.m3u8")) == 2
 
 
-def pl_lock_key(origin, channel):
-    """lock:pl:{h} of a channel's playlist (common/hls.c pl_keys: the kind,
-    scope, URL, public_url, variables and variant hint, hashed)."""
-    what = f"h\nc:{channel}\n{origin.url(f'/{channel}/index.m3u8')}\n\n\n-1"
-    return "mr:lock:pl:" + hashlib.sha256(what.encode()).hexdigest()[:32]
+def pl_locks(st):
+    """The playlist cache's locks in Redis now (mr:lock:pl:{h})."""
+    out = st.redis_cli("--scan", "--pattern", "mr:lock:pl:*")
+    return set(out.split())
 
 
 OLD_LOCK_S = 10.0       # the fixed TTL the playlist lock had
@@ -420,7 +419,6 @@ def test_a_playlist_fetch_slower_than_the_old_lock_keeps_it(st, origin):
         return fn
     origin.route("/slow/index.m3u8", route("slow"))
     origin.route("/slow2/index.m3u8", route("slow2"))
-    slow_lock, slow2_lock = pl_lock_key(origin, "slow"), pl_lock_key(origin, "slow2")
     results = []
 
     def view(path, loop):
@@ -435,14 +433,20 @@ def test_a_playlist_fetch_slower_than_the_old_lock_keeps_it(st, origin):
         # one of them refreshes it (held), the other gets the stale copy.
         first = raw_get(st.port, "/live/slow2.m3u8")
         assert first.status == 200 and first.headers["x-cache"] == "MISS", first
-        viewers = [threading.Thread(target=view, args=("/live/slow2.m3u8", True))
-                   for _ in range(2)]
-        viewers += [threading.Thread(target=view, args=("/live/slow.m3u8", False))
-                    for _ in range(10)]
+        assert not pl_locks(st)
+        viewers = [threading.Thread(target=view, args=("/live/slow.m3u8", False))
+                   for _ in range(10)]
         for t in viewers:
             t.start()
-        assert wait_until(lambda: st.redis_cli("EXISTS", slow_lock) == "1", timeout=10)
-        assert wait_until(lambda: st.redis_cli("EXISTS", slow2_lock) == "1", timeout=10)
+        assert wait_until(lambda: len(pl_locks(st)) == 1, timeout=10)
+        (slow_lock,) = pl_locks(st)
+        more = [threading.Thread(target=view, args=("/live/slow2.m3u8", True))
+                for _ in range(2)]
+        for t in more:
+            t.start()
+        viewers += more
+        assert wait_until(lambda: len(pl_locks(st)) == 2, timeout=10)
+        (slow2_lock,) = pl_locks(st) - {slow_lock}
         taken = time.monotonic()
         owner = st.redis_cli("GET", slow_lock)
         assert re.fullmatch(r"[0-9a-f]{32}", owner), owner
@@ -479,7 +483,8 @@ def test_a_playlist_fetch_slower_than_the_old_lock_keeps_it(st, origin):
     finally:
         held.set()
         done.set()
-        st.redis_cli("DEL", slow_lock)
+        for key in pl_locks(st):
+            st.redis_cli("DEL", key)
 
 
 def test_vod_playlists_are_cached_longer_and_errors_not_at_all(st, origin):
