@@ -133,7 +133,7 @@ static const struct field stream_fields[] = {
 
 static const struct field hls_fields[] = {
     INT("token_ttl_s", C(hls.token_ttl_s), 21600, 300, 30L * 86400),
-    INT("max_playlist_bytes", C(hls.max_playlist_bytes), 8 << 20, 1024, 64 << 20),
+    INT("max_playlist_bytes", C(hls.max_playlist_bytes), 8 << 20, 1024, MR_M3U8_MAX_CONF_BYTES),
     INT("segment_cache_max_bytes", C(hls.segment_cache_max_bytes), 16 << 20, 0, 256 << 20),
     INT("segment_cache_ttl_s", C(hls.segment_cache_ttl_s), 600, 1, 7 * 86400),
     INT("edge_cache_s", C(hls.edge_cache_s), 600, 0, 7 * 86400),

@@ -12,6 +12,7 @@
 #include "channels.h"
 #include "config.h"
 #include "error.h"
+#include "limits.h"
 #include "log.h"
 #include "m3u8.h"
 #include "mpd.h"
@@ -370,9 +371,11 @@ static int send_manifest(struct mr_ctx *ctx, const struct manifest *m, const cha
 /* The playlist cache.  pl:{hash of scope, URL and prefix} holds
  * "MRPL1 <fresh until, ms since the epoch>\n" and the rewritten playlist;
  * it is kept past its freshness (a stale copy is what the others serve
- * while one request refreshes it under lock:pl:{hash}). */
+ * while one request refreshes it under lock:pl:{hash}).  The lock lives
+ * as long as the fetch it covers may (upstream.fetch_timeout_ms, plus the
+ * store's margin for rewriting and writing the copy), so a slow fetch
+ * keeps it to the end; those without a copy wait for it as long. */
 #define PL_MAGIC "MRPL1 "
-#define PL_LOCK_MS 10000
 #define PL_POLL_MAX_US 16000
 
 static long long wall_ms(void)
@@ -443,8 +446,9 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
     const struct mr_conf *c = ctx->conf;
     struct cached_pl pl;
     struct mr_buf *o;
+    struct mr_store_lock lk;
     char *key, *lock;
-    long fresh = 0;
+    long fresh = 0, lock_ms = mr_store_lock_ttl(c->upstream.fetch_timeout_ms);
     bool have, locked;
     int rc;
 
@@ -460,11 +464,11 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
     if (have && wall_ms() < pl.fresh_until)
         return send_manifest(ctx, m, pl.p, pl.n, "HIT");
 
-    locked = mr_store_set_nx(ctx->store, lock, "1", 1, PL_LOCK_MS) == MR_OK;
+    locked = mr_store_lock(ctx->store, lock, lock_ms, &lk) == MR_OK;
     if (!locked) {
         /* Another request is refreshing it: the copy there is, or wait
          * for the new one. */
-        long long deadline = wall_ms() + c->upstream.fetch_timeout_ms + 1000;
+        long long deadline = wall_ms() + lock_ms;
         if (have)
             return send_manifest(ctx, m, pl.p, pl.n, "STALE");
         for (long us = 1000; wall_ms() < deadline && !mr_resp_client_gone(&ctx->resp);
@@ -486,8 +490,7 @@ static int serve_manifest(struct mr_ctx *ctx, const struct manifest *m)
     rc = fetch_rewritten(ctx, m, &o, &fresh);
     if (!rc && o && fresh > 0)
         pl_put(ctx, key, o, fresh);
-    if (locked)
-        mr_store_del(ctx->store, lock);
+    mr_store_unlock(ctx->store, &lk);
     if (rc || !o)
         return rc;
     return send_manifest(ctx, m, o->p, o->len, "MISS");
@@ -512,23 +515,29 @@ static time_t scope_cap(struct mr_str scope, time_t exp)
 
 /* --- links that expired under a player ------------------------------------ */
 
-/* A position hint of the request's query ("v", "n"), or -1. */
-static long long query_hint(struct mr_ctx *ctx, const char *name)
+/* A position hint of the request's query, or -1: absent, or not a value a
+ * playlist can hold (mr_m3u8_hint).  The hints are unsigned, so whatever a
+ * client sends comes out as one of few values or as -1. */
+static long long query_hint(struct mr_ctx *ctx, const char *name, long long max)
 {
-    char *v = NULL, *end;
-    long long n;
+    char *v = NULL;
 
-    if (mr_request_query(&ctx->req, ctx->arena, name, &v) || !v || !*v)
+    if (mr_request_query(&ctx->req, ctx->arena, name, &v) || !v)
         return -1;
-    n = strtoll(v, &end, 10);
-    return *end || n < 0 || n > 100000000000000LL ? -1 : n;
+    return mr_m3u8_hint(v, max);
 }
 
-/* The "v" hint: which playlist of its master this is, or -1. */
+/* The "v" hint: which playlist of its master this is (at most
+ * MR_M3U8_MAX_VARIANTS - 1), or -1. */
 static long variant_hint(struct mr_ctx *ctx)
 {
-    long long v = query_hint(ctx, "v");
-    return v > 100000 ? -1 : (long)v;
+    return (long)query_hint(ctx, "v", MR_M3U8_MAX_VARIANTS - 1);
+}
+
+/* The "n" hint: a segment's media sequence number, or -1. */
+static long long msn_hint(struct mr_ctx *ctx)
+{
+    return query_hint(ctx, "n", MR_M3U8_MAX_MSN);
 }
 
 /* A playlist of a freshly resolved source, whole, into b (initialized by
@@ -734,8 +743,9 @@ typedef int (*try_fn)(struct mr_ctx *ctx, void *arg, const char *url, bool expir
 
 /* After an upstream URL of provider-bound media answered 401/403/404/410:
  * finds it again and answers through try().  First where an earlier request
- * found it (reloc:{media}:{hash of the URL}, kept while the new link lives,
- * or "-" for 30 s when it was not found);
+ * with the same hints found it (reloc:{media}:{hash of the URL and the
+ * source}: "V N\n" and the URL, kept while the new link lives, or "V N\n-"
+ * for 30 s when it was not found);
  * then in the item's cached resolution (another request may have refreshed
  * it already); last in a fresh one.  So a VOD player whose playlist holds
  * dead links costs one resolution, not one per segment. */
@@ -744,25 +754,30 @@ static int recover(struct mr_ctx *ctx, const struct scope *sco, const char *old,
 {
     const struct mr_media *me = sco->media;
     /* A DASH segment's query is the upstream's: no hints there. */
-    long long msn = hls ? query_hint(ctx, "n") : -1;
+    long long msn = hls ? msn_hint(ctx) : -1;
     long status = ctx->upstream_status, variant = hls ? variant_hint(ctx) : -1;
-    char h[33], *key, *url, *what;
+    char h[33], *key, *url, *what, *hints, *val;
     struct mr_source src;
-    struct mr_str known;
+    struct mr_str known, head, rest;
     int rc;
 
-    /* The hints are in the key: a request with made-up ones finds (and
-     * leaves) nothing for the others. */
-    if (!(what = mr_arena_printf(ctx->arena, "%s\n%s\n%ld\n%lld", old, sco->t ? sco->t : "",
-                                 variant, msn)))
+    /* The key is the URL and the source, both signed: the hints, which are
+     * not, never make a key, so a client cannot add keys by varying them.
+     * They are written before the answer, and only a request with the
+     * same hints takes it: one with made-up hints searches for itself
+     * (as it would without the entry) and finds nothing for the others;
+     * what it writes, the next honest request does not take either. */
+    if (!(what = mr_arena_printf(ctx->arena, "%s\n%s", old, sco->t ? sco->t : "")) ||
+        !(hints = mr_arena_printf(ctx->arena, "%ld %lld", variant, msn)))
         return MR_ENOMEM;
     mr_hash_hex(what, h);
     if (!(key = mr_arena_printf(ctx->arena, "reloc:%s:%s", me->id, h)))
         return MR_ENOMEM;
-    if (!mr_store_get(ctx->store, ctx->arena, key, &known) && known.len) {
-        if (mr_str_eq_c(known, "-"))     /* looked for a moment ago, in vain */
+    if (!mr_store_get(ctx->store, ctx->arena, key, &known) &&
+        (rest = mr_str_cut(known, '\n', &head)).p && rest.len && mr_str_eq_c(head, hints)) {
+        if (mr_str_eq_c(rest, "-"))     /* looked for a moment ago, in vain */
             return relocate_failed(ctx, me, MR_ENOTFOUND, status);
-        if (!(url = mr_arena_strdup_str(ctx->arena, known)))
+        if (!(url = mr_arena_strdup_str(ctx->arena, rest)))
             return MR_ENOMEM;
         rc = try(ctx, arg, url, true);
         if (rc != MR_ETOKEN_EXPIRED)
@@ -785,8 +800,8 @@ static int recover(struct mr_ctx *ctx, const struct scope *sco, const char *old,
         {
             long long ttl = src.expire_at ? (long long)(src.expire_at - time(NULL)) - 10
                                           : ctx->conf->resolve.default_ttl_s;
-            if (ttl > 0)
-                mr_store_set(ctx->store, key, url, strlen(url), ttl * 1000);
+            if (ttl > 0 && (val = mr_arena_printf(ctx->arena, "%s\n%s", hints, url)))
+                mr_store_set(ctx->store, key, val, strlen(val), ttl * 1000);
         }
         *policy = src.headers;
         rc = try(ctx, arg, url, true);
@@ -795,7 +810,8 @@ static int recover(struct mr_ctx *ctx, const struct scope *sco, const char *old,
     }
     /* Not there, or dead there too: said at once to the requests that come
      * for it soon (a search may fetch every variant of the stream). */
-    mr_store_set(ctx->store, key, "-", 1, RELOCATE_MISS_MS);
+    if ((val = mr_arena_printf(ctx->arena, "%s\n-", hints)))
+        mr_store_set(ctx->store, key, val, strlen(val), RELOCATE_MISS_MS);
     return relocate_failed(ctx, me, MR_ENOTFOUND, status);
 }
 

@@ -19,10 +19,20 @@
 #define MR_URL_MAX               8192        /* one URL */
 #define MR_UPSTREAM_HEADERS_MAX  64          /* upstream response headers kept */
 #define MR_HEADER_MAX_LINE       8192        /* one upstream header line */
-#define MR_M3U8_MAX_BYTES        (8u << 20)  /* a playlist (conf may lower it) */
+#define MR_M3U8_MAX_BYTES        (8u << 20)  /* a playlist, by default (hls.max_playlist_bytes) */
 #define MR_M3U8_MAX_LINE         (64u << 10) /* one playlist line */
 #define MR_M3U8_MAX_VARS         64          /* EXT-X-DEFINE variables */
 #define MR_M3U8_MAX_VAR_VALUE    4096        /* one variable's value */
+#define MR_M3U8_MAX_VARIANTS     64          /* playlists of a master that a position
+                                                hint (?v=K) can name: variants,
+                                                renditions, I-frame playlists */
+#define MR_M3U8_MAX_SEQUENCE     999999999999999LL /* the largest EXT-X-MEDIA-SEQUENCE
+                                                read (15 digits; more are not read) */
+#define MR_M3U8_MAX_CONF_BYTES   (64u << 20) /* the most hls.max_playlist_bytes may be */
+#define MR_M3U8_MAX_MSN          (MR_M3U8_MAX_SEQUENCE + MR_M3U8_MAX_CONF_BYTES / 2)
+                                             /* the largest media sequence number a
+                                                playlist can give a segment: its
+                                                sequence plus one per URI line */
 #define MR_M3U_MAX_BYTES         (16u << 20) /* an M3U channel list (channels_m3u) */
 #define MR_M3U_MAX_CHANNELS      100000      /* channels in it */
 #define MR_ARENA_BLOCK           16384       /* first arena block per request */

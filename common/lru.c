@@ -227,6 +227,23 @@ int mr_lru_del(struct mr_lru *l, const char *key)
     return MR_OK;
 }
 
+int mr_lru_del_if(struct mr_lru *l, const char *key, const void *val, size_t len)
+{
+    size_t klen = strlen(key);
+    struct entry *e;
+    int rc = MR_ENOTFOUND;
+
+    pthread_mutex_lock(&l->mu);
+    e = find(l, key, klen, fnv1a(key, klen));
+    if (e) {
+        rc = e->vlen == len && !memcmp(e->val, val, len) ? MR_OK : MR_EBUSY;
+        if (!rc)
+            unlink_entry(l, e);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
 int mr_lru_incr(struct mr_lru *l, const char *key, long long by, long long *out)
 {
     size_t klen = strlen(key);

@@ -26,6 +26,10 @@ int mr_lru_get(struct mr_lru *l, const char *key, struct mr_arena *a, struct mr_
 int mr_lru_set(struct mr_lru *l, const char *key, const void *val, size_t len,
                long ttl_ms, int nx);
 int mr_lru_del(struct mr_lru *l, const char *key);
+/* Deletes key only while its live value is exactly val (a lock's owner):
+ * MR_OK when deleted, MR_EBUSY when it holds another value, MR_ENOTFOUND
+ * when absent or expired. */
+int mr_lru_del_if(struct mr_lru *l, const char *key, const void *val, size_t len);
 /* Adds `by` to an integer value (0 when absent) and returns the result. */
 int mr_lru_incr(struct mr_lru *l, const char *key, long long by, long long *out);
 size_t mr_lru_count(struct mr_lru *l);

@@ -439,14 +439,29 @@ static int relay_uri(struct rw *w, struct mr_str uri, char kind)
     return MR_OK;
 }
 
-/* The number of an #EXT-X-MEDIA-SEQUENCE: line (digits only, capped). */
+/* The number of an #EXT-X-MEDIA-SEQUENCE: line (digits only, at most
+ * MR_M3U8_MAX_SEQUENCE: the digits that would pass it are not read). */
 static long long media_sequence(struct mr_str line)
 {
     long long n = 0;
 
     for (size_t i = 22; i < line.len && line.p[i] >= '0' && line.p[i] <= '9' &&
-         n < 100000000000000LL; i++)
+         n <= (MR_M3U8_MAX_SEQUENCE - 9) / 10; i++)
         n = n * 10 + (line.p[i] - '0');
+    return n;
+}
+
+long long mr_m3u8_hint(const char *v, long long max)
+{
+    long long n = 0;
+
+    if (!v || !*v)
+        return -1;
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9' || n > (max - (*v - '0')) / 10)
+            return -1;
+        n = n * 10 + (*v - '0');
+    }
     return n;
 }
 
@@ -458,6 +473,12 @@ static int hint(struct rw *w, long variant, long long msn)
     char h[64];
     int n;
 
+    /* Only what a request may send back (mr_m3u8_hint): a master's
+     * playlists past MR_M3U8_MAX_VARIANTS are found by path alone. */
+    if (variant >= MR_M3U8_MAX_VARIANTS)
+        variant = -1;
+    if (msn > MR_M3U8_MAX_MSN)
+        msn = -1;
     if (!w->c->locate || (variant < 0 && msn < 0))
         return MR_OK;
     if (msn >= 0 && variant >= 0)

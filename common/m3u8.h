@@ -45,7 +45,9 @@ struct mr_m3u8_ctx {
      * counted from 0), "?n=MSN" on a segment (its media sequence number),
      * with "&v=K" when this playlist is itself the master's K-th.  They
      * only guide mr_m3u8_find after the link expired, within the scope the
-     * token binds, so they need no signature. */
+     * token binds, so they need no signature.  Only values a request may
+     * send back are written (mr_m3u8_hint): no "v" past
+     * MR_M3U8_MAX_VARIANTS. */
     bool locate;
     long variant;                    /* this playlist's K, or -1 */
 };
@@ -66,6 +68,13 @@ int mr_m3u8_token_data(struct mr_str data, char *kind, struct mr_str *scope,
                        struct mr_str *url, struct mr_str *vars);
 /* Those variables as name/value pairs (arena), for mr_m3u8_ctx.imports. */
 int mr_m3u8_parse_vars(struct mr_arena *a, struct mr_str vars, struct mr_headers *out);
+
+/* A position hint's value as a request carries it (the "v" or "n" of a
+ * relay URL's query, unsigned): plain decimal digits, at most `max`
+ * (MR_M3U8_MAX_VARIANTS - 1 for "v", MR_M3U8_MAX_MSN for "n": no playlist
+ * can present more); else -1, the same as no hint.  A hint is only ever
+ * compared with the positions of a fetched playlist. */
+long long mr_m3u8_hint(const char *v, long long max);
 
 /* What to look for in a freshly fetched playlist, for a URI whose link
  * expired: the same path (its query, host and scheme may have changed),

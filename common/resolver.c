@@ -257,6 +257,7 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
 {
     const struct mr_provider *p = mr_provider_find(m->provider);
     char *key, *lock, *ekey;
+    struct mr_store_lock lk;
     struct mr_str v;
     long long refresh_at = 0, waited_until;
     bool have = false;
@@ -283,11 +284,11 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
     }
     if (!have && remembered_failure(ctx, ekey, &rc))
         return rc;
-    rc = mr_store_set_nx(ctx->store, lock, "1", 1, ctx->conf->resolve.lock_timeout_s * 1000);
+    rc = mr_store_lock(ctx->store, lock, ctx->conf->resolve.lock_timeout_s * 1000, &lk);
     if (rc == MR_OK) {
         struct mr_source fresh;
         rc = resolve_now(ctx, p, m, key, ekey, &fresh);
-        mr_store_del(ctx->store, lock);
+        mr_store_unlock(ctx->store, &lk);
         if (!rc) {
             *out = fresh;
             return MR_OK;

@@ -4,7 +4,8 @@
  * the answer kept in `url:{provider}:{media}` (JSON) until shortly before
  * its link expires: the expiry the provider gives, else the one the link
  * states (expiry.h), else now + resolve.default_ttl_s.  A resolution is made
- * once however many requests ask at once (`lock:url:…`, SET NX): the others
+ * once however many requests ask at once (`lock:url:…`, mr_store_lock: an
+ * owner-token lock with resolve.lock_timeout_s as its TTL): the others
  * wait for it, up to resolve.lock_timeout_s.  From resolve.refresh_margin_s
  * before the expiry, the first request to come refreshes it while the
  * others keep using the still-valid link.  With Redis down the store's

@@ -10,7 +10,6 @@
 
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
-#include <openssl/rand.h>
 
 #include "error.h"
 #include "log.h"
@@ -65,7 +64,8 @@ struct seg {
     const struct mr_relay *r;
     struct mr_store *store;
     char meta[MR_STORE_KEY_MAX], body[MR_STORE_KEY_MAX], lock[MR_STORE_KEY_MAX];
-    char id[33];                    /* this request's lock value */
+    struct mr_store_lock lk;        /* the fill lock, when this request took it;
+                                       its owner token is what the scripts check */
     long ttl_ms;
 
     /* The object's head, as read from (or written to) the meta hash. */
@@ -180,7 +180,7 @@ static int script(struct seg *s, const char *lua, const char *const *argv, const
     v[n] = s->lock; l[n++] = strlen(s->lock);
     v[n] = s->meta; l[n++] = strlen(s->meta);
     v[n] = s->body; l[n++] = strlen(s->body);
-    v[n] = s->id; l[n++] = strlen(s->id);
+    v[n] = s->lk.owner; l[n++] = strlen(s->lk.owner);
     for (int i = 0; i < argc && n < 16; i++) {
         v[n] = argv[i];
         l[n++] = argl ? argl[i] : strlen(argv[i]);
@@ -768,13 +768,9 @@ static int fill(struct seg *s, bool *relay)
 
 static int make_keys(struct seg *s, const char *key_url)
 {
-    unsigned char rnd[16];
     char h[33], k[64];
 
     mr_hash_hex(key_url, h);
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        return MR_EINTERNAL;
-    mr_hex(rnd, sizeof(rnd), s->id);
     snprintf(k, sizeof(k), "seg:%s", h);
     if (mr_store_key(s->store, k, s->meta, sizeof(s->meta)))
         return MR_ETOOBIG;
@@ -787,10 +783,13 @@ static int make_keys(struct seg *s, const char *key_url)
     return MR_OK;
 }
 
+/* The fill lock, through the store's owner-token lock; it is let go by
+ * the scripts above (lua_done, lua_drop), which compare the owner as
+ * mr_store_unlock does, in the same step as their writes. */
 static int take_lock(struct seg *s)
 {
-    return mr_store_set_nx(s->store, s->lock + strlen(s->ctx->conf->key_prefix), s->id,
-                           strlen(s->id), LOCK_MS);
+    return mr_store_lock(s->store, s->lock + strlen(s->ctx->conf->key_prefix), LOCK_MS,
+                         &s->lk);
 }
 
 static void record(struct seg *s)

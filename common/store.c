@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/rand.h>
 
 #include "config.h"
 #include "error.h"
@@ -259,6 +260,65 @@ int mr_store_del(struct mr_store *s, const char *key)
     if (r)
         freeReplyObject(r);
     return MR_OK;
+}
+
+/* The release: compare-and-delete in one script.  EVAL, not EVALSHA: the
+ * script is under 100 bytes, Redis caches its compiled form by hash
+ * anyway, and there is no NOSCRIPT to handle after a restart or a
+ * SCRIPT FLUSH. */
+static const char lua_unlock[] =
+    "if redis.call('get',KEYS[1])==ARGV[1] then return redis.call('del',KEYS[1]) end "
+    "return 0";
+
+int mr_store_lock(struct mr_store *s, const char *key, long ttl_ms, struct mr_store_lock *l)
+{
+    unsigned char rnd[MR_STORE_LOCK_OWNER_HEX / 2];
+    int n, rc;
+
+    l->held = false;
+    l->owner[0] = '\0';
+    n = snprintf(l->key, sizeof(l->key), "%s", key);
+    if (n < 0 || (size_t)n >= sizeof(l->key))
+        return MR_ETOOBIG;
+    if (ttl_ms <= 0)
+        return MR_EINTERNAL;    /* a lock that never lapses is a bug */
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return MR_EINTERNAL;
+    mr_hex(rnd, sizeof(rnd), l->owner);
+    rc = set(s, key, l->owner, MR_STORE_LOCK_OWNER_HEX, ttl_ms, true);
+    l->held = rc == MR_OK;
+    return rc;
+}
+
+int mr_store_unlock(struct mr_store *s, struct mr_store_lock *l)
+{
+    char k[MR_STORE_KEY_MAX];
+    redisReply *r;
+    int rc, local;
+
+    if (!l->held)
+        return MR_OK;
+    l->held = false;
+    if ((rc = full_key(s, l->key, k, sizeof(k))))
+        return rc;
+    /* Taken in the fallback while Redis was down, perhaps: the fallback's
+     * copy goes if it is ours, and Redis is asked as well (if it is back,
+     * what it holds under that key is someone else's and stays). */
+    local = mr_lru_del_if(s->lru, k, l->owner, MR_STORE_LOCK_OWNER_HEX);
+    r = command(s, "EVAL %s 1 %s %s", lua_unlock, k, l->owner);
+    if (!r)
+        return local == MR_OK ? MR_OK : MR_EBUSY;
+    if (r->type == REDIS_REPLY_INTEGER)
+        rc = r->integer == 1 || local == MR_OK ? MR_OK : MR_EBUSY;
+    else
+        rc = MR_EINTERNAL;
+    freeReplyObject(r);
+    return rc;
+}
+
+long mr_store_lock_ttl(long work_ms)
+{
+    return work_ms + MR_STORE_LOCK_MARGIN_MS;
 }
 
 /* Hash fields live in the fallback as "key\x1ffield". */

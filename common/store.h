@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "arena.h"
+#include "limits.h"
 #include "str.h"
 
 struct mr_conf;
@@ -40,12 +41,46 @@ const char *mr_store_last_error(const struct mr_store *s);
 int mr_store_get(struct mr_store *s, struct mr_arena *a, const char *key, struct mr_str *out);
 /* ttl_ms 0: no expiry. */
 int mr_store_set(struct mr_store *s, const char *key, const void *val, size_t len, long ttl_ms);
-/* SET NX PX: MR_OK when this call took the key, MR_EBUSY when it exists. */
+/* SET NX PX: MR_OK when this call took the key, MR_EBUSY when it exists.
+ * Not for locks (a value anyone could delete): mr_store_lock below. */
 int mr_store_set_nx(struct mr_store *s, const char *key, const void *val, size_t len,
                     long ttl_ms);
 int mr_store_del(struct mr_store *s, const char *key);
 int mr_store_hget(struct mr_store *s, struct mr_arena *a, const char *key,
                   const char *field, struct mr_str *out);
+
+/* Single-flight locks.  A lock is a key holding its owner's token, 16
+ * random bytes (RAND_bytes) in hex, new for every take: taken with
+ * SET key OWNER NX PX ttl, released by a script that deletes the key only
+ * while it still holds OWNER (compare-and-delete, one EVAL).  So a holder
+ * that overran its TTL, whose lock lapsed and was taken by another request,
+ * cannot delete that request's lock.  Waiters may read the key (any value:
+ * held; MR_ENOTFOUND: free).  While Redis is down the process's fallback
+ * holds locks the same way, under its mutex: single flight within the
+ * process.  A lock taken in Redis that Redis loses before its release
+ * lapses by its TTL. */
+#define MR_STORE_LOCK_OWNER_HEX 32
+struct mr_store_lock {
+    char key[MR_STORE_KEY_MAX];           /* without the prefix */
+    char owner[MR_STORE_LOCK_OWNER_HEX + 1];
+    bool held;
+};
+/* Takes `key` for ttl_ms (> 0).  MR_OK: taken, *l says by whom; MR_EBUSY:
+ * someone holds it; MR_ETOOBIG: the key is too long; MR_EINTERNAL: no
+ * randomness, a TTL that is not positive, or a Redis error.  *l is always initialized (held false
+ * unless MR_OK), so mr_store_unlock may be called on it whatever came
+ * back. */
+int mr_store_lock(struct mr_store *s, const char *key, long ttl_ms, struct mr_store_lock *l);
+/* Releases *l if it still holds its key.  MR_OK when it did; MR_EBUSY
+ * when the key lapsed or is someone else's now (left as it is); MR_OK
+ * for a lock not held. */
+int mr_store_unlock(struct mr_store *s, struct mr_store_lock *l);
+/* The TTL of a lock held across work bounded by work_ms (a fetch under
+ * upstream.fetch_timeout_ms): that bound plus MR_STORE_LOCK_MARGIN_MS for
+ * what follows it (rewriting, writing the result), so the lock outlives
+ * every holder that finishes within its bound. */
+#define MR_STORE_LOCK_MARGIN_MS 2000
+long mr_store_lock_ttl(long work_ms);
 
 /* HINCRBYs and SADDs in one pipeline (one round trip).  While Redis is
  * down, counters go to the fallback and set members are dropped. */

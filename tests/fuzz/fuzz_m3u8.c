@@ -1,11 +1,14 @@
 /* fuzz_m3u8.c - the HLS rewriter on arbitrary playlists (with position
- * hints or without, by the first byte), and mr_m3u8_find on the same. */
+ * hints or without, by the first byte), mr_m3u8_find on the same, and
+ * mr_m3u8_hint on their first bytes. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "arena.h"
 #include "buf.h"
+#include "limits.h"
 #include "m3u8.h"
 #include "token.h"
 
@@ -43,5 +46,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mr_m3u8_find(&a, (struct mr_str){ (const char *)data, size },
                  "https://cdn.example.com/a/b/index.m3u8?q=1", &want, &url, &nested);
     mr_arena_free(&a);
+    {
+        /* A hint is -1 or a value within its bound, whatever the bytes. */
+        char hint[40];
+        size_t n = size < sizeof(hint) - 1 ? size : sizeof(hint) - 1;
+        long long v, w;
+        memcpy(hint, data, n);
+        hint[n] = '\0';
+        v = mr_m3u8_hint(hint, MR_M3U8_MAX_MSN);
+        w = mr_m3u8_hint(hint, MR_M3U8_MAX_VARIANTS - 1);
+        if (v < -1 || v > MR_M3U8_MAX_MSN || w < -1 || w >= MR_M3U8_MAX_VARIANTS ||
+            (w >= 0 && v != w))
+            __builtin_trap();
+    }
     return 0;
 }

@@ -373,6 +373,111 @@ def test_made_up_hints_find_nothing_for_the_others(env):
     assert r.status == 200 and r.body == env.origin.segments[3]
 
 
+MAX_VARIANTS = 64      # MR_M3U8_MAX_VARIANTS (common/limits.h)
+MAX_MSN = 999999999999999 + (64 << 20) // 2     # MR_M3U8_MAX_MSN
+JUNK_HINTS = ["", "-1", "-0", "+3", "%203", "3%20", "0x3", "3e0", "3.0", "abc", "%EF%BC%93",
+              "99999999999999999999", str(MAX_MSN + 1)]
+
+
+def key_count(st, pattern):
+    out = st.redis_cli("--scan", "--pattern", pattern)
+    return len(out.split()) if out else 0
+
+
+def get_all(st, paths, threads=4):
+    """raw_get of every path, a few at a time; the statuses, in order."""
+    statuses = [None] * len(paths)
+
+    def run(k):
+        for i in range(k, len(paths), threads):
+            statuses[i] = raw_get(st.port, paths[i], timeout=30).status
+
+    workers = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(120)
+    return statuses
+
+
+def test_made_up_hints_add_no_relocation_keys(env):
+    """A dead segment asked for 1,000 times with distinct hints that no
+    playlist can hold (?v= past MR_M3U8_MAX_VARIANTS, ?n= malformed or past
+    the media sequence range): they count as no hint, so one search, one
+    reloc: key, and the others are answered from it. Hints in range but
+    made up add no key either (the hints are not in the key). The honest
+    hints then still find the segment."""
+    mid = register(env, "p")
+    _, segs = playlists(env, mid)
+    env.origin.revoke()
+    base = segs[3].split("?")[0]
+    pattern = f"mr:reloc:{mid}:*"
+    before = int(env.redis_cli("DBSIZE"))
+    assert key_count(env, pattern) == 0
+    made_up = [f"{base}?n={MAX_MSN + 1 + i}&v={MAX_VARIANTS + i}"
+               for i in range(900)]
+    made_up += [f"{base}?n={j}&v={j}" for j in JUNK_HINTS]
+    made_up += [f"{base}?v={MAX_VARIANTS}&n={j}" for j in JUNK_HINTS]
+    made_up += [f"{base}?n={j}" for j in JUNK_HINTS]
+    made_up += [f"{base}?v=x{i}&n=-{i}" for i in range(1000 - len(made_up))]
+    assert len(set(made_up)) == 1000
+    mints = env.origin.mints("p")
+    # The first searches (and resolves again, once); the rest, at once,
+    # are answered from what it found: nothing.
+    assert raw_get(env.port, made_up[0], timeout=30).status == 403
+    statuses = get_all(env, made_up[1:])
+    assert set(statuses) == {403}, statuses
+    assert env.origin.mints("p") == mints + 1
+    assert key_count(env, pattern) == 1
+    assert int(env.redis_cli("DBSIZE")) - before <= 2
+    # In range but made up: each searches for itself, and still one key.
+    for n in range(40, 60):
+        assert raw_get(env.port, f"{base}?n={n}&v=1").status == 403
+    assert key_count(env, pattern) == 1
+    # The honest hints find it, by position, in the fresh playlist.
+    r = raw_get(env.port, segs[3])
+    assert r.status == 200 and r.body == env.origin.segments[3], r
+    assert key_count(env, pattern) == 1
+
+
+def test_made_up_variant_hints_add_few_playlist_keys(env_default):
+    """A nested playlist asked for with 1,000 distinct ?v=: the ones no
+    master can hold (past MR_M3U8_MAX_VARIANTS, malformed) are served as
+    without a hint, from one cached copy; in all, at most one pl: key per
+    variant a master may have."""
+    env = env_default
+    mid = register(env, "p")
+    master = env.get(f"/api/media/{mid}/index.m3u8")
+    variant = path_of(uris(master.body.decode())[0])
+    assert variant.endswith("?v=0")
+    base = variant.split("?")[0]
+    before = key_count(env, "mr:pl:*")
+
+    def fetches():
+        with env.origin.o.lock:
+            return sum(1 for s in env.origin.o.seen if s.path.endswith("/v0/index.m3u8"))
+
+    fetched = fetches()
+    paths = [f"{base}?v={MAX_VARIANTS + i}" for i in range(900)]
+    paths += [f"{base}?v={j}" for j in JUNK_HINTS]
+    paths += [f"{base}?v=0{j}" for j in JUNK_HINTS if j]
+    paths += [f"{base}?v=y{i}" for i in range(1000 - len(paths))]
+    assert len(set(paths)) == 1000
+    assert set(get_all(env, paths)) == {200}
+    assert key_count(env, "mr:pl:*") - before <= 1
+    assert fetches() - fetched <= 1
+    # Served as without a hint: the segments carry their position only.
+    r = env.get(f"{base}?v={MAX_VARIANTS}")
+    segs = uris(r.body.decode())
+    assert segs[0].endswith("?n=100"), segs[0]
+    assert r.header("X-Cache") == "HIT"
+    # In range, each value is its own copy (the hint is in what is served):
+    # at most MR_M3U8_MAX_VARIANTS of them, plus the one without.
+    get_all(env, [f"{base}?v={v}" for v in range(MAX_VARIANTS)])
+    assert key_count(env, "mr:pl:*") - before <= MAX_VARIANTS + 1
+    assert uris(env.get(variant).body.decode())[0].endswith("?n=100&v=0")
+
+
 def test_a_dead_segment_is_not_searched_for_again(env):
     """s99 is listed but 404 with any signature: after the first request,
     the next ones cost no resolution and one upstream request at most."""

@@ -6,6 +6,7 @@ oversized objects are relayed uncached; channels may drop the query from
 the cache key; without Redis everything is still served."""
 
 import hashlib
+import re
 import shutil
 import subprocess
 import threading
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import SECRET, Stack, _finish, assert_json_error, make_config
+from conftest import SECRET, Stack, _finish, assert_json_error, make_config, wait_until
 from proxyutil import ScriptedOrigin, StreamClient, module_stack, raw_get, trickle
 from test_hls_play import mint
 
@@ -41,7 +42,9 @@ def config(origin, **hls):
         upstream={"allow_networks": ["127.0.0.1/32"]},
         hls={"segment_cache_max_bytes": 4 * MiB, "edge_cache_s": 0, **hls},
         channels={"cam": {"url": origin.url("/cam/index.m3u8")},
-                  "rot": {"url": origin.url("/rot/index.m3u8"), "cache_ignore_query": True}})
+                  "rot": {"url": origin.url("/rot/index.m3u8"), "cache_ignore_query": True},
+                  "slow": {"url": origin.url("/slow/index.m3u8")},
+                  "slow2": {"url": origin.url("/slow2/index.m3u8")}})
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +382,109 @@ def test_live_playlist_is_fetched_once_per_refresh(st, origin):
     assert r.status == 200 and r.headers["x-cache"] == "MISS"
     assert r.body != results[0].body
     assert len(origin.requests_to("/cam/index.m3u8")) == 2
+
+
+def pl_locks(st):
+    """The playlist cache's locks in Redis now (mr:lock:pl:{h})."""
+    out = st.redis_cli("--scan", "--pattern", "mr:lock:pl:*")
+    return set(out.split())
+
+
+OLD_LOCK_S = 10.0       # the fixed TTL the playlist lock had
+
+
+def test_a_playlist_fetch_slower_than_the_old_lock_keeps_it(st, origin):
+    """The playlist lock lives as long as the fetch may (upstream.fetch_timeout_ms,
+    15 s, plus a margin), holds its owner's token, and is released only by its
+    owner. Two origins hold their playlist past the old lock's 10 s: /slow
+    with 10 viewers and no copy yet (they wait for the one fetch), /slow2
+    being refreshed while viewers get the stale copy. Each costs one upstream
+    fetch; and /slow's fetch, finding on its release a lock that is not its
+    own (as if its own had lapsed and another request had taken it), leaves
+    that lock alone. Before: a "1" for 10 s, deleted with DEL -- the waiters
+    each fetched at 10 s, a viewer of /slow2 started a second refresh, and
+    the late DEL removed the other request's lock."""
+    held, done = threading.Event(), threading.Event()
+    counts = {"slow": 0, "slow2": 0}
+
+    def route(name):
+        def fn(h, seen):
+            counts[name] += 1
+            # The first /slow2 fetch makes its copy at once; every other one
+            # is held until the test has seen the old lock's TTL go by.
+            if name == "slow" or counts[name] > 1:
+                held.wait(14)       # within upstream.fetch_timeout_ms
+            h.answer(200, {"Content-Type": "application/vnd.apple.mpegurl"},
+                     live_playlist(counts[name], target=1))
+        return fn
+    origin.route("/slow/index.m3u8", route("slow"))
+    origin.route("/slow2/index.m3u8", route("slow2"))
+    results = []
+
+    def view(path, loop):
+        while True:
+            results.append((path, raw_get(st.port, path, timeout=30)))
+            if not loop or done.wait(0.1):
+                return
+
+    try:
+        # /slow2 has a copy, fresh for half its target duration (500 ms);
+        # its viewers come back until the test is done: once it is stale,
+        # one of them refreshes it (held), the other gets the stale copy.
+        first = raw_get(st.port, "/live/slow2.m3u8")
+        assert first.status == 200 and first.headers["x-cache"] == "MISS", first
+        assert not pl_locks(st)
+        viewers = [threading.Thread(target=view, args=("/live/slow.m3u8", False))
+                   for _ in range(10)]
+        for t in viewers:
+            t.start()
+        assert wait_until(lambda: len(pl_locks(st)) == 1, timeout=10)
+        (slow_lock,) = pl_locks(st)
+        more = [threading.Thread(target=view, args=("/live/slow2.m3u8", True))
+                for _ in range(2)]
+        for t in more:
+            t.start()
+        viewers += more
+        assert wait_until(lambda: len(pl_locks(st)) == 2, timeout=10)
+        (slow2_lock,) = pl_locks(st) - {slow_lock}
+        taken = time.monotonic()
+        owner = st.redis_cli("GET", slow_lock)
+        assert re.fullmatch(r"[0-9a-f]{32}", owner), owner
+        assert int(st.redis_cli("PTTL", slow_lock)) > OLD_LOCK_S * 1000
+
+        # Past the old TTL (sooner if a second fetch starts): both locks are
+        # still there, and each playlist was asked for once per refresh.
+        wait_until(lambda: counts != {"slow": 1, "slow2": 2}
+                   or time.monotonic() - taken > OLD_LOCK_S + 0.5,
+                   timeout=OLD_LOCK_S + 1, interval=0.1)
+        assert counts == {"slow": 1, "slow2": 2}, counts
+        assert st.redis_cli("GET", slow_lock) == owner
+        assert st.redis_cli("EXISTS", slow2_lock) == "1"
+
+        # As if /slow's lock had lapsed and another request had taken it.
+        st.redis_cli("SET", slow_lock, "another-request", "PX", "60000")
+        held.set()
+        assert wait_until(lambda: st.redis_cli("EXISTS", slow2_lock) == "0", timeout=10)
+        assert wait_until(lambda: sum(p == "/live/slow.m3u8" for p, _ in results) == 10,
+                          timeout=20)
+        done.set()
+        for t in viewers:
+            t.join(30)
+
+        assert counts == {"slow": 1, "slow2": 2}, counts
+        assert st.redis_cli("GET", slow_lock) == "another-request"
+        slow = [r for p, r in results if p == "/live/slow.m3u8"]
+        assert all(r.status == 200 for r in slow), slow
+        assert len({r.body for r in slow}) == 1
+        assert {r.headers["x-cache"] for r in slow} <= {"MISS", "WAIT"}
+        slow2 = [r for p, r in results if p == "/live/slow2.m3u8"]
+        assert all(r.status == 200 for r in slow2), slow2
+        assert "STALE" in {r.headers["x-cache"] for r in slow2}
+    finally:
+        held.set()
+        done.set()
+        for key in pl_locks(st):
+            st.redis_cli("DEL", key)
 
 
 def test_vod_playlists_are_cached_longer_and_errors_not_at_all(st, origin):

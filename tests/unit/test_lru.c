@@ -169,6 +169,15 @@ static void test_nx(void **state)
     assert_int_equal(mr_lru_set(l, "lock", "d", 1, 0, 1), MR_OK);
     assert_value(l, &f->a, "lock", "d");
     assert_int_equal(mr_lru_count(l), 1);
+    /* Compare-and-delete: only the value it holds deletes it. */
+    assert_int_equal(mr_lru_del_if(l, "lock", "e", 1), MR_EBUSY);
+    assert_int_equal(mr_lru_del_if(l, "lock", "dd", 2), MR_EBUSY);
+    assert_int_equal(mr_lru_del_if(l, "lock", "", 0), MR_EBUSY);
+    assert_value(l, &f->a, "lock", "d");
+    assert_int_equal(mr_lru_del_if(l, "lock", "d", 1), MR_OK);
+    assert_value(l, &f->a, "lock", NULL);
+    assert_int_equal(mr_lru_del_if(l, "lock", "d", 1), MR_ENOTFOUND);
+    assert_int_equal(mr_lru_count(l), 0);
     mr_lru_free(l);
 }
 
@@ -194,7 +203,9 @@ static void test_ttl(void **state)
     assert_value(l, &f->a, "short", NULL);
     assert_value(l, &f->a, "long", "y");
     assert_value(l, &f->a, "forever", "z");
-    /* An expired lock can be taken again with nx. */
+    /* An expired lock is not there to delete, and can be taken again
+     * with nx. */
+    assert_int_equal(mr_lru_del_if(l, "lock", "l", 1), MR_ENOTFOUND);
     assert_int_equal(mr_lru_set(l, "lock", "m", 1, 0, 1), MR_OK);
     assert_value(l, &f->a, "lock", "m");
     /* An expired counter starts over. */

@@ -739,6 +739,94 @@ static void test_locate_hints(void **state)
     mr_arena_free(&a);
 }
 
+/* A hint as a client sends it back: plain decimal within what a playlist
+ * can hold, else -1 (as absent), so made-up values come out as few. */
+static void test_hint_values(void **state)
+{
+    static const char *const refused[] = {
+        "", "-1", "-0", "+5", " 5", "5 ", "0x10", "1e3", "5.0", "%35", "5\n", "٣",
+        "9223372036854775807", "99999999999999999999999999",
+    };
+    char big[32];
+
+    (void)state;
+    assert_int_equal(mr_m3u8_hint(NULL, 63), -1);
+    assert_int_equal(mr_m3u8_hint("0", 63), 0);
+    assert_int_equal(mr_m3u8_hint("007", 63), 7);
+    assert_int_equal(mr_m3u8_hint("63", 63), 63);
+    assert_int_equal(mr_m3u8_hint("64", 63), -1);
+    assert_int_equal(mr_m3u8_hint("100000", 63), -1);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        long long got = mr_m3u8_hint(refused[i], MR_M3U8_MAX_MSN);
+        if (got != -1)
+            print_message("\"%s\" gave %lld\n", refused[i], got);
+        assert_int_equal(got, -1);
+    }
+    /* The media sequence bound: the largest EXT-X-MEDIA-SEQUENCE read, plus
+     * one per URI line of a playlist at the size cap. */
+    snprintf(big, sizeof(big), "%lld", (long long)MR_M3U8_MAX_MSN);
+    assert_int_equal(mr_m3u8_hint(big, MR_M3U8_MAX_MSN), MR_M3U8_MAX_MSN);
+    snprintf(big, sizeof(big), "%lld", (long long)MR_M3U8_MAX_MSN + 1);
+    assert_int_equal(mr_m3u8_hint(big, MR_M3U8_MAX_MSN), -1);
+    assert_int_equal(mr_m3u8_hint("100000000000000", MR_M3U8_MAX_MSN), 100000000000000LL);
+}
+
+/* The hints the rewriter writes are the ones a request may send back: a
+ * media sequence number as long as it can be read (a longer one is read
+ * to its 15th digit, by the rewriter and mr_m3u8_find alike), and no "v"
+ * for a master's playlists past MR_M3U8_MAX_VARIANTS. */
+static void test_hint_bounds(void **state)
+{
+    struct mr_m3u8_ctx c = ctx;
+    struct mr_arena a;
+    struct mr_buf master, out;
+    const char *why;
+    char want[64];
+    char *url;
+    bool nested;
+
+    (void)state;
+    mr_arena_init(&a, 0);
+    c.key = key;
+    c.locate = true;
+    c.variant = -1;
+    mr_buf_init(&master, 1 << 20);
+    assert_int_equal(mr_buf_append_str(&master, mr_str_c("#EXTM3U\n")), MR_OK);
+    for (int i = 0; i < MR_M3U8_MAX_VARIANTS + 6; i++) {
+        char line[96];
+        int n = snprintf(line, sizeof(line), "#EXT-X-STREAM-INF:BANDWIDTH=%d\nv%d.m3u8\n",
+                         i + 1, i);
+        assert_int_equal(mr_buf_append(&master, line, (size_t)n), MR_OK);
+    }
+    mr_buf_init(&out, 1 << 22);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_buf_str(&master), BASE, &out, &why), MR_OK);
+    snprintf(want, sizeof(want), ".m3u8?v=%d\n", MR_M3U8_MAX_VARIANTS - 1);
+    assert_non_null(strstr(out.p, want));
+    snprintf(want, sizeof(want), "?v=%d", MR_M3U8_MAX_VARIANTS);
+    assert_null(strstr(out.p, want));
+    mr_buf_free(&out);
+    mr_buf_free(&master);
+
+    c.variant = 2;
+    mr_buf_init(&out, 1 << 20);
+    assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c("#EXTM3U\n"
+                                     "#EXT-X-MEDIA-SEQUENCE:999999999999999123\n"
+                                     "#EXTINF:1,\na.ts\n#EXTINF:1,\nb.ts\n"), BASE, &out, &why),
+                     MR_OK);
+    assert_non_null(strstr(out.p, ".ts?n=999999999999999&v=2\n"));
+    assert_non_null(strstr(out.p, ".ts?n=1000000000000000&v=2\n"));
+    assert_int_equal(mr_m3u8_hint("1000000000000000", MR_M3U8_MAX_MSN), 1000000000000000LL);
+    assert_int_equal(mr_m3u8_find(&a, mr_str_c("#EXTM3U\n"
+                                               "#EXT-X-MEDIA-SEQUENCE:999999999999999123\n"
+                                               "#EXTINF:1,\na.ts\n#EXTINF:1,\nb.ts\n"),
+                                  BASE, &(struct mr_m3u8_want){ "/x/y.ts", -1,
+                                                                1000000000000000LL },
+                                  &url, &nested), MR_OK);
+    assert_non_null(strstr(url, "/b.ts"));
+    mr_buf_free(&out);
+    mr_arena_free(&a);
+}
+
 /* mr_m3u8_find: the same path first (query and host may differ), else the
  * position; a master's answer is a playlist to look in next. */
 static void test_find(void **state)
@@ -850,6 +938,8 @@ int main(void)
         cmocka_unit_test(test_import_carried),
         cmocka_unit_test(test_define_long_variant),
         cmocka_unit_test(test_locate_hints),
+        cmocka_unit_test(test_hint_values),
+        cmocka_unit_test(test_hint_bounds),
         cmocka_unit_test(test_find),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -216,6 +216,198 @@ static void test_set_nx_and_ttl(void **state)
     assert_int_equal(mr_store_set_nx(f->store, "short-nx", "y", 1, 1000), MR_OK);
 }
 
+/* Polls until key is gone from Redis (its TTL ran out), at most 5 s. */
+static bool wait_gone(struct fx *f, const char *key)
+{
+    for (int i = 0; i < 500; i++) {
+        if (!strcmp(raw(f, "EXISTS %s", key, NULL), "0"))
+            return true;
+        test_sleep_ms(10);
+    }
+    return false;
+}
+
+static bool all_hex(const char *s, size_t n)
+{
+    if (strlen(s) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* A lock holds its owner's random token; only the owner releases it. */
+static void test_lock_owner(void **state)
+{
+    struct fx *f = *state;
+    struct mr_store_lock a, b, forged;
+    char owner[MR_STORE_LOCK_OWNER_HEX + 1];
+    long pttl;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->store, "lock:x", 5000, &a), MR_OK);
+    assert_true(a.held);
+    assert_true(all_hex(a.owner, MR_STORE_LOCK_OWNER_HEX));
+    assert_string_equal(raw(f, "GET %s", "mr:lock:x", NULL), a.owner);
+    pttl = strtol(raw(f, "PTTL %s", "mr:lock:x", NULL), NULL, 10);
+    assert_true(pttl > 0 && pttl <= 5000);
+
+    /* Held: the next one is busy, and is left with nothing to release. */
+    assert_int_equal(mr_store_lock(f->store, "lock:x", 5000, &b), MR_EBUSY);
+    assert_false(b.held);
+    assert_int_equal(mr_store_unlock(f->store, &b), MR_OK);
+    assert_string_equal(raw(f, "GET %s", "mr:lock:x", NULL), a.owner);
+
+    /* A release by anyone but the owner leaves it as it is. */
+    forged = a;
+    memcpy(forged.owner, "00000000000000000000000000000000", MR_STORE_LOCK_OWNER_HEX);
+    assert_int_equal(mr_store_unlock(f->store, &forged), MR_EBUSY);
+    assert_false(forged.held);
+    assert_string_equal(raw(f, "GET %s", "mr:lock:x", NULL), a.owner);
+
+    /* The owner's release deletes it; a second one is a no-op. */
+    assert_int_equal(mr_store_unlock(f->store, &a), MR_OK);
+    assert_false(a.held);
+    assert_string_equal(raw(f, "EXISTS %s", "mr:lock:x", NULL), "0");
+    assert_int_equal(mr_store_unlock(f->store, &a), MR_OK);
+
+    /* Every take draws a new owner. */
+    snprintf(owner, sizeof(owner), "%s", a.owner);
+    assert_int_equal(mr_store_lock(f->store, "lock:x", 5000, &b), MR_OK);
+    assert_string_not_equal(b.owner, owner);
+    assert_int_equal(mr_store_unlock(f->store, &b), MR_OK);
+
+    /* Nonsense is refused before any I/O. */
+    {
+        char longkey[600];
+        memset(longkey, 'k', sizeof(longkey) - 1);
+        longkey[sizeof(longkey) - 1] = '\0';
+        assert_int_equal(mr_store_lock(f->store, longkey, 5000, &a), MR_ETOOBIG);
+        assert_false(a.held);
+        assert_int_equal(mr_store_lock(f->store, "lock:y", 0, &a), MR_EINTERNAL);
+        assert_false(a.held);
+        assert_string_equal(raw(f, "EXISTS %s", "mr:lock:y", NULL), "0");
+    }
+}
+
+/* The bug this lock exists for: A's lock lapses while A still works, B
+ * takes it, and A's late release must not delete B's lock. */
+static void test_lock_lapsed_then_taken(void **state)
+{
+    struct fx *f = *state;
+    struct mr_store_lock a, b, c;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->store, "lock:slow", 100, &a), MR_OK);
+    assert_true(wait_gone(f, "mr:lock:slow"));
+    assert_int_equal(mr_store_lock(f->store, "lock:slow", 5000, &b), MR_OK);
+    assert_int_equal(mr_store_unlock(f->store, &a), MR_EBUSY);
+    assert_string_equal(raw(f, "GET %s", "mr:lock:slow", NULL), b.owner);
+    /* So C still finds it held. */
+    assert_int_equal(mr_store_lock(f->store, "lock:slow", 5000, &c), MR_EBUSY);
+    assert_int_equal(mr_store_unlock(f->store, &b), MR_OK);
+    assert_string_equal(raw(f, "EXISTS %s", "mr:lock:slow", NULL), "0");
+    /* A lapsed lock nobody took: the late release finds nothing. */
+    assert_int_equal(mr_store_lock(f->store, "lock:slow", 100, &a), MR_OK);
+    assert_true(wait_gone(f, "mr:lock:slow"));
+    assert_int_equal(mr_store_unlock(f->store, &a), MR_EBUSY);
+}
+
+/* A lock's TTL is the bound of the work it covers plus the margin: the
+ * playlist cache's lock (upstream.fetch_timeout_ms, 15 s by default)
+ * outlives a fetch that takes longer than the old fixed 10 s. */
+static void test_lock_ttl(void **state)
+{
+    struct fx *f = *state;
+    struct mr_store_lock a;
+    long ttl = mr_store_lock_ttl(f->conf->upstream.fetch_timeout_ms), pttl;
+
+    NEED_REDIS(f);
+    assert_int_equal(f->conf->upstream.fetch_timeout_ms, 15000);
+    assert_int_equal(ttl, 15000 + MR_STORE_LOCK_MARGIN_MS);
+    assert_true(MR_STORE_LOCK_MARGIN_MS > 0);
+    assert_int_equal(mr_store_lock_ttl(1), 1 + MR_STORE_LOCK_MARGIN_MS);
+    assert_int_equal(mr_store_lock(f->store, "lock:pl:t", ttl, &a), MR_OK);
+    pttl = strtol(raw(f, "PTTL %s", "mr:lock:pl:t", NULL), NULL, 10);
+    assert_true(pttl > 15000 && pttl <= ttl);
+    assert_int_equal(mr_store_unlock(f->store, &a), MR_OK);
+}
+
+/* Redis goes away while a lock is held, and comes back while another is
+ * held in the fallback: each release touches only what is its own. */
+static void test_lock_across_failover(void **state)
+{
+    struct fx *f = *state;
+    struct mr_store_lock a, b, c;
+    struct mr_str v;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->store, "lock:f", 5000, &a), MR_OK);
+    redisFree(f->raw);
+    f->raw = NULL;
+    test_redis_stop(&f->redis);
+    /* The release cannot reach Redis: not released (it lapses there). */
+    assert_int_equal(mr_store_unlock(f->store, &a), MR_EBUSY);
+    assert_false(mr_store_redis_up(f->store));
+    /* While Redis is down the fallback holds locks. */
+    assert_int_equal(mr_store_lock(f->store, "lock:f", 5000, &b), MR_OK);
+    assert_int_equal(mr_store_lock(f->store, "lock:f", 5000, &c), MR_EBUSY);
+    assert_int_equal(mr_lru_get(f->lru, "mr:lock:f", &f->arena, &v), MR_OK);
+    assert_string_equal(v.p, b.owner);
+
+    assert_int_equal(test_redis_start(&f->redis), 0);
+    f->raw = test_redis_connect(&f->redis);
+    assert_non_null(f->raw);
+    raw(f, "SET %s %s", "mr:lock:f", "someone-else");
+    test_sleep_ms(150);                   /* past store.retry_ms (100) */
+    /* Released in the fallback; what Redis holds now is not b's. */
+    assert_int_equal(mr_store_unlock(f->store, &b), MR_OK);
+    assert_true(mr_store_redis_up(f->store));
+    assert_int_equal(mr_lru_get(f->lru, "mr:lock:f", &f->arena, &v), MR_ENOTFOUND);
+    assert_string_equal(raw(f, "GET %s", "mr:lock:f", NULL), "someone-else");
+}
+
+/* Without Redis: the same semantics in the process's fallback, shared by
+ * its threads' stores. */
+static void test_lock_fallback(void **state)
+{
+    struct fx *f = *state;
+    struct mr_store_lock a, b, forged;
+    struct mr_store *other;
+    struct mr_str v;
+
+    f->conf = conf_for("");
+    f->store = mr_store_new(f->conf, f->lru);
+    other = mr_store_new(f->conf, f->lru);
+    assert_non_null(f->store);
+    assert_non_null(other);
+
+    assert_int_equal(mr_store_lock(f->store, "lock:p", 5000, &a), MR_OK);
+    assert_true(all_hex(a.owner, MR_STORE_LOCK_OWNER_HEX));
+    assert_int_equal(mr_store_lock(other, "lock:p", 5000, &b), MR_EBUSY);
+    assert_int_equal(mr_store_get(other, &f->arena, "lock:p", &v), MR_OK);  /* waiters see it */
+    assert_string_equal(v.p, a.owner);
+    forged = a;
+    forged.owner[0] = forged.owner[0] == 'a' ? 'b' : 'a';
+    assert_int_equal(mr_store_unlock(other, &forged), MR_EBUSY);
+    assert_int_equal(mr_store_get(other, &f->arena, "lock:p", &v), MR_OK);
+    assert_int_equal(mr_store_unlock(f->store, &a), MR_OK);
+    assert_int_equal(mr_store_get(other, &f->arena, "lock:p", &v), MR_ENOTFOUND);
+
+    /* Lapsed, taken by another thread, released late by the first. */
+    assert_int_equal(mr_store_lock(f->store, "lock:p", 50, &a), MR_OK);
+    for (int i = 0; i < 500 && mr_store_get(other, &f->arena, "lock:p", &v) == MR_OK; i++)
+        test_sleep_ms(10);
+    assert_int_equal(mr_store_lock(other, "lock:p", 5000, &b), MR_OK);
+    assert_int_equal(mr_store_unlock(f->store, &a), MR_EBUSY);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "lock:p", &v), MR_OK);
+    assert_string_equal(v.p, b.owner);
+    assert_int_equal(mr_store_unlock(other, &b), MR_OK);
+    assert_int_equal(mr_store_get(f->store, &f->arena, "lock:p", &v), MR_ENOTFOUND);
+    mr_store_free(other);
+}
+
 static void test_hash(void **state)
 {
     struct fx *f = *state;
@@ -573,6 +765,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_set_del, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_set_nx_and_ttl, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_owner, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_lapsed_then_taken, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_ttl, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_across_failover, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_fallback, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_hash, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_batch_and_sets, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_sismember, setup_redis, teardown),
