@@ -248,7 +248,10 @@ int mr_resp_json(struct mr_response *r, int status, struct json_object *obj)
     if (!body)
         return MR_ENOMEM;
     mr_resp_status(r, status);
+    /* nosniff: an error message may quote an upstream's or a client's
+     * bytes, and no browser may read the answer as anything but JSON. */
     if ((rc = mr_resp_set_header(r, "Content-Type", "application/json")) ||
+        (rc = mr_resp_set_header(r, "X-Content-Type-Options", "nosniff")) ||
         (rc = mr_resp_set_header(r, "Cache-Control", "no-store")) ||
         (rc = mr_resp_headerf(r, "Content-Length", "%zu", len + 1)))
         return rc;

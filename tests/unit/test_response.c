@@ -372,6 +372,7 @@ static void test_json(void **state)
     assert_string_equal(output(f),
                         "Status: 201 Created\r\n"
                         "Content-Type: application/json\r\n"
+                        "X-Content-Type-Options: nosniff\r\n"
                         "Cache-Control: no-store\r\n"
                         "Content-Length: 25\r\n"
                         "\r\n"
