@@ -2,18 +2,17 @@
 
 import json
 import re
-import subprocess
 
 import pytest
 
-from conftest import EXES, MINIMAL_CONFIG, SECRET, binary, make_config, processes_mentioning
+from conftest import (EXES, MINIMAL_CONFIG, SECRET, binary, make_config, processes_mentioning,
+                      run_binary)
 
 
 def run_exe(tmp_path, config, name="resolve"):
     path = tmp_path / "bad.json"
     path.write_text(config if isinstance(config, str) else json.dumps(config, indent=2))
-    r = subprocess.run([str(binary(name)), "--config", str(path)], stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=10)
+    r = run_binary([binary(name), "--config", path])
     return r, path
 
 
@@ -70,8 +69,7 @@ def test_missing_or_short_secret(tmp_path, secret):
 
 def test_missing_config_file(tmp_path):
     missing = tmp_path / "nope.json"
-    r = subprocess.run([str(binary("proxy")), "--config", str(missing)], stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=10)
+    r = run_binary([binary("proxy"), "--config", missing])
     assert r.returncode == 1, r
     assert str(missing) in r.stderr, r
 
