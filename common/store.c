@@ -165,11 +165,19 @@ int mr_store_ping(struct mr_store *s)
     redisReply *r;
     int rc;
 
+    bool had_conn = s->rc != NULL;
+
     /* The health check asks now rather than waiting out the retry
-     * interval: it is what operators watch. */
+     * interval: it is what operators watch.  A connection made before Redis
+     * restarted fails the first command on it: then ask again on a new one,
+     * or a thread that slept through the restart says "down" once more. */
     if (!s->rc)
         s->next_try_ms = 0;
     r = command(s, "PING");
+    if (!r && had_conn) {
+        s->next_try_ms = 0;
+        r = command(s, "PING");
+    }
     if (!r)
         return MR_EUNAVAILABLE;
     rc = r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG") ? MR_OK : MR_EUNAVAILABLE;
