@@ -1,6 +1,7 @@
 /* relay.c - the stream pump between an upstream and the client. */
 #include "relay.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +125,31 @@ static int pump_head(void *arg, const struct mr_upstream_head *h)
 #define GATHER_SIZE (128 * 1024)
 #define CURL_PIECE 16384
 
+/* The thread's gather buffer lives as long as the thread (one per request
+ * would be an mmap and a munmap each: 128 KiB is malloc's threshold); the
+ * key's destructor frees it when the thread ends. */
 static _Thread_local char *gather;
+static pthread_key_t gather_key;
+static pthread_once_t gather_once = PTHREAD_ONCE_INIT;
+
+static void gather_key_make(void)
+{
+    if (pthread_key_create(&gather_key, free))
+        mr_error("relay: no thread-specific key for the gather buffer");
+}
+
+static char *gather_buf(void)
+{
+    if (gather)
+        return gather;
+    pthread_once(&gather_once, gather_key_make);
+    gather = malloc(GATHER_SIZE);
+    if (gather && pthread_setspecific(gather_key, gather)) {
+        free(gather);           /* no key: it could not be freed at the end */
+        gather = NULL;
+    }
+    return gather;
+}
 
 static int push(struct pump *p)
 {
@@ -146,7 +171,7 @@ static int pump_data(void *arg, const void *data, size_t n)
     struct pump *p = arg;
 
     p->bytes_up += n;
-    if (!gather && !(gather = malloc(GATHER_SIZE)))
+    if (!gather_buf())
         return MR_ENOMEM;
     if (p->gathered + n > GATHER_SIZE) {
         int rc = push(p);

@@ -2,6 +2,7 @@
 #include "segcache.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,7 +548,30 @@ static int follow(struct seg *s)
 
 /* --- Filling ------------------------------------------------------------ */
 
+/* Kept for the thread's life like relay.c's gather buffer, and freed by
+ * the key's destructor when the thread ends. */
 static _Thread_local char *fill_buf;
+static pthread_key_t fill_key;
+static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
+
+static void fill_key_make(void)
+{
+    if (pthread_key_create(&fill_key, free))
+        mr_error("segcache: no thread-specific key for the fill buffer");
+}
+
+static char *fill_buffer(void)
+{
+    if (fill_buf)
+        return fill_buf;
+    pthread_once(&fill_once, fill_key_make);
+    fill_buf = malloc(FILL_CHUNK);
+    if (fill_buf && pthread_setspecific(fill_key, fill_buf)) {
+        free(fill_buf);         /* no key: it could not be freed at the end */
+        fill_buf = NULL;
+    }
+    return fill_buf;
+}
 
 /* Hands what is gathered to Redis (while caching) and to the client (the
  * part of it the client asked for, while it is there). */
@@ -660,7 +684,7 @@ static int fill_data(void *arg, const void *p, size_t n)
     struct seg *s = arg;
 
     s->bytes_up += n;
-    if (!fill_buf && !(fill_buf = malloc(FILL_CHUNK)))
+    if (!fill_buffer())
         return MR_ENOMEM;
     while (n) {
         size_t k = FILL_CHUNK - s->gathered;

@@ -163,17 +163,18 @@ static int full_key(const struct mr_store *s, const char *key, char *buf, size_t
 
 int mr_store_ping(struct mr_store *s)
 {
-    bool had = s->rc != NULL;
+    bool had_conn = s->rc != NULL;
     redisReply *r;
     int rc;
 
     /* The health check asks now rather than waiting out the retry
-     * interval: it is what operators watch.  A connection made before
-     * Redis went away fails its first command: then a fresh one asks. */
+     * interval: it is what operators watch.  A connection made before Redis
+     * restarted fails the first command on it: then ask again on a new one,
+     * or a thread that slept through the restart says "down" once more. */
     if (!s->rc)
         s->next_try_ms = 0;
     r = command(s, "PING");
-    if (!r && had) {
+    if (!r && had_conn) {
         s->next_try_ms = 0;
         r = command(s, "PING");
     }

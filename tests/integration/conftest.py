@@ -69,6 +69,138 @@ def binary(name):
     return BUILDDIR / "fcgi" / f"mediarelay-{name}"
 
 
+# --- sanitizer reports ---------------------------------------------------------
+#
+# With an ASan+UBSan build (./configure --enable-sanitizers) every executable
+# the suite runs logs its reports and keeps going (contrib/dev/stack sets the
+# options for a stack's executables, sanitizer_env() below for the ones a
+# test runs itself with run_binary()).  AddressSanitizer and LeakSanitizer
+# reports go to files (log_path); UBSan's to the process's stderr, the only
+# place GCC's libubsan writes when libasan is loaded too.  Each report found
+# fails the test whose stack (or run_binary call) wrote it, and the run.
+
+def _sanitizer_build():
+    try:
+        return BUILDDIR is not None and b"__asan_init" in binary("resolve").read_bytes()
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitizer_build()
+SANITIZER_REPORTS = []          # (what ran it, the file it was in, the report)
+NO_LEAK_CHECK = []              # (test, executable, why): exits LeakSanitizer missed
+_session_san_dir = None         # log_path for what a test runs without run_binary()
+
+
+def sanitizer_env(logdir, base=None):
+    """The environment (base, default os.environ) for running an executable of
+    an ASan+UBSan build with its ASan/LSan reports in logdir: as contrib/dev/stack
+    runs them (the caller's options first, ours last, which win)."""
+    env = dict(os.environ if base is None else base)
+    if not SANITIZED:
+        return env
+
+    def opts(name, ours):
+        return f"{env[name]}:{ours}" if env.get(name) else ours
+
+    env["ASAN_OPTIONS"] = opts("ASAN_OPTIONS", "halt_on_error=0:detect_leaks=1:print_legend=0:"
+                               f"log_path={logdir}/asan:log_exe_name=1")
+    # Not for UBSan's reports (stderr): libubsan sets libasan's log_path to
+    # its own (see contrib/dev/stack).
+    env["UBSAN_OPTIONS"] = opts("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=0:"
+                                f"log_path={logdir}/asan-after-ubsan:log_exe_name=1")
+    supp = SRCDIR / "tests" / "lsan.supp"
+    if supp.exists():
+        env["LSAN_OPTIONS"] = opts("LSAN_OPTIONS", f"suppressions={supp}:print_suppressions=0")
+    return env
+
+
+_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\dT")    # our log lines, other threads'
+_ASAN_RULE = re.compile(r"^={65}$", re.M)       # starts each ASan/LSan report
+
+
+def ubsan_reports(text):
+    """The UBSan reports in an executable's stderr: each 'runtime error:' line
+    with what follows it up to a blank line (notes, the stack trace)."""
+    reports, cur = [], None
+    for line in text.splitlines():
+        if ": runtime error: " in line:
+            cur = [line]
+            reports.append(cur)
+        elif cur is not None:
+            if not line.strip() or len(cur) >= 80:
+                cur = None
+            elif not _LOG_LINE.match(line):
+                cur.append(line)
+    return ["\n".join(r) for r in reports]
+
+
+def _read_reports(logdir, stderr_files=(), seen=None):
+    """[(source, text)]: the reports in the files of logdir (ASan/LSan logs,
+    one or more reports each) and the UBSan reports in stderr_files.  seen maps
+    a path to how much of it was read, so a second call returns only what is new."""
+    seen = {} if seen is None else seen
+    found = []
+    files = sorted(Path(logdir).glob("*")) if logdir and Path(logdir).is_dir() else []
+    for path in [*files, *stderr_files]:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        new = text[seen.get(str(path), 0):]
+        seen[str(path)] = len(text)
+        if path in files:
+            found += [(str(path), r.strip()) for r in _ASAN_RULE.split(new) if r.strip()]
+        else:
+            found += [(f"{path} (UBSan)", r) for r in ubsan_reports(new)]
+    return found
+
+
+def _headline(text):
+    lines = text.splitlines()
+    return next((l.strip() for l in lines if "SUMMARY:" in l or ": runtime error: " in l),
+                lines[0].strip())
+
+
+def _same_bug(text):
+    """What two reports of one bug share: the headline without numbers, and the
+    functions on top of the stack."""
+    head = re.sub(r"0x[0-9a-fA-F]+|\d+", "N", _headline(text))
+    return head, tuple(re.findall(r"#\d+ 0x[0-9a-f]+ in (\S+)", text)[:4])
+
+
+def fail_on_sanitizer_reports(reports, what):
+    """Fail the current test (or fixture teardown) if there are reports; the
+    reports are printed in full in the run's summary."""
+    if not reports:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    SANITIZER_REPORTS.extend((test or what, source, text) for source, text in reports)
+    heads = "\n".join(f"  {source}: {_headline(text)}" for source, text in reports)
+    pytest.fail(f"{len(reports)} sanitizer report(s) from {what} (in full under "
+                f"'sanitizer reports' at the end):\n{heads}", pytrace=False)
+
+
+def run_binary(argv, timeout=10, env=None, **kwargs):
+    """subprocess.run for one of our executables or tools, stdin /dev/null,
+    stdout and stderr captured as text.  With an ASan+UBSan build, a report it
+    writes fails the calling test."""
+    logdir = Path(tempfile.mkdtemp(prefix="mr-san-", dir="/tmp")) if SANITIZED else None
+    try:
+        r = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=timeout,
+                           env=sanitizer_env(logdir, env), **kwargs)
+        if SANITIZED:
+            reports = _read_reports(logdir)
+            reports += [(f"stderr of {Path(str(argv[0])).name} (UBSan)", t)
+                        for t in ubsan_reports(r.stderr)]
+            fail_on_sanitizer_reports(reports, " ".join(str(a) for a in argv))
+        return r
+    finally:
+        if logdir:
+            shutil.rmtree(logdir, ignore_errors=True)
+
+
 # --- pytest hooks ------------------------------------------------------------
 
 def pytest_configure(config):
@@ -85,6 +217,59 @@ def pytest_configure(config):
         libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         pass
+    # Executables a test runs without run_binary() inherit this: their ASan/LSan
+    # reports land here, and fail the run at its end.
+    global _session_san_dir
+    if SANITIZED:
+        _session_san_dir = Path(tempfile.mkdtemp(prefix="mr-san-", dir="/tmp"))
+        os.environ.update(sanitizer_env(_session_san_dir))
+
+
+def pytest_report_header(config):
+    if SANITIZED:
+        return [f"mediarelay: ASan+UBSan build in {BUILDDIR}: any sanitizer report fails the run"]
+    return []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _session_san_dir is None:
+        return
+    # Reports from executables run without run_binary(): no test claimed them.
+    SANITIZER_REPORTS.extend(("the session", source, text)
+                             for source, text in _read_reports(_session_san_dir))
+    shutil.rmtree(_session_san_dir, ignore_errors=True)
+    if SANITIZER_REPORTS and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Every sanitizer report, one of each bug in full."""
+    if not SANITIZED:
+        return
+    tr = terminalreporter
+    if NO_LEAK_CHECK:
+        tr.line(f"no leak check for {len(NO_LEAK_CHECK)} executable exit(s) "
+                "(no clean drain at the end of the test):")
+        for test, name, why in NO_LEAK_CHECK:
+            tr.line(f"  {test}: mediarelay-{name}, {why}")
+    if not SANITIZER_REPORTS:
+        tr.line("sanitizer reports: none (ASan+UBSan build)")
+        return
+    tr.section("sanitizer reports", red=True)
+    bugs = {}
+    for what, source, text in SANITIZER_REPORTS:
+        bugs.setdefault(_same_bug(text), []).append((what, source, text))
+    for same in bugs.values():
+        what, source, text = same[0]
+        tr.line(f"----- {source} (from {what})")
+        tr.line(text)
+        if len(same) > 1:
+            tr.line(f"----- and {len(same) - 1} more like it:")
+            for what, source, _ in same[1:]:
+                tr.line(f"      {source} (from {what})")
+        tr.line("")
+    tr.line(f"{len(SANITIZER_REPORTS)} sanitizer report(s), {len(bugs)} distinct: "
+            "the run fails", red=True)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -250,6 +435,8 @@ class Stack:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.pids = set()       # every pid seen, to reap at the end
         self.last_run = None    # CompletedProcess of the last start/stop
+        self._san_seen = {}     # sanitizer logs read so far: path -> length
+        self._san_pending = []  # reports read before a restart
 
     # running the script
     def _run(self, *args, timeout=60):
@@ -260,6 +447,11 @@ class Stack:
         return self.last_run
 
     def start(self, check=True):
+        # A restart clears the executables' logs: keep the UBSan reports of
+        # the run before.
+        self._san_pending = self.sanitizer_reports()
+        for name in EXES:
+            self._san_seen.pop(str(self.dir / f"{name}.log"), None)
         conf = self.dir / "config.in.json"
         if isinstance(self.config, (dict, list)):
             conf.write_text(json.dumps(self.config, indent=2))
@@ -294,6 +486,17 @@ class Stack:
     def reap_all(self):
         for pid in list(self.pids):
             reap(pid)
+
+    def sanitizer_reports(self):
+        """[(source, text)]: the sanitizer reports its executables wrote since
+        the last call (ASan/LSan in DIR/sanitizer/, UBSan in DIR/<exe>.log);
+        always [] but for an ASan+UBSan build.  Leaks are reported at exit:
+        call it after stop()."""
+        if not SANITIZED:
+            return []
+        pending, self._san_pending = self._san_pending, []
+        return pending + _read_reports(self.dir / "sanitizer",
+                                       [self.dir / f"{n}.log" for n in EXES], self._san_seen)
 
     # requests
     def url(self, path):
@@ -357,17 +560,36 @@ class Stack:
         reap(pid)
 
 
-def _finish(stack, failed):
+def _note_unclean_exits(stack, stop_stderr):
+    """Executables whose last exit skipped the leak check: killed by 'stack
+    stop' after 10 s, or _exit() past server.drain_timeout_s."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    for name in EXES:
+        if re.search(rf"\b{name} \(pid \d+\) still running after .*killing it", stop_stderr):
+            NO_LEAK_CHECK.append((test, name, "killed by 'stack stop'"))
+        elif "drain timeout:" in stack.log(name):
+            NO_LEAK_CHECK.append((test, name, "drain timeout"))
+
+
+def _finish(stack, failed, check=True):
+    """Stop the stack and remove its directory; its sanitizer reports fail the
+    caller (check) or are returned."""
     if failed:
         print(f"\n===== stack logs ({stack.dir})")
         print(stack.logs())
     r = stack.stop()
     if r.returncode != 0:
         print("stack stop:", r.stdout, r.stderr)
+    reports = stack.sanitizer_reports()
+    if SANITIZED:
+        _note_unclean_exits(stack, r.stderr)
     if os.environ.get("MR_KEEP_STACK"):
         print(f"kept {stack.dir}")
     else:
         shutil.rmtree(stack.dir, ignore_errors=True)
+    if check:
+        fail_on_sanitizer_reports(reports, f"the stack in {stack.dir}")
+    return reports
 
 
 @pytest.fixture
@@ -387,8 +609,10 @@ def stack(request):
         return s
 
     yield make
+    reports = []
     for s in made:
-        _finish(s, _failed(request))
+        reports += _finish(s, _failed(request), check=False)
+    fail_on_sanitizer_reports(reports, "this test's stacks")
 
 
 @pytest.fixture(scope="session")

@@ -2,18 +2,17 @@
 
 import json
 import re
-import subprocess
 
 import pytest
 
-from conftest import EXES, MINIMAL_CONFIG, SECRET, binary, make_config, processes_mentioning
+from conftest import (EXES, MINIMAL_CONFIG, SECRET, binary, make_config, processes_mentioning,
+                      run_binary)
 
 
 def run_exe(tmp_path, config, name="resolve"):
     path = tmp_path / "bad.json"
     path.write_text(config if isinstance(config, str) else json.dumps(config, indent=2))
-    r = subprocess.run([str(binary(name)), "--config", str(path)], stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=10)
+    r = run_binary([binary(name), "--config", path])
     return r, path
 
 
@@ -84,15 +83,13 @@ def test_short_bearer_token(tmp_path, key, value, name):
 def test_empty_or_long_enough_tokens_pass_check(tmp_path, override):
     path = tmp_path / "ok.json"
     path.write_text(json.dumps(make_config(**override)))
-    r = subprocess.run([str(binary("resolve")), "--config", str(path), "--check"],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    r = run_binary([binary("resolve"), "--config", str(path), "--check"])
     assert r.returncode == 0, r
 
 
 def test_missing_config_file(tmp_path):
     missing = tmp_path / "nope.json"
-    r = subprocess.run([str(binary("proxy")), "--config", str(missing)], stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=10)
+    r = run_binary([binary("proxy"), "--config", missing])
     assert r.returncode == 1, r
     assert str(missing) in r.stderr, r
 

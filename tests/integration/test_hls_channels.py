@@ -4,13 +4,12 @@ configuration's channels win an id; /live/channels.m3u lists every channel
 pointing at the relay; a list that cannot be read stops the start."""
 
 import json
-import subprocess
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import binary, make_config
+from conftest import binary, make_config, run_binary
 from proxyutil import ScriptedOrigin, module_stack, raw_get
 
 
@@ -123,8 +122,7 @@ def test_a_list_that_cannot_be_read_stops_the_start(tmp_path, content, why):
         m3u.write_text(content)
     conf = tmp_path / "conf.json"
     conf.write_text(json.dumps(make_config(channels_m3u=str(m3u))))
-    r = subprocess.run([str(binary("m3u8")), "--config", str(conf), "--check"],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    r = run_binary([binary("m3u8"), "--config", conf, "--check"])
     assert r.returncode != 0
     assert "channels_m3u" in r.stderr and why in r.stderr, r.stderr
 
@@ -133,6 +131,5 @@ def test_a_relative_list_path_is_taken_from_the_configuration_directory(tmp_path
     (tmp_path / "list.m3u").write_text(channel_list(origin))
     conf = tmp_path / "conf.json"
     conf.write_text(json.dumps(make_config(channels_m3u="list.m3u")))
-    r = subprocess.run([str(binary("m3u8")), "--config", str(conf), "--check"],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    r = run_binary([binary("m3u8"), "--config", conf, "--check"])
     assert r.returncode == 0, r.stderr

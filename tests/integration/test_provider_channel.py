@@ -17,7 +17,8 @@ import urllib.request
 
 import pytest
 
-from conftest import ADMIN_TOKEN, KEY_PREFIX, assert_json_error, binary, make_config
+from conftest import (ADMIN_TOKEN, KEY_PREFIX, assert_json_error, binary, make_config,
+                      run_binary)
 from proxyutil import ScriptedOrigin, module_stack
 from test_hls_play import make_hls
 import tokens
@@ -249,8 +250,7 @@ def test_bad_source_in_the_configuration(tmp_path):
     conf = tmp_path / "conf.json"
     conf.write_text(json.dumps(make_config(media={
         "tv": {"provider": "channel", "source": {"channel": "news", "extra": 1}}})))
-    r = subprocess.run([str(binary("resolve")), "--config", str(conf), "--check"],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    r = run_binary([binary("resolve"), "--config", conf, "--check"])
     assert r.returncode != 0
     assert "media.tv.source.extra" in r.stderr, r.stderr
 

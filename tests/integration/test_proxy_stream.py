@@ -211,13 +211,11 @@ def test_expired_link(st, unlisted):
 def test_sign_tool(st, unlisted):
     """mediarelay-sign mints the same kind of link from the command line, with the
     configuration's secret: it plays; a changed url or a --ttl past the limit does not."""
-    import subprocess
-    from conftest import BUILDDIR
+    from conftest import BUILDDIR, run_binary
     tool = BUILDDIR / "tools" / "mediarelay-sign"
     conf = st.dir / "mediarelay.json"
     url = unlisted.url("/movie")
-    r = subprocess.run([str(tool), "--config", str(conf), "--base", st.url(""), "--ttl", "60",
-                        url], capture_output=True, text=True, timeout=10)
+    r = run_binary([tool, "--config", conf, "--base", st.url(""), "--ttl", "60", url])
     assert r.returncode == 0, r.stderr
     link = r.stdout.strip()
     assert link.startswith(st.url("/stream?url=")) and "&exp=" in link and "&sig=" in link, link
@@ -225,15 +223,12 @@ def test_sign_tool(st, unlisted):
     assert ok.status == 200, ok
     bad = raw_get(st.port, path_of(link.replace(q(url), q(url + "x"))))
     assert_raw_error(bad, 403, "forbidden")
-    too_long = subprocess.run([str(tool), "--config", str(conf), "--base", st.url(""),
-                               "--ttl", str(366 * 86400), url],
-                              capture_output=True, text=True, timeout=10)
+    too_long = run_binary([tool, "--config", conf, "--base", st.url(""),
+                        "--ttl", str(366 * 86400), url])
     assert too_long.returncode != 0 and "ttl" in too_long.stderr
-    no_base = subprocess.run([str(tool), "--config", str(conf), url],
-                             capture_output=True, text=True, timeout=10)
+    no_base = run_binary([tool, "--config", conf, url])
     assert no_base.returncode != 0 and "public_url" in no_base.stderr
-    not_http = subprocess.run([str(tool), "--config", str(conf), "--base", st.url(""),
-                               "file:///etc/passwd"], capture_output=True, text=True, timeout=10)
+    not_http = run_binary([tool, "--config", conf, "--base", st.url(""), "file:///etc/passwd"])
     assert not_http.returncode != 0
 
 

@@ -11,13 +11,12 @@ what is checked is who gets an answer, not what plays."""
 
 import json
 import re
-import subprocess
 import urllib.parse
 
 import pytest
 
 from conftest import (ADMIN_TOKEN, BUILDDIR, KEY_PREFIX, Origin, Stack, _finish,
-                      assert_json_error, make_config)
+                      assert_json_error, make_config, run_binary)
 from proxyutil import module_stack
 
 SEG0 = b"\x47" + bytes(range(256)) * 40           # a TS-looking segment
@@ -264,8 +263,7 @@ TOOL = BUILDDIR / "tools" / "mediarelay-sign"
 
 
 def sign_session(conf, *args):
-    return subprocess.run([str(TOOL), "session", "--config", str(conf), *args],
-                          capture_output=True, text=True, timeout=10)
+    return run_binary([TOOL, "session", "--config", conf, *args])
 
 
 def test_tool_session(st):
@@ -324,7 +322,7 @@ def test_tool_session_needs_redis(tmp_path):
     gone.write_text(json.dumps(make_config(redis=f"unix:{tmp_path}/nothing.sock")))
     r = sign_session(gone, "--user", "u", "--room", "r")
     assert r.returncode == 1 and "redis" in r.stderr.lower() and not r.stdout, r
-    h = subprocess.run([str(TOOL), "--help"], capture_output=True, text=True, timeout=10)
+    h = run_binary([TOOL, "--help"])
     assert h.returncode == 0 and "session --user USER --room ROOM" in h.stdout
 
 

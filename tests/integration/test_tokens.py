@@ -5,12 +5,12 @@ signatures), the operator's tool reads them, and rotating `secret` with
 
 import json
 import re
-import subprocess
 import time
 
 import pytest
 
-from conftest import BUILDDIR, SECRET, Stack, _finish, assert_json_error, make_config
+from conftest import (BUILDDIR, SECRET, Stack, _finish, assert_json_error, make_config,
+                      run_binary)
 from proxyutil import NginxOrigin, path_of, sign
 from test_hls_play import make_hls
 import tokens
@@ -129,8 +129,8 @@ def test_client_query_costs_one_fetch(stack, origin):
 def test_tool_opens_relay_urls(stack, origin):
     variant_uri = [l for l in stack.get("/api/media/master/index.m3u8").body.decode()
                    .splitlines() if l.startswith("/api/m3u8/")][0]
-    r = subprocess.run([str(TOOL), "token", "--config", str(stack.dir / "mediarelay.json"),
-                        stack.url(variant_uri)], capture_output=True, text=True, timeout=10)
+    r = run_binary([TOOL, "token", "--config", stack.dir / "mediarelay.json",
+                    stack.url(variant_uri)])
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
     assert got["kind"] == "playlist" and got["scope"] == "m:master", got
@@ -140,8 +140,7 @@ def test_tool_opens_relay_urls(stack, origin):
     other = tokens.mint(b"pm:master\nhttp://x.example/a.m3u8", int(time.time()) + 60,
                         secret="z" * 40)
     for arg in (other, "garbage", ""):
-        r = subprocess.run([str(TOOL), "token", "--config", str(stack.dir / "mediarelay.json"),
-                            arg], capture_output=True, text=True, timeout=10)
+        r = run_binary([TOOL, "token", "--config", stack.dir / "mediarelay.json", arg])
         assert r.returncode != 0, (arg, r.stdout)
 
 

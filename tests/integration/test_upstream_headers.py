@@ -13,11 +13,10 @@ nginx fetches the segments, with the policy's four headers)."""
 
 import json
 import re
-import subprocess
 
 import pytest
 
-from conftest import ADMIN_TOKEN, assert_json_error, binary, make_config
+from conftest import ADMIN_TOKEN, assert_json_error, binary, make_config, run_binary
 from proxyutil import MODES, ScriptedOrigin, module_stack, path_of, raw_get
 
 PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nseg1.ts\n#EXT-X-ENDLIST\n"
@@ -141,8 +140,7 @@ def test_malformed_configuration_header_stops_the_start(tmp_path, headers, why):
     conf = tmp_path / "conf.json"
     conf.write_text(json.dumps(make_config(
         channels={"c": {"url": "http://127.0.0.1:9/i.m3u8", "headers": headers}})))
-    r = subprocess.run([str(binary("m3u8")), "--config", str(conf), "--check"],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    r = run_binary([binary("m3u8"), "--config", str(conf), "--check"])
     assert r.returncode != 0 and why in r.stderr, r.stderr
 
 
@@ -150,6 +148,5 @@ def test_declined_configuration_header_is_left_out(tmp_path):
     conf = tmp_path / "conf.json"
     conf.write_text(json.dumps(make_config(
         channels={"c": {"url": "http://127.0.0.1:9/i.m3u8", "headers": {**BAD, **GOOD}}})))
-    r = subprocess.run([str(binary("m3u8")), "--config", str(conf), "--check"],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    r = run_binary([binary("m3u8"), "--config", str(conf), "--check"])
     assert r.returncode == 0, r.stderr

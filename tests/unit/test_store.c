@@ -606,6 +606,23 @@ static void test_ping_reconnects_at_once(void **state)
     assert_true(mr_store_redis_up(f->store));
 }
 
+/* Redis restarted while this store was idle: its connection is dead but
+ * it does not know yet.  The health check finds that out and asks again on a
+ * new connection, so it says "up" at once. */
+static void test_ping_after_an_unnoticed_restart(void **state)
+{
+    struct fx *f = *state;
+
+    NEED_REDIS(f);
+    redisFree(f->raw);
+    f->raw = NULL;
+    assert_int_equal(mr_store_ping(f->store), MR_OK);
+    test_redis_stop(&f->redis);
+    assert_int_equal(test_redis_start(&f->redis), 0);
+    assert_int_equal(mr_store_ping(f->store), MR_OK);
+    assert_true(mr_store_redis_up(f->store));
+}
+
 /* The pipelined HINCRBY finds Redis gone: the counts go in-process. */
 static void test_batch_when_redis_dies(void **state)
 {
@@ -775,6 +792,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sismember, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_failover_and_back, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_ping_reconnects_at_once, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_ping_after_an_unnoticed_restart, setup_redis,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_batch_when_redis_dies, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_last_error_after_loss, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_only, setup_plain, teardown),
