@@ -30,6 +30,21 @@ fuzz_build_lib() {
         FUZZ_NEWEST_H="$newest" xargs -P"${FUZZ_JOBS:-2}" -I{} sh -c \
             'o="$FUZZ_OUT/$(basename "$(dirname "$1")")_$(basename "$1" .c).o";
              { [ "$o" -nt "$1" ] && [ "$o" -nt "$FUZZ_NEWEST_H" ]; } || clang $FUZZ_CC_ARGS -c "$1" -o "$o"' sh {}
+    fuzz_build_apps
+}
+
+# The executables' route tables, for fuzz_request: each fcgi/NAME.c with
+# its main() renamed and its app exported as mr_fuzz_app_NAME.
+fuzz_build_apps() {
+    local f n
+    for f in "$src"/fcgi/*.c; do
+        n=$(basename "$f" .c)
+        # shellcheck disable=SC2086
+        printf '#define main mr_fuzz_main_%s\n#include "%s"\n#undef main\n%s\n' \
+            "$n" "$f" "const struct mr_app *mr_fuzz_app_$n = &app;" | \
+            clang $fuzz_san -fsanitize=fuzzer-no-link $fuzz_cflags -x c -c - \
+                -o "$out/lib/app_$n.o"
+    done
 }
 
 # fuzz_build TARGET: $out/fuzz_TARGET.
