@@ -62,8 +62,10 @@ static void open_data(struct mr_arena *a, struct mr_str d)
         if (!mr_m3u8_parse_vars(a, vars, &imports)) {
             if (imports.n > MR_M3U8_MAX_VARS)
                 abort();
+            /* (a name may hold a NUL here, cut short as a C string: the
+             * rewriter seals only names of [A-Za-z0-9_-]) */
             for (size_t i = 0; i < imports.n; i++)
-                if (!imports.v[i].name || !*imports.v[i].name || !imports.v[i].value)
+                if (!imports.v[i].name || !imports.v[i].value)
                     abort();
         }
     }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154,SC2089,SC2090,SC2086
 # tests/fuzz/lib.sh - what tests/fuzz/run (CI's bounded runs) and
 # tests/fuzz/campaign (the long runs) share: building the targets and the
 # inputs each one starts from.  Sourced, with $here (this folder), $src (the
@@ -23,9 +24,10 @@ fuzz_build_lib() {
     local newest
     mkdir -p "$out/lib"
     # An object is remade when its source or any header is newer.
+    # shellcheck disable=SC2012  # our own file names
     newest=$(ls -t "$src"/common/*.h "$src"/providers/*.h | head -n 1)
-    # shellcheck disable=SC2086
-    ls "$src"/common/*.c "$src"/providers/*.c | \
+    # shellcheck disable=SC2016  # the inner shell expands them
+    printf '%s\n' "$src"/common/*.c "$src"/providers/*.c | \
         FUZZ_CC_ARGS="$fuzz_san -fsanitize=fuzzer-no-link $fuzz_cflags" FUZZ_OUT="$out/lib" \
         FUZZ_NEWEST_H="$newest" xargs -P"${FUZZ_JOBS:-2}" -I{} sh -c \
             'o="$FUZZ_OUT/$(basename "$(dirname "$1")")_$(basename "$1" .c).o";
