@@ -387,12 +387,13 @@ static void pause_us(long us)
     nanosleep(&ts, NULL);
 }
 
-/* Sends [from, to] of the body (to -1: until the fill says how long),
- * reading it as it grows while the fill runs. */
+/* Sends [from, to] of the body (to -1 on an unknown length: until the fill
+ * says how long), reading it as it grows while the fill runs.  A known
+ * length of 0 is [0, -1] too, and nothing to send. */
 static int follow_body(struct seg *s)
 {
     struct mr_response *resp = &s->ctx->resp;
-    long long off = s->from, stop = s->to >= 0 ? s->to + 1 : -1;
+    long long off = s->from, stop = s->partial || s->len >= 0 ? s->to + 1 : -1;
     long long last_ms = now_ms();
     bool done = s->st == ST_DONE;
     long sleep_us = 0;
