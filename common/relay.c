@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "range.h"
 #include "server.h"
 #include "stats.h"
 #include "upstream.h"
@@ -27,15 +28,6 @@ static const char *const pass_back[] = {
 static const char *const pass_on[] = {
     "range", "if-range", "if-none-match", "if-modified-since", NULL
 };
-
-/* A Range value worth forwarding: "bytes=" and a short list of numbers. */
-static bool range_ok(const char *v)
-{
-    size_t n = strlen(v);
-    if (n > 256 || strncmp(v, "bytes=", 6) || n == 6)
-        return false;
-    return strspn(v + 6, "0123456789-, ") == n - 6;
-}
 
 static bool value_ok(const char *v)
 {
@@ -252,7 +244,7 @@ int mr_relay_headers(struct mr_ctx *ctx, const struct mr_relay *r, bool with_ref
         const char *val = mr_request_header(&ctx->req, *name);
         if (!val || !value_ok(val))
             continue;
-        if (!strcmp(*name, "range") && !range_ok(val))
+        if (!strcmp(*name, "range") && !mr_range_forwardable(val))
             continue;   /* RFC 9110: an invalid Range is ignored */
         v[k].name = *name;
         v[k].value = val;

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "range.h"
 #include "relay.h"
 #include "server.h"
 #include "stats.h"
@@ -260,61 +261,23 @@ static bool not_modified(struct seg *s)
 }
 
 /* The client's Range against an object of `len` bytes (-1: unknown).
- * Sets from/to/partial; MR_ERANGE when it cannot be satisfied.  Ranges
- * that are not one plain byte range are ignored (the whole object). */
+ * Sets from/to/partial; MR_ERANGE when it cannot be satisfied.  An If-Range
+ * that is not this object's validator asks for the whole object. */
 static int plan_range(struct seg *s, long long len)
 {
     const char *v = mr_request_header(&s->ctx->req, "range");
     const char *ifr = mr_request_header(&s->ctx->req, "if-range");
-    long long a = -1, b = -1;
-    char *end;
+    struct mr_range r;
+    int rc;
 
-    s->from = 0;
-    s->to = len >= 0 ? len - 1 : -1;
-    s->partial = false;
-    if (!v || strncmp(v, "bytes=", 6) || strchr(v, ','))
-        return MR_OK;
-    if (ifr && !(s->etag && !strcmp(ifr, s->etag) && strncmp(ifr, "W/", 2)) &&
+    if (v && ifr && !(s->etag && !strcmp(ifr, s->etag) && strncmp(ifr, "W/", 2)) &&
         !(s->lm && !strcmp(ifr, s->lm)))
-        return MR_OK;   /* the client's copy is another: the whole object */
-    v += 6;
-    v += strspn(v, " ");
-    if (*v == '-') {
-        long long n = strtoll(v + 1, &end, 10);
-        if (end == v + 1 || *end || n < 0)
-            return MR_OK;
-        if (len < 0)
-            return MR_OK;
-        if (n == 0)
-            return MR_ERANGE;
-        a = n > len ? 0 : len - n;
-        b = len - 1;
-    } else {
-        a = strtoll(v, &end, 10);
-        if (end == v || *end != '-' || a < 0)
-            return MR_OK;
-        v = end + 1;
-        if (*v) {
-            b = strtoll(v, &end, 10);
-            if (*end || b < a)
-                return MR_OK;
-        }
-        if (len >= 0) {
-            if (a >= len)
-                return MR_ERANGE;
-            if (b < 0 || b >= len)
-                b = len - 1;
-        } else if (b < 0 || b == LLONG_MAX) {
-            /* Open-ended with no known length: all of it.  So is an end
-             * at the largest number (strtoll's cap too): its end + 1 and
-             * its length would pass LLONG_MAX. */
-            return MR_OK;
-        }
-    }
-    s->from = a;
-    s->to = b;
-    s->partial = true;
-    return MR_OK;
+        v = NULL;   /* the client's copy is another: the whole object */
+    rc = mr_range_parse(v, len, &r);
+    s->from = r.from;
+    s->to = r.to;
+    s->partial = r.partial;
+    return rc;
 }
 
 /* Seconds the web server in front may keep this answer (0: not at all):
@@ -430,12 +393,13 @@ static void pause_us(long us)
     nanosleep(&ts, NULL);
 }
 
-/* Sends [from, to] of the body (to -1: until the fill says how long),
- * reading it as it grows while the fill runs. */
+/* Sends [from, to] of the body (to -1 on an unknown length: until the fill
+ * says how long), reading it as it grows while the fill runs.  A known
+ * length of 0 is [0, -1] too, and nothing to send. */
 static int follow_body(struct seg *s)
 {
     struct mr_response *resp = &s->ctx->resp;
-    long long off = s->from, stop = s->to >= 0 ? s->to + 1 : -1;
+    long long off = s->from, stop = s->partial || s->len >= 0 ? s->to + 1 : -1;
     long long last_ms = now_ms();
     bool done = s->st == ST_DONE;
     long sleep_us = 0;

@@ -123,6 +123,26 @@ def test_ranges_heads_and_conditionals_from_the_cache(st, origin):
     assert len(origin.requests_to("/b.ts")) == 1
 
 
+def test_an_empty_segment_from_the_cache_and_its_suffix_range(st, origin):
+    static(origin, "/empty.ts", b"")
+    p = seg_path(origin, "/empty.ts")
+    # Regression (found by fuzz_range): the last N bytes of an empty object
+    # were planned as bytes 0 to -1, a 206 with "Content-Range: bytes 0--1/0".
+    r = raw_get(st.port, p, {"Range": "bytes=-5"})
+    assert (r.status, r.body, r.headers["x-cache"]) == (200, b"", "MISS")
+    assert r.headers["content-length"] == "0" and "content-range" not in r.headers
+    # Regression: a cached empty object, [0, -1], was read "to the end" as
+    # if its length were unknown, found its bytes missing, and the answer
+    # was aborted (nginx: "upstream sent unsupported FastCGI protocol").
+    for headers in ({}, {"Range": "bytes=-5"}):
+        r = raw_get(st.port, p, headers)
+        assert (r.status, r.body, r.headers["x-cache"]) == (200, b"", "HIT")
+        assert r.headers["content-length"] == "0" and "content-range" not in r.headers
+    r = raw_get(st.port, p, {"Range": "bytes=0-"})
+    assert r.status == 416 and r.headers["content-range"] == "bytes */0"
+    assert len(origin.requests_to("/empty.ts")) == 1
+
+
 def test_a_range_that_misses_fills_the_cache(st, origin):
     data = body_of(150 * KiB, "c")
     static(origin, "/c.ts", data)
