@@ -18,12 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "error.h"
-#include "limits.h"
-#include "m3u8.h"
-#include "token.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "format/m3u8.h"
+#include "core/token.h"
 
 #define BASE "https://cdn.example.com/vod/movie-4711/720p/index.m3u8?auth=Ab3%2Fx9&exp=1795000000"
 

@@ -18,10 +18,10 @@
 
 #include <libxml/parser.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "mpd.h"
-#include "token.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "format/mpd.h"
+#include "core/token.h"
 
 static double now_ms(void)
 {

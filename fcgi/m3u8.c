@@ -1,6 +1,6 @@
 /* m3u8.c - mediarelay-m3u8: HLS playlists and DASH manifests. */
-#include "hls.h"
-#include "server.h"
+#include "relay/hls.h"
+#include "app/server.h"
 
 static const struct mr_route routes[] = {
     { MR_GET, "/api/health", mr_handle_health, 0 },

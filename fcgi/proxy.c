@@ -8,17 +8,17 @@
 
 #include <json-c/json.h>
 
-#include "error.h"
-#include "hls.h"
-#include "json.h"
-#include "provider.h"
-#include "relay.h"
-#include "log.h"
-#include "mediasource.h"
-#include "resolver.h"
-#include "server.h"
-#include "sign.h"
-#include "url.h"
+#include "core/error.h"
+#include "relay/hls.h"
+#include "core/json.h"
+#include "app/provider.h"
+#include "relay/relay.h"
+#include "core/log.h"
+#include "relay/mediasource.h"
+#include "relay/resolver.h"
+#include "app/server.h"
+#include "app/sign.h"
+#include "net/url.h"
 
 /* GET|HEAD /api/proxy/media/{id}[?t=name] */
 static int proxy_media(struct mr_ctx *ctx)

@@ -6,18 +6,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "adhoc.h"
-#include "auth.h"
-#include "buf.h"
-#include "error.h"
-#include "json.h"
-#include "media.h"
-#include "mediasource.h"
-#include "provider.h"
-#include "resolver.h"
-#include "server.h"
-#include "stats.h"
-#include "store.h"
+#include "app/adhoc.h"
+#include "app/auth.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "app/media.h"
+#include "relay/mediasource.h"
+#include "app/provider.h"
+#include "relay/resolver.h"
+#include "app/server.h"
+#include "app/stats.h"
+#include "net/store.h"
 
 /* GET /api/stats (admin_token or metrics_token) */
 static int get_stats(struct mr_ctx *ctx)

@@ -1,6 +1,6 @@
 /* segment.c - mediarelay-segment: manifest-bound chunks, cached. */
-#include "hls.h"
-#include "server.h"
+#include "relay/hls.h"
+#include "app/server.h"
 
 static const struct mr_route routes[] = {
     { MR_GET, "/api/health", mr_handle_health, 0 },

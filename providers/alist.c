@@ -16,7 +16,7 @@
  * that every later fetch of the link -- by whichever client -- sends it.  A
  * header in the policy keeps such items in proxy mode (mediasource.c).
  *
- * The answer is cached by common/resolver.c (.remote): 50 viewers cost one
+ * The answer is cached by common/relay/resolver.c (.remote): 50 viewers cost one
  * Alist call.  Alist's error messages are untrusted text: they are cut and
  * stripped of control bytes before they reach a log line.
  */
@@ -27,15 +27,15 @@
 
 #include <json-c/json.h>
 
-#include "buf.h"
-#include "error.h"
-#include "expiry.h"
-#include "json.h"
-#include "log.h"
-#include "media.h"
-#include "provider.h"
-#include "server.h"
-#include "upstream.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "format/expiry.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "app/media.h"
+#include "app/provider.h"
+#include "app/server.h"
+#include "net/upstream.h"
 
 #define ALIST_MAX_PATH        4096        /* source.path */
 #define ALIST_MAX_PASSWORD    256         /* source.password */

@@ -45,17 +45,17 @@
 
 #include <json-c/json.h>
 
-#include "buf.h"
-#include "error.h"
-#include "expiry.h"
-#include "json.h"
-#include "limits.h"
-#include "log.h"
-#include "media.h"
-#include "mpd_build.h"
-#include "provider.h"
-#include "server.h"
-#include "upstream.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "format/expiry.h"
+#include "core/json.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "app/media.h"
+#include "format/mpd_build.h"
+#include "app/provider.h"
+#include "app/server.h"
+#include "net/upstream.h"
 
 #define BILI_REFERER        "https://www.bilibili.com"
 #define BILI_MAX_API_BYTES  (2u << 20)  /* one API answer */

@@ -16,11 +16,11 @@
 
 #include <json-c/json.h>
 
-#include "config.h"
-#include "error.h"
-#include "media.h"
-#include "provider.h"
-#include "server.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "app/media.h"
+#include "app/provider.h"
+#include "app/server.h"
 
 /* source.channel, or NULL. */
 static const char *source_channel(struct json_object *source)

@@ -4,11 +4,12 @@
 
 #include <json-c/json.h>
 
-#include "error.h"
-#include "media.h"
-#include "provider.h"
-#include "server.h"
-#include "upstream.h"
+#include "core/error.h"
+#include "core/header.h"
+#include "app/media.h"
+#include "app/provider.h"
+#include "app/server.h"
+#include "net/upstream.h"
 
 static bool http_url(const char *s)
 {
@@ -44,7 +45,7 @@ static int direct_validate(struct json_object *source, char *field, size_t field
              * resolves: an item stored with one keeps working. */
             const char *why = json_object_get_type(v) != json_type_string
                 ? "expected a string"
-                : mr_upstream_header_malformed(name, json_object_get_string(v));
+                : mr_header_malformed(name, json_object_get_string(v));
             if (!why && (size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v)))
                 why = "a control byte in the value";
             if (why) {
@@ -92,7 +93,7 @@ static int direct_resolve(struct mr_ctx *ctx, const struct mr_media *media,
              * so the policy (and the direct-mode decision) holds only what
              * is sent. */
             if (!json_object_is_type(v, json_type_string) ||
-                mr_upstream_header_refused(name, json_object_get_string(v), true))
+                mr_header_refused(name, json_object_get_string(v), true))
                 continue;
             out->headers.v[out->headers.n].name = name;
             out->headers.v[out->headers.n].value = json_object_get_string(v);

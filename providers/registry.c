@@ -1,15 +1,15 @@
 /* registry.c - the list of providers: adding a source is one line here. */
-#include "provider.h"
+#include "app/provider.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "error.h"
-#include "log.h"
-#include "media.h"
-#include "server.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "app/media.h"
+#include "app/server.h"
 
 extern const struct mr_provider mr_provider_direct;
 extern const struct mr_provider mr_provider_channel;

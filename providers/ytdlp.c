@@ -22,7 +22,7 @@
  * queued, since a queued request would hold one of the process's few
  * threads.
  */
-#include "ytdlp.h"
+#include "providers/ytdlp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,13 +42,14 @@
 
 #include <json-c/json.h>
 
-#include "error.h"
-#include "json.h"
-#include "log.h"
-#include "media.h"
-#include "provider.h"
-#include "server.h"
-#include "upstream.h"
+#include "core/error.h"
+#include "core/header.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "app/media.h"
+#include "app/provider.h"
+#include "app/server.h"
+#include "net/upstream.h"
 
 #define MAX_TITLE 1024
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -506,7 +507,7 @@ static int cand_cmp(const void *pa, const void *pb)
 
 /* Headers a browser sends anyway (they say nothing about the upstream);
  * what is hop-by-hop, frames the message or is the relay's own is the
- * upstream filter's to refuse (mr_upstream_header_refused). */
+ * upstream filter's to refuse (mr_header_refused). */
 static bool header_dropped(const char *name)
 {
     static const char *const drop[] = {
@@ -537,7 +538,7 @@ static int map_headers(struct mr_arena *a, struct json_object *h, struct mr_sour
         val = json_object_get_string(v);
         if (strlen(name) > 64 || strlen(val) >= MR_YTDLP_MAX_HEADER ||
             (size_t)json_object_get_string_len(v) != strlen(val) ||
-            mr_upstream_header_refused(name, val, true))
+            mr_header_refused(name, val, true))
             continue;
         out->headers.v[out->headers.n++] = (struct mr_header){ name, val };
     }

@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
-#include "limits.h"
+#include "core/buf.h"
+#include "core/limits.h"
 
 struct mr_arena;
 struct mr_source;

@@ -5,7 +5,7 @@
  * A session is what the host application would write: session:{sid} -> the
  * user, and the user in room:{room}:members, under the configuration's
  * key_prefix (docs/rooms.md).  It goes to Redis only, on the connection
- * common/store.c makes: the relay reads sessions from nowhere else, so a
+ * common/net/store.c makes: the relay reads sessions from nowhere else, so a
  * session written anywhere else would be no session.
  */
 #include <stdarg.h>
@@ -18,17 +18,17 @@
 #include <json-c/json.h>
 #include <openssl/rand.h>
 
-#include "arena.h"
-#include "auth.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "limits.h"
-#include "log.h"
-#include "sign.h"
-#include "store.h"
-#include "token.h"
-#include "url.h"
+#include "core/arena.h"
+#include "app/auth.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "app/sign.h"
+#include "net/store.h"
+#include "core/token.h"
+#include "net/url.h"
 
 #define SESSION_MAX_ROOMS 16
 #define SESSION_MAX_FIELD 256           /* a user or room name, in bytes */

@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "channels.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "format/channels.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,10 +15,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arena.h"
-#include "error.h"
-#include "mpd.h"
-#include "url.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "format/mpd.h"
+#include "net/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,11 +6,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "limits.h"
-#include "m3u8.h"
-#include "token.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/limits.h"
+#include "format/m3u8.h"
+#include "core/token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

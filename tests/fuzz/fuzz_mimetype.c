@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "mimetype.h"
+#include "core/arena.h"
+#include "http/mimetype.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,11 +5,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "mpd.h"
-#include "token.h"
-#include "url.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "format/mpd.h"
+#include "core/token.h"
+#include "net/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "range.h"
+#include "core/error.h"
+#include "http/range.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,17 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "auth.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "mpd.h"
-#include "request.h"
-#include "response.h"
-#include "route.h"
-#include "server.h"
-#include "token.h"
+#include "core/arena.h"
+#include "app/auth.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "format/mpd.h"
+#include "http/request.h"
+#include "http/response.h"
+#include "http/route.h"
+#include "app/server.h"
+#include "core/token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "error.h"
-#include "m3u8.h"
-#include "mpd.h"
-#include "token.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "format/m3u8.h"
+#include "format/mpd.h"
+#include "core/token.h"
 
 #define SECRET "fuzz-secret-fuzz-secret-fuzz-secret"
 #define OTHER "fuzz-other-secret-fuzz-other-secret"

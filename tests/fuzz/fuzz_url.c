@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "url.h"
+#include "core/arena.h"
+#include "net/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

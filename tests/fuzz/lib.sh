@@ -5,7 +5,7 @@
 # source tree) and $out (the build folder) set.
 
 pkgs="fcgi libcurl hiredis json-c libxml-2.0 libcrypto"
-fuzz_cflags="$(pkg-config --cflags $pkgs) -iquote $src/common -iquote $src/providers -D_GNU_SOURCE -DPACKAGE_VERSION=\"fuzz\" -g -O1"
+fuzz_cflags="$(pkg-config --cflags $pkgs) -iquote $src/common -iquote $src -D_GNU_SOURCE -DPACKAGE_VERSION=\"fuzz\" -g -O1"
 fuzz_libs="$(pkg-config --libs $pkgs) -pthread"
 fuzz_san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 
@@ -25,9 +25,9 @@ fuzz_build_lib() {
     mkdir -p "$out/lib"
     # An object is remade when its source or any header is newer.
     # shellcheck disable=SC2012  # our own file names
-    newest=$(ls -t "$src"/common/*.h "$src"/providers/*.h | head -n 1)
+    newest=$(ls -t "$src"/common/*/*.h "$src"/providers/*.h | head -n 1)
     # shellcheck disable=SC2016  # the inner shell expands them
-    printf '%s\n' "$src"/common/*.c "$src"/providers/*.c | \
+    printf '%s\n' "$src"/common/*/*.c "$src"/providers/*.c | \
         FUZZ_CC_ARGS="$fuzz_san -fsanitize=fuzzer-no-link $fuzz_cflags" FUZZ_OUT="$out/lib" \
         FUZZ_NEWEST_H="$newest" xargs -P"${FUZZ_JOBS:-2}" -I{} sh -c \
             'o="$FUZZ_OUT/$(basename "$(dirname "$1")")_$(basename "$1" .c).o";

@@ -1,5 +1,5 @@
 """Relayed bodies cannot attack the relay's own origin (docs/proxy.md, "Relayed
-bodies"; common/mimetype.h).
+bodies"; common/http/mimetype.h).
 
 A hostile origin answers every "segment" with a body a browser would run (an
 HTML page with a script, an SVG with an onload) under the Content-Types a

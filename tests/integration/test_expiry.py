@@ -373,7 +373,7 @@ def test_made_up_hints_find_nothing_for_the_others(env):
     assert r.status == 200 and r.body == env.origin.segments[3]
 
 
-MAX_VARIANTS = 64      # MR_M3U8_MAX_VARIANTS (common/limits.h)
+MAX_VARIANTS = 64      # MR_M3U8_MAX_VARIANTS (common/core/limits.h)
 MAX_MSN = 999999999999999 + (64 << 20) // 2     # MR_M3U8_MAX_MSN
 JUNK_HINTS = ["", "-1", "-0", "+3", "%203", "3%20", "0x3", "3e0", "3.0", "abc", "%EF%BC%93",
               "99999999999999999999", str(MAX_MSN + 1)]

@@ -275,8 +275,8 @@ def test_refresh_serves_the_old_link(env):
 
 
 def test_refresh_inside_the_margin_of_a_short_link(env, stack):
-    """DESIGN.md: "Inside the margin, one request refreshes it while the others
-    keep using the still-valid old one" -- for deadline=now+20, margin 15,
+    """The design (docs/resolve.md): "Inside the margin, one request
+    refreshes it while the others keep using the still-valid old one" -- for deadline=now+20, margin 15,
     6 s in."""
     wrapper = env.tmp / "short-link"
     log = env.tmp / "short-link.log"

@@ -68,6 +68,13 @@ def test_second_start_in_same_dir_refused(stack):
     assert s.get("/api/health").status == 200
 
 
+def is_test_output(path):
+    """What the test driver writes beside a test in an in-tree build
+    (`./configure && make check`): tests/integration/run.log, run.trs."""
+    stem, ext = os.path.splitext(path)
+    return ext in (".log", ".trs") and os.path.isfile(stem)
+
+
 def test_makefile_lists_every_test_file():
     """The integration and fuzz files are listed one by one in Makefile.am (a
     directory in EXTRA_DIST is taken from the build tree when it exists there),
@@ -80,7 +87,8 @@ def test_makefile_lists_every_test_file():
     files = [p for pattern in ("tests/integration/*", "tests/fuzz/**/*", "tests/corpus/**/*",
                                "tests/data/**/*")
              for p in glob.glob(os.path.join(src, pattern), recursive=True)
-             if os.path.isfile(p) and "__pycache__" not in p]
+             if os.path.isfile(p) and "__pycache__" not in p
+             and not is_test_output(p)]
 
     def listed(rel):
         while rel:

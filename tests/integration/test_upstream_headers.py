@@ -5,7 +5,7 @@ Connection it did not negotiate; on the manifest fetch and on the segment
 fetch alike.  The headers providers need (Referer, User-Agent, Cookie,
 Authorization) get through.
 
-The one filter is mr_upstream_header_refused (docs/proxy.md, "Headers sent
+The one filter is mr_header_refused (docs/proxy.md, "Headers sent
 upstream"): a malformed header is an error in the configuration and the API,
 a well-formed one the relay declines is left out; a channel list (someone
 else's file) loses either.  In internal mode and in nginx offload mode (there

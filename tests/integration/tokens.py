@@ -1,4 +1,4 @@
-"""The relay's token format (common/token.h), made and opened in Python.
+"""The relay's token format (common/core/token.h), made and opened in Python.
 
 A token is base64url (no padding) of: version 2, a key id, a 16-byte SIV and
 the ciphertext, where SIV = HMAC-SHA256(Kmac, version | key id | exp | data)

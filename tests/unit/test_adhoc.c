@@ -12,16 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adhoc.h"
-#include "arena.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "log.h"
-#include "lru.h"
-#include "request.h"
-#include "server.h"
-#include "store.h"
+#include "app/adhoc.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/lru.h"
+#include "http/request.h"
+#include "app/server.h"
+#include "net/store.h"
 
 #include "redis_helper.h"
 

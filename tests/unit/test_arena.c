@@ -9,9 +9,9 @@
 
 #include <cmocka.h>
 
-#include "arena.h"
-#include "error.h"
-#include "limits.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/limits.h"
 
 #define ALIGNMENT 16
 

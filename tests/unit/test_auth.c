@@ -11,17 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "auth.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "log.h"
-#include "lru.h"
-#include "media.h"
-#include "request.h"
-#include "server.h"
-#include "store.h"
+#include "core/arena.h"
+#include "app/auth.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/lru.h"
+#include "app/media.h"
+#include "http/request.h"
+#include "app/server.h"
+#include "net/store.h"
 
 #include "redis_helper.h"
 

@@ -9,9 +9,9 @@
 
 #include <cmocka.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "error.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/error.h"
 
 static void assert_contents(const struct mr_buf *b, const char *want, size_t n)
 {

@@ -10,10 +10,10 @@
 
 #include <cmocka.h>
 
-#include "arena.h"
-#include "channels.h"
-#include "error.h"
-#include "limits.h"
+#include "core/arena.h"
+#include "format/channels.h"
+#include "core/error.h"
+#include "core/limits.h"
 
 static const char *header(const struct mr_conf_channel *ch, const char *name)
 {

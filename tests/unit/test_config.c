@@ -14,10 +14,10 @@
 
 #include <json-c/json.h>
 
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "limits.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/limits.h"
 
 #define SHIPPED MR_TOP_SRCDIR "/conf/mediarelay.json"
 #define SECRET "0123456789abcdef0123456789abcdef"

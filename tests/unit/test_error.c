@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "error.h"
+#include "core/error.h"
 
 static const struct {
     int err;

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "expiry.h"
+#include "format/expiry.h"
 
 static void test_forms(void **state)
 {

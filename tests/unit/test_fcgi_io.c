@@ -31,10 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "fcgi_io.h"
-#include "request.h"
-#include "response.h"
+#include "core/error.h"
+#include "http/fcgi_io.h"
+#include "http/request.h"
+#include "http/response.h"
 
 #define REQUEST_ID 0x1234
 #define TOTAL (3 * 1024 * 1024 + 12345)

@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 
-#include "arena.h"
-#include "error.h"
-#include "json.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/json.h"
 
 static void test_owned_until_reset(void **state)
 {

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "str.h"
+#include "core/log.h"
+#include "core/str.h"
 
 /* ---- capturing stderr ------------------------------------------------------ */
 

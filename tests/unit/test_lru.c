@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "arena.h"
-#include "error.h"
-#include "lru.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/lru.h"
 
 struct fix {
     struct mr_arena a;

@@ -13,13 +13,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "error.h"
-#include "limits.h"
-#include "m3u8.h"
-#include "token.h"
-#include "url.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "format/m3u8.h"
+#include "core/token.h"
+#include "net/url.h"
 
 #ifndef MR_TOP_SRCDIR
 #define MR_TOP_SRCDIR "."

@@ -12,17 +12,17 @@
 
 #include <json-c/json.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "limits.h"
-#include "log.h"
-#include "lru.h"
-#include "media.h"
-#include "provider.h"
-#include "server.h"
-#include "store.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/lru.h"
+#include "app/media.h"
+#include "app/provider.h"
+#include "app/server.h"
+#include "net/store.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
 

@@ -9,11 +9,11 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "arena.h"
-#include "error.h"
-#include "mediasource.h"
-#include "provider.h"
-#include "resolver.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "relay/mediasource.h"
+#include "app/provider.h"
+#include "relay/resolver.h"
 
 static void test_round_trip(void **state)
 {

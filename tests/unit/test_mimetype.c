@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "error.h"
-#include "mimetype.h"
-#include "response.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "http/mimetype.h"
+#include "http/response.h"
 
 #ifndef MR_TOP_SRCDIR
 #define MR_TOP_SRCDIR "."

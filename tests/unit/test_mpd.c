@@ -20,13 +20,13 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "error.h"
-#include "limits.h"
-#include "mpd.h"
-#include "token.h"
-#include "url.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "format/mpd.h"
+#include "core/token.h"
+#include "net/url.h"
 
 #ifndef MR_TOP_SRCDIR
 #define MR_TOP_SRCDIR "."

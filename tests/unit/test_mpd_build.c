@@ -26,9 +26,9 @@
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
 
-#include "buf.h"
-#include "error.h"
-#include "mpd_build.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "format/mpd_build.h"
 
 #define MPD_NS "urn:mpeg:dash:schema:mpd:2011"
 

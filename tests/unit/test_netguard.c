@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "netguard.h"
+#include "net/netguard.h"
 
 static const struct {
     const char *addr;

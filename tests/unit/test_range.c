@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "error.h"
-#include "range.h"
+#include "core/error.h"
+#include "http/range.h"
 
 #define WHOLE (-2)      /* want: the whole object */
 #define UNSAT (-3)      /* want: 416 */

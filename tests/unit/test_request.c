@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "limits.h"
-#include "request.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "http/request.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
 

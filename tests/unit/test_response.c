@@ -15,13 +15,13 @@
 
 #include <json-c/json.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "limits.h"
-#include "request.h"
-#include "response.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "http/request.h"
+#include "http/response.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
 

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "error.h"
-#include "route.h"
+#include "core/error.h"
+#include "http/route.h"
 
 static int h_health(struct mr_ctx *ctx)
 {

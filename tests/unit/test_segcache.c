@@ -12,18 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "lru.h"
-#include "relay.h"
-#include "request.h"
-#include "response.h"
-#include "segcache.h"
-#include "server.h"
-#include "store.h"
-#include "str.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/lru.h"
+#include "relay/relay.h"
+#include "http/request.h"
+#include "http/response.h"
+#include "relay/segcache.h"
+#include "app/server.h"
+#include "net/store.h"
+#include "core/str.h"
 
 #include "redis_helper.h"
 

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "arena.h"
-#include "error.h"
-#include "sign.h"
-#include "token.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "app/sign.h"
+#include "core/token.h"
 
 #define URL "http://cdn.example/v/a.m3u8?token=x%2Fy&b=2"
 

@@ -12,13 +12,13 @@
 
 #include <json-c/json.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "lru.h"
-#include "stats.h"
-#include "store.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/lru.h"
+#include "app/stats.h"
+#include "net/store.h"
 
 #include "redis_helper.h"
 

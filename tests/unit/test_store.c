@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "log.h"
-#include "lru.h"
-#include "store.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/lru.h"
+#include "net/store.h"
 
 #include "redis_helper.h"
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "str.h"
+#include "core/str.h"
 
 static void assert_str(struct mr_str s, const char *want)
 {

@@ -16,10 +16,10 @@
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 
-#include "arena.h"
-#include "error.h"
-#include "limits.h"
-#include "token.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "core/token.h"
 
 static const char alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

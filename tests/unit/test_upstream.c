@@ -20,12 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "config.h"
-#include "error.h"
-#include "log.h"
-#include "upstream.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/header.h"
+#include "core/log.h"
+#include "net/upstream.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
 #define CONF_UA "mediarelay-unit/1.0"
@@ -704,7 +705,7 @@ static void test_header_filter_table(void **state)
 
     memset(long_value, 'a', sizeof(long_value) - 1);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *why = mr_upstream_header_refused(cases[i].name, cases[i].value,
+        const char *why = mr_header_refused(cases[i].name, cases[i].value,
                                                      cases[i].policy);
         if ((why != NULL) != cases[i].refused) {
             print_error("case %zu (%s, policy %d): %s\n", i, cases[i].name, cases[i].policy,
@@ -713,23 +714,23 @@ static void test_header_filter_table(void **state)
         }
     }
     /* The first half: malformed, as opposed to declined. */
-    assert_null(mr_upstream_header_malformed("Host", "a.example"));
-    assert_null(mr_upstream_header_malformed("Transfer-Encoding", "chunked"));
-    assert_null(mr_upstream_header_malformed("Range", "bytes=0-"));
-    assert_null(mr_upstream_header_malformed("X-Empty", ""));
-    assert_null(mr_upstream_header_malformed("X-Tab", "a\tb"));
-    assert_non_null(mr_upstream_header_malformed("X Space", "v"));
-    assert_non_null(mr_upstream_header_malformed("", "v"));
-    assert_non_null(mr_upstream_header_malformed("X-Evil", "a\r\nInjected: 1"));
-    assert_non_null(mr_upstream_header_malformed("X-Long", long_value));
-    assert_non_null(mr_upstream_header_malformed(NULL, "v"));
-    assert_non_null(mr_upstream_header_malformed("X", NULL));
-    assert_null(mr_upstream_header_refused("X-Ok", "v", false));
-    assert_non_null(mr_upstream_header_refused(NULL, "v", false));
-    assert_non_null(mr_upstream_header_refused("X-Ok", NULL, false));
+    assert_null(mr_header_malformed("Host", "a.example"));
+    assert_null(mr_header_malformed("Transfer-Encoding", "chunked"));
+    assert_null(mr_header_malformed("Range", "bytes=0-"));
+    assert_null(mr_header_malformed("X-Empty", ""));
+    assert_null(mr_header_malformed("X-Tab", "a\tb"));
+    assert_non_null(mr_header_malformed("X Space", "v"));
+    assert_non_null(mr_header_malformed("", "v"));
+    assert_non_null(mr_header_malformed("X-Evil", "a\r\nInjected: 1"));
+    assert_non_null(mr_header_malformed("X-Long", long_value));
+    assert_non_null(mr_header_malformed(NULL, "v"));
+    assert_non_null(mr_header_malformed("X", NULL));
+    assert_null(mr_header_refused("X-Ok", "v", false));
+    assert_non_null(mr_header_refused(NULL, "v", false));
+    assert_non_null(mr_header_refused("X-Ok", NULL, false));
     /* Just under the line limit is fine. */
     long_value[MR_HEADER_MAX_LINE - 2 - 6] = '\0';
-    assert_null(mr_upstream_header_refused("X-Long", long_value, false));
+    assert_null(mr_header_refused("X-Long", long_value, false));
     assert_int_equal(failures, 0);
 }
 

@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "arena.h"
-#include "error.h"
-#include "url.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "net/url.h"
 
 static int setup(void **state)
 {

@@ -17,10 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arena.h"
-#include "error.h"
-#include "provider.h"
-#include "ytdlp.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "app/provider.h"
+#include "providers/ytdlp.h"
 
 static struct mr_arena arena;
 static char msg[512];

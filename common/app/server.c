@@ -1,0 +1,484 @@
+/* server.c - main(), the worker threads, dispatch and graceful shutdown.
+ *
+ * Each worker thread runs its own FCGX_Accept_r loop (libfcgi's
+ * examples/threaded.c) with its own arena, curl handle and Redis
+ * connection, so a long stream holds one thread, not a process.
+ *
+ * Shutdown: SIGTERM/SIGINT are blocked in every thread and taken by the main
+ * thread with sigwait.  It sets `stopping`, marks libfcgi's shutdown flag,
+ * and wakes the threads that wait in accept() with SIGUSR1 (their requests
+ * are made with FCGI_FAIL_ACCEPT_ON_INTR); threads that are serving finish
+ * their request and then see `stopping`.  When all of them are done, main
+ * joins them, frees the process state and returns 0 (a normal exit, so
+ * LeakSanitizer checks an ASan build); past server.drain_timeout_s it
+ * _exit()s with the stragglers still in flight.  The listening socket is left
+ * alone: spawn-fcgi -F shares it between processes, and shutting it down
+ * would stop the siblings too.
+ */
+#include "app/server.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+
+#include "app/auth.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "http/fcgi_io.h"
+#include "core/log.h"
+#include "core/lru.h"
+#include "net/store.h"
+#include "core/token.h"
+#include "net/upstream.h"
+
+#ifndef MR_SYSCONFDIR
+#define MR_SYSCONFDIR "/etc"
+#endif
+
+enum { T_STARTING, T_ACCEPTING, T_BUSY, T_DONE };
+
+struct worker {
+    pthread_t tid;
+    int index;
+    int listen_fd;
+    _Atomic int state;
+    const struct mr_process *proc;
+};
+
+static atomic_bool stopping;
+
+/* ---- dispatch -------------------------------------------------------------- */
+
+static double elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+static int check_flags(struct mr_ctx *ctx, unsigned flags)
+{
+    int rc;
+
+    if (flags & MR_ROUTE_ADMIN) {
+        rc = mr_auth_admin(ctx);
+        if (rc) {
+            mr_resp_header(&ctx->resp, "WWW-Authenticate", "Bearer");
+            return mr_resp_error(&ctx->resp, rc, "this endpoint needs "
+                                 "Authorization: Bearer <admin_token>");
+        }
+    }
+    if (flags & MR_ROUTE_METRICS) {
+        rc = mr_auth_metrics(ctx);
+        if (rc) {
+            mr_resp_header(&ctx->resp, "WWW-Authenticate", "Bearer");
+            return mr_resp_error(&ctx->resp, rc, "this endpoint needs Authorization: "
+                                 "Bearer <metrics_token> (or <admin_token>)");
+        }
+    }
+    if (flags & MR_ROUTE_MEDIA) {
+        struct mr_str id = mr_route_capture(&ctx->match, "id");
+        struct mr_media *m = mr_arena_calloc(ctx->arena, 1, sizeof(*m));
+        if (!m)
+            return MR_ENOMEM;
+        rc = mr_media_get(ctx->conf, ctx->store, ctx->arena, id, m);
+        if (rc == MR_ENOTFOUND)
+            return mr_resp_error(&ctx->resp, rc, "no media item \"%.*s\"",
+                                 (int)(id.len > 64 ? 64 : id.len), id.p);
+        if (rc)
+            return mr_resp_error(&ctx->resp, rc, NULL);
+        /* The admin token is the host application's own: it manages rooms'
+         * media without a viewer's session. */
+        if (!(flags & MR_ROUTE_ADMIN) && (rc = mr_auth_media(ctx, m)))
+            return rc;      /* answered */
+        ctx->media = m;
+    }
+    return MR_OK;
+}
+
+void mr_server_dispatch(struct mr_ctx *ctx)
+{
+    struct mr_response *resp = &ctx->resp;
+    struct mr_request *req = &ctx->req;
+    char methods[80];
+    int rc;
+
+    rc = mr_resp_cors(resp, ctx->conf, req);
+    if (rc)
+        goto fail;
+
+    if (mr_str_eq_c(req->method, "OPTIONS")) {
+        rc = mr_route_find(ctx->proc->app->routes, req->method, req->path, &ctx->match);
+        if (rc == MR_ENOTFOUND) {
+            rc = mr_resp_error(resp, rc, "no such endpoint");
+            goto done;
+        }
+        mr_methods_str(ctx->match.allowed | MR_OPTIONS, methods, sizeof(methods));
+        rc = mr_resp_preflight(resp, ctx->conf, req, methods);
+        goto done;
+    }
+
+    rc = mr_route_find(ctx->proc->app->routes, req->method, req->path, &ctx->match);
+    if (rc == MR_ENOTFOUND) {
+        rc = mr_resp_error(resp, rc, "no such endpoint");
+        goto done;
+    }
+    if (rc == MR_EMETHOD) {
+        mr_methods_str(ctx->match.allowed | MR_OPTIONS, methods, sizeof(methods));
+        mr_resp_header(resp, "Allow", methods);
+        rc = mr_resp_error(resp, rc, "%.*s is not allowed here; use %s",
+                           (int)(req->method.len > 16 ? 16 : req->method.len),
+                           req->method.p, methods);
+        goto done;
+    }
+
+    if (!(rc = check_flags(ctx, ctx->match.route->flags)) && !resp->headers_sent)
+        rc = ctx->match.route->handler(ctx);
+fail:
+    if (rc && !resp->headers_sent)
+        rc = mr_resp_error(resp, rc, NULL);
+done:
+    if (!resp->failed)
+        mr_resp_finish(resp);
+    (void)rc;
+}
+
+/* ---- handlers every executable has ---------------------------------------- */
+
+int mr_handle_health(struct mr_ctx *ctx)
+{
+    struct json_object *o = json_object_new_object();
+    bool redis_ok;
+
+    if (mr_json_own(ctx->arena, o))
+        return MR_ENOMEM;
+    redis_ok = mr_store_ping(ctx->store) == MR_OK;
+    json_object_object_add(o, "status", json_object_new_string("ok"));
+    json_object_object_add(o, "redis", json_object_new_string(redis_ok ? "ok" : "down"));
+    json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+    json_object_object_add(o, "executable", json_object_new_string(ctx->proc->app->name));
+    return mr_resp_json(&ctx->resp, 200, o);
+}
+
+int mr_handle_not_implemented(struct mr_ctx *ctx)
+{
+    return mr_resp_error(&ctx->resp, MR_ENOTIMPL, "%.*s %.*s is not implemented yet (%s)",
+                         (int)ctx->req.method.len, ctx->req.method.p,
+                         (int)(ctx->req.path.len > 200 ? 200 : ctx->req.path.len),
+                         ctx->req.path.p, ctx->proc->exe);
+}
+
+/* ---- worker threads --------------------------------------------------------- */
+
+static void serve_one(struct mr_ctx *ctx, FCGX_Request *fr)
+{
+    struct mr_out out;
+    int rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &ctx->start);
+    ctx->media = NULL;
+    ctx->upstream_status = 0;
+    ctx->why[0] = 0;
+    memset(&ctx->match, 0, sizeof(ctx->match));
+    rc = mr_request_parse(&ctx->req, ctx->arena, fr->envp);
+    mr_fcgi_bind(fr, &out, &ctx->req);
+    mr_resp_init(&ctx->resp, ctx->arena, &out, mr_str_eq_c(ctx->req.method, "HEAD"));
+    if (rc) {
+        mr_resp_cors(&ctx->resp, ctx->conf, &ctx->req);
+        if (rc == MR_ETOOBIG)
+            mr_resp_error_status(&ctx->resp, 414, "uri_too_long", "the request URI is too long");
+        else
+            mr_resp_error(&ctx->resp, MR_EINVAL, "malformed request");
+        mr_resp_finish(&ctx->resp);
+    } else {
+        mr_server_dispatch(ctx);
+    }
+    if (ctx->conf->log.access)
+        mr_log_access(ctx->req.method, ctx->req.path, ctx->resp.status,
+                      ctx->resp.bytes_out, ctx->upstream_status, elapsed_ms(&ctx->start));
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    const struct mr_process *proc = w->proc;
+    struct mr_arena arena;
+    struct mr_ctx ctx;
+    FCGX_Request fr;
+
+    memset(&ctx, 0, sizeof(ctx));
+    mr_arena_init(&arena, 0);
+    ctx.proc = proc;
+    ctx.conf = proc->conf;
+    ctx.arena = &arena;
+    ctx.store = mr_store_new(proc->conf, proc->fallback);
+    ctx.up = mr_upstream_new(proc->conf);
+    if (!ctx.store || !ctx.up || FCGX_InitRequest(&fr, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR)) {
+        mr_error("worker %d: out of memory at start", w->index);
+        atomic_store(&w->state, T_DONE);
+        mr_store_free(ctx.store);
+        mr_upstream_free(ctx.up);
+        return NULL;
+    }
+
+    while (!atomic_load(&stopping)) {
+        int rc;
+        atomic_store(&w->state, T_ACCEPTING);
+        rc = FCGX_Accept_r(&fr);
+        atomic_store(&w->state, T_BUSY);
+        if (rc < 0) {
+            if (atomic_load(&stopping))
+                break;
+            if (errno != EINTR) {
+                mr_warn("accept failed: %s", strerror(errno));
+                usleep(10000);   /* EMFILE and friends: do not spin */
+            }
+            continue;
+        }
+        serve_one(&ctx, &fr);
+        if (ctx.resp.abort)
+            mr_fcgi_abort(&fr);
+        FCGX_Finish_r(&fr);
+        mr_fcgi_end();
+        mr_arena_reset(&arena);
+    }
+    FCGX_Free(&fr, 0);
+    mr_arena_free(&arena);
+    mr_store_free(ctx.store);
+    mr_upstream_free(ctx.up);
+    atomic_store(&w->state, T_DONE);
+    return NULL;
+}
+
+static void on_wake(int sig)
+{
+    (void)sig;   /* only to interrupt accept() */
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+static long threads_for(const struct mr_conf *c, const char *name)
+{
+    if (!strcmp(name, "resolve"))
+        return c->server.threads_resolve;
+    if (!strcmp(name, "m3u8"))
+        return c->server.threads_m3u8;
+    if (!strcmp(name, "segment"))
+        return c->server.threads_segment;
+    return c->server.threads_proxy;
+}
+
+static void usage(const char *exe, FILE *f)
+{
+    fprintf(f,
+            "usage: %s [--config FILE] [--listen SOCKET] [--check] [--version]\n"
+            "\n"
+            "A mediarelay FastCGI executable.  Run it under spawn-fcgi (the\n"
+            "listening socket on fd 0) or give --listen (a unix socket path or\n"
+            "[host]:port).  The configuration is FILE, else $MEDIARELAY_CONFIG,\n"
+            "else %s/mediarelay/mediarelay.json.  --check validates it and exits.\n",
+            exe, MR_SYSCONFDIR);
+}
+
+int mr_server_main(const struct mr_app *app, int argc, char **argv)
+{
+    struct mr_process proc;
+    struct mr_conf *conf = NULL;
+    struct mr_buf errors;
+    const char *path, *listen_at = NULL;
+    struct worker *workers;
+    struct sigaction sa;
+    sigset_t stop_set;
+    bool check_only = false;
+    long nthreads;
+    int listen_fd = 0, sig = 0, rc;
+
+    memset(&proc, 0, sizeof(proc));
+    proc.app = app;
+    snprintf(proc.exe, sizeof(proc.exe), "mediarelay-%s", app->name);
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(proc.exe, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("%s %s\n", proc.exe, PACKAGE_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "--check")) {
+            check_only = true;
+        } else if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
+            listen_at = argv[++i];
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            i++;
+        } else if (strncmp(argv[i], "--config=", 9)) {
+            fprintf(stderr, "%s: unknown argument \"%s\"\n", proc.exe, argv[i]);
+            usage(proc.exe, stderr);
+            return 2;
+        }
+    }
+
+    mr_log_setup(proc.exe, "info", "stderr");
+    path = mr_conf_path(argc, argv);
+    mr_buf_init(&errors, 64 << 10);
+    rc = mr_conf_load(path, &conf, &errors);
+    if (rc) {
+        fprintf(stderr, "%s: refusing to start: the configuration %s has errors:\n%s",
+                proc.exe, path, errors.p ? errors.p : "");
+        mr_buf_free(&errors);
+        return 1;
+    }
+    mr_buf_free(&errors);
+    if (check_only) {
+        printf("%s: %s is valid\n", proc.exe, path);
+        mr_conf_free(conf);
+        return 0;
+    }
+    proc.conf = conf;
+    mr_log_setup(proc.exe, conf->log.level, conf->log.target);
+
+    /* Signals: TERM/INT/HUP for the main thread's sigwait only; PIPE
+     * ignored (a client that left is an error return, not a death). */
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGHUP);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (FCGX_Init()) {
+        fprintf(stderr, "%s: FCGX_Init failed\n", proc.exe);
+        return 1;
+    }
+    if (listen_at) {
+        listen_fd = FCGX_OpenSocket(listen_at, 1024);
+        if (listen_fd < 0) {
+            fprintf(stderr, "%s: cannot listen on %s\n", proc.exe, listen_at);
+            return 1;
+        }
+    } else if (FCGX_IsCGI()) {
+        fprintf(stderr, "%s: not started by a FastCGI server: run it under "
+                "spawn-fcgi, or give --listen SOCKET\n", proc.exe);
+        return 1;
+    }
+    /* After FCGX_Init, which installs handlers of its own. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_wake;   /* no SA_RESTART: accept() must return */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+
+    /* Many threads, little allocation each (arenas are reused across
+     * requests): a few malloc arenas keep the resident size flat instead
+     * of one heap per thread. */
+    mallopt(M_ARENA_MAX, 4);
+
+    if (mr_upstream_global_init()) {
+        fprintf(stderr, "%s: libcurl initialization failed\n", proc.exe);
+        return 1;
+    }
+    proc.fallback = mr_lru_new((size_t)conf->store.fallback_entries,
+                               (size_t)conf->store.fallback_bytes);
+    proc.key = mr_token_key_ring(conf->secret, conf->previous_secrets.v,
+                                 conf->previous_secrets.n);
+    if (!proc.fallback || !proc.key) {
+        fprintf(stderr, "%s: out of memory\n", proc.exe);
+        return 1;
+    }
+    if (app->init && (rc = app->init(conf))) {
+        fprintf(stderr, "%s: initialization failed: %s\n", proc.exe, mr_strerror(rc));
+        return 1;
+    }
+
+    nthreads = threads_for(conf, app->name);
+    workers = calloc((size_t)nthreads, sizeof(*workers));
+    if (!workers)
+        return 1;
+    for (long i = 0; i < nthreads; i++) {
+        pthread_attr_t attr;
+        workers[i].index = (int)i;
+        workers[i].listen_fd = listen_fd;
+        workers[i].proc = &proc;
+        atomic_store(&workers[i].state, T_STARTING);
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 1u << 20);
+        if (pthread_create(&workers[i].tid, &attr, worker_main, &workers[i])) {
+            fprintf(stderr, "%s: cannot start thread %ld: %s\n", proc.exe, i, strerror(errno));
+            return 1;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    mr_info("serving with %ld threads (config %s, redis %s)", nthreads, path,
+            conf->redis[0] ? conf->redis : "none");
+    if (conf->channels_m3u[0])
+        mr_info("channels_m3u %s: %zu channels imported%s", conf->channels_m3u,
+                conf->channels_imported, conf->channels_skipped ? ", some entries skipped "
+                "(not an http(s) URL, or spaces or control bytes in it)" : "");
+    if (conf->channels_skipped)
+        mr_warn("channels_m3u: %zu entries skipped", conf->channels_skipped);
+
+    do {
+        if (sigwait(&stop_set, &sig))
+            sig = SIGTERM;
+    } while (sig == SIGHUP);   /* reload is a restart: nothing to do here */
+
+    /* Drain: stop accepting, let requests in flight finish. */
+    atomic_store(&stopping, true);
+    FCGX_ShutdownPending();
+    mr_info("%s received: finishing requests in flight (at most %lds)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", conf->server.drain_timeout_s);
+    {
+        struct timespec start;
+        long alive, busy;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+            alive = busy = 0;
+            for (long i = 0; i < nthreads; i++) {
+                int st = atomic_load(&workers[i].state);
+                if (st == T_DONE)
+                    continue;
+                alive++;
+                if (st == T_ACCEPTING || st == T_STARTING)
+                    pthread_kill(workers[i].tid, SIGUSR1);
+                else
+                    busy++;
+            }
+            if (!alive || elapsed_ms(&start) >= conf->server.drain_timeout_s * 1000.0)
+                break;
+            usleep(20000);
+        }
+        if (alive) {
+            /* Threads still in a request (or, oddly, still in accept)
+             * cannot be joined, and exit() would run the libraries' atexit
+             * cleanups under them: the process just ends. */
+            if (busy)
+                mr_warn("drain timeout: exiting with %ld requests still in flight", busy);
+            else
+                mr_warn("drain timeout: %ld threads did not leave accept()", alive);
+            fflush(stderr);
+            _exit(0);
+        }
+        mr_info("drained, exiting");
+    }
+    /* Every thread is done: join them and free what main holds, so that a
+     * normal exit (atexit handlers, LeakSanitizer's check in an ASan build)
+     * sees only what is really lost. */
+    for (long i = 0; i < nthreads; i++)
+        pthread_join(workers[i].tid, NULL);
+    free(workers);
+    mr_token_key_free(proc.key);
+    mr_lru_free(proc.fallback);
+    mr_conf_free(conf);
+    mr_upstream_global_cleanup();
+    return 0;
+}

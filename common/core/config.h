@@ -1,0 +1,197 @@
+/* config.h - the configuration file: its schema, defaults and validation.
+ *
+ * One JSON file (conf/mediarelay.json documents every key).  The schema in
+ * config.c is the single source of names, types and defaults; the loader
+ * fills struct mr_conf from it, reports every unknown key, wrong type and
+ * out-of-range value with the key's path, and refuses the file if there is
+ * any.  A loaded configuration is immutable and shared by all threads.
+ */
+#ifndef MR_CONFIG_H
+#define MR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/str.h"
+
+struct json_object;
+
+/* A conf map whose keys are ids (channels, media, instances): an array of
+ * entry structs, each starting with `char *id`. */
+struct mr_conf_map {
+    void *items;
+    size_t n;
+};
+
+struct mr_conf_media {
+    char *id;
+    char *provider;
+    char *title;
+    char *room;
+    struct json_object *source;   /* owned by the conf; read-only */
+};
+
+struct mr_conf_channel {
+    char *id;
+    char *url;
+    char *name;
+    char *group;
+    char *logo;
+    struct mr_headers headers;
+    bool cache_ignore_query;      /* segment cache keys without the query */
+};
+
+struct mr_conf_alist_instance {
+    char *id;
+    char *url;
+    char *token;
+};
+
+struct mr_conf {
+    char *public_url;
+    char *secret;
+    struct mr_strlist previous_secrets; /* still accepted in tokens and links */
+    char *admin_token;               /* "": the admin routes are closed */
+    char *metrics_token;             /* "": only admin_token reads the stats */
+    char *redis;
+    char *key_prefix;
+    struct {
+        long threads_resolve, threads_m3u8, threads_segment, threads_proxy;
+        long drain_timeout_s;
+        long max_body_bytes;
+        struct mr_strlist trusted_proxies;  /* whose X-Forwarded-For is believed */
+    } server;
+    struct {
+        char *level;
+        char *target;
+        bool access;
+    } log;
+    struct {
+        long timeout_ms;
+        long retry_ms;
+        long fallback_entries;
+        long fallback_bytes;
+    } store;
+    struct {
+        char *cookie;
+    } auth;
+    struct {
+        struct mr_strlist allow_origin;
+        bool allow_credentials;
+        long max_age_s;
+    } cors;
+    struct {
+        bool allow_private_networks;
+        struct mr_strlist allow_networks;
+        long connect_timeout_ms;
+        long fetch_timeout_ms;
+        long low_speed_bytes;
+        long low_speed_time_s;
+        long max_redirects;
+        long buffer_bytes;
+        long splice_min_bytes;          /* 0: bodies always go through libcurl */
+        long max_fetch_bytes;
+        char *user_agent;
+    } upstream;
+    struct {
+        struct mr_strlist allow_hosts;
+        char *offload;
+        long sign_max_ttl_s;
+    } stream;
+    struct {
+        long token_ttl_s;
+        long max_playlist_bytes;
+        long segment_cache_max_bytes;  /* 0: no segment cache */
+        long segment_cache_ttl_s;
+        long edge_cache_s;                /* 0: the web server keeps nothing */
+        long live_playlist_max_cache_ms;  /* 0: live playlists not cached */
+        long vod_playlist_cache_s;        /* 0: VOD playlists not cached */
+    } hls;
+    struct {
+        long max_manifest_bytes;
+    } dash;
+    struct {
+        long refresh_margin_s;
+        long default_ttl_s;
+        long lock_timeout_s;
+        long again_min_s;
+        long error_ttl_s;
+        bool open;
+        long open_client_budget;      /* 0: no per-client budget */
+        long open_window_s;
+        long open_max_items;
+    } resolve;
+    struct mr_conf_map channels;      /* of struct mr_conf_channel; the
+                                         configuration's, then channels_m3u's */
+    char *channels_m3u;
+    size_t channels_imported;         /* from channels_m3u */
+    size_t channels_skipped;          /* entries of it that were not usable */
+    struct mr_conf_map media;         /* of struct mr_conf_media */
+    struct {
+        struct { char *mode; } direct;
+        struct { char *mode; } channel;
+        struct { char *mode; struct mr_conf_map instances; } alist;
+        struct { char *mode; char *api_base; char *cookie; } bilibili;
+        struct {
+            char *mode; char *path; long timeout_s; long max_output_bytes;
+            long max_running;         /* yt-dlp runs at once, per process */
+        } ytdlp;
+    } providers;
+
+    /* Where the values live: everything above points into this arena or
+     * into `root`. */
+    struct mr_arena arena;
+    struct json_object *root;
+    char *path;
+};
+
+/* The path to load: --config PATH / --config=PATH in argv, else
+ * $MEDIARELAY_CONFIG, else SYSCONFDIR/mediarelay/mediarelay.json. */
+const char *mr_conf_path(int argc, char **argv);
+
+/* Loads and validates a file.  On success *out is a new configuration (free
+ * with mr_conf_free).  On failure returns MR_EINVAL (or MR_ENOTFOUND,
+ * MR_ETOOBIG) and `errors` holds one line per problem, each starting with
+ * the key's path ("upstream.connect_timeout_ms: expected an integer"). */
+int mr_conf_load(const char *path, struct mr_conf **out, struct mr_buf *errors);
+/* The same from a string (tests, fuzzing); `name` is used in messages. */
+int mr_conf_load_string(const char *name, const char *json, size_t len,
+                        struct mr_conf **out, struct mr_buf *errors);
+void mr_conf_free(struct mr_conf *conf);
+
+/* Checks that need a layer above this one are that layer's: the SSRF
+ * guard's address blocks (common/net/netguard.c), the channel list import
+ * (common/format/channels.c), the media items' providers and sources
+ * (common/app/media.c).  Once every key has the right type, the loader runs
+ * mr_conf_checks, in order (the list is common/app/conf_checks.c, as
+ * nginx's module list is its own file); a check may add to the
+ * configuration (the import does) and reports each problem with
+ * mr_conf_report, which refuses the file. */
+struct mr_conf_loader;
+struct mr_conf_check {
+    const char *name;
+    void (*run)(struct mr_conf *c, struct mr_conf_loader *l);
+};
+extern const struct mr_conf_check mr_conf_checks[];   /* ends with { 0 } */
+
+/* One problem at a key's path ("channels.tv.url"): a line of the errors. */
+void mr_conf_report(struct mr_conf_loader *l, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* True for a valid media, channel or instance id: 1..MR_MEDIA_ID_MAX bytes
+ * of A-Z a-z 0-9 . _ - */
+bool mr_conf_id_ok(const char *s);
+
+/* Lookups in the maps; NULL when absent. */
+const struct mr_conf_media *mr_conf_media_find(const struct mr_conf *c, struct mr_str id);
+const struct mr_conf_channel *mr_conf_channel_find(const struct mr_conf *c, struct mr_str id);
+
+/* For tests: walks the schema and reports (into `errors`) every key the
+ * schema knows that the JSON object `doc` does not list, and every value in
+ * it that differs from the schema's default.  Maps must be present and empty.
+ * Returns the number of differences. */
+int mr_conf_check_documented(struct json_object *doc, struct mr_buf *errors);
+
+#endif

@@ -1,0 +1,62 @@
+/* header.c - which request headers may be sent upstream. */
+#include "core/header.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/limits.h"
+
+const char mr_header_bad_name[] = "not a valid header name";
+
+/* RFC 9110 5.6.2 tchar. */
+static bool tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+const char *mr_header_malformed(const char *name, const char *value)
+{
+    size_t nlen, vlen;
+
+    if (!name || !*name || !value)
+        return mr_header_bad_name;
+    for (nlen = 0; name[nlen]; nlen++)
+        if (!tchar((unsigned char)name[nlen]))
+            return mr_header_bad_name;
+    for (vlen = 0; value[vlen]; vlen++) {
+        unsigned char c = (unsigned char)value[vlen];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return "a control byte in the value";
+    }
+    if (nlen + 2 + vlen > MR_HEADER_MAX_LINE)
+        return "longer than a header line may be";
+    return NULL;
+}
+
+const char *mr_header_refused(const char *name, const char *value, bool policy)
+{
+    static const char *const framing[] = {
+        "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+        "Proxy-Connection", "Upgrade", "TE", "Trailer", "Expect", "HTTP2-Settings",
+        "Proxy-Authorization", NULL
+    };
+    static const char *const clients[] = {
+        "Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match",
+        "If-Unmodified-Since", NULL
+    };
+    const char *why = mr_header_malformed(name, value);
+
+    if (why)
+        return why;
+    for (const char *const *f = framing; *f; f++)
+        if (!strcasecmp(name, *f))
+            return "the relay sets this header itself, or it is for one hop only";
+    for (const char *const *c = clients; policy && *c; c++)
+        if (!strcasecmp(name, *c))
+            return "the relay takes this header from the player's request";
+    if (!*value)
+        return "an empty value";
+    return NULL;
+}
