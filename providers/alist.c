@@ -49,6 +49,44 @@
 #define ALIST_MAX_UA          512         /* a client's User-Agent passed on */
 #define ALIST_MAX_MSG         200         /* Alist's message, in a log line */
 
+/* providers.alist (app/provider.h): its section of mediarelay.json. */
+struct alist_instance {
+    char *id;
+    char *url;
+    char *token;
+};
+
+static const struct mr_conf_field alist_instance_fields[] = {
+    { .key = "url", .kind = MR_CONF_K_STRING, .off = offsetof(struct alist_instance, url),
+      .required = true },
+    MR_CONF_STR("token", offsetof(struct alist_instance, token), ""),
+    MR_CONF_END
+};
+
+struct alist_conf {
+    char *mode;
+    struct mr_conf_map instances;  /* of struct alist_instance */
+};
+
+static const struct mr_conf_field alist_fields[] = {
+    MR_PROVIDER_MODE(struct alist_conf, "proxy"),
+    MR_CONF_MAP("instances", offsetof(struct alist_conf, instances), struct alist_instance,
+                alist_instance_fields),
+    MR_CONF_END
+};
+
+extern const struct mr_provider mr_provider_alist;
+
+static const struct alist_conf *settings(const struct mr_conf *c)
+{
+    return mr_conf_settings(c, &mr_provider_alist.conf);
+}
+
+static bool alist_is_direct(const struct mr_conf *c)
+{
+    return !strcmp(settings(c)->mode, "direct");
+}
+
 /* Drivers whose raw_url only works with the User-Agent that asked for it. */
 static const char *const ua_bound_drivers[] = {
     "BaiduNetdisk", "AliyundriveOpen", "115 Cloud", "115 Share",
@@ -172,18 +210,18 @@ static int alist_validate(struct json_object *source, char *field, size_t fieldl
 struct call {
     struct mr_ctx *ctx;
     const struct mr_media *media;
-    const struct mr_conf_alist_instance *inst;
+    const struct alist_instance *inst;
     const char *base;       /* the instance URL without a trailing '/' */
     const char *path;       /* source.path as given */
     const char *logpath;    /* the same, escaped for log lines */
     const char *ua;
 };
 
-static const struct mr_conf_alist_instance *find_instance(const struct mr_conf *c,
-                                                          const char *id)
+static const struct alist_instance *find_instance(const struct mr_conf *c, const char *id)
 {
-    const struct mr_conf_alist_instance *v = c->providers.alist.instances.items;
-    for (size_t i = 0; i < c->providers.alist.instances.n; i++)
+    const struct mr_conf_map *m = &settings(c)->instances;
+    const struct alist_instance *v = m->items;
+    for (size_t i = 0; i < m->n; i++)
         if (!strcmp(v[i].id, id))
             return &v[i];
     return NULL;
@@ -562,6 +600,8 @@ static int alist_resolve(struct mr_ctx *ctx, const struct mr_media *media,
 
 const struct mr_provider mr_provider_alist = {
     .name = "alist",
+    .conf = { "alist", alist_fields, sizeof(struct alist_conf) },
+    .direct = alist_is_direct,
     .validate = alist_validate,
     .can_handle = NULL,             /* Alist paths are not page URLs */
     .resolve = alist_resolve,

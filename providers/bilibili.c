@@ -70,6 +70,32 @@
 
 enum { CODEC_AVC = 7, CODEC_HEVC = 12, CODEC_AV1 = 13 };
 
+/* providers.bilibili (app/provider.h): its section of mediarelay.json. */
+struct bilibili_conf {
+    char *mode;
+    char *api_base;
+    char *cookie;
+};
+
+static const struct mr_conf_field bilibili_fields[] = {
+    MR_PROVIDER_MODE(struct bilibili_conf, "proxy"),
+    MR_CONF_STR("api_base", offsetof(struct bilibili_conf, api_base), "https://api.bilibili.com"),
+    MR_CONF_STR("cookie", offsetof(struct bilibili_conf, cookie), ""),
+    MR_CONF_END
+};
+
+extern const struct mr_provider mr_provider_bilibili;
+
+static const struct bilibili_conf *settings(const struct mr_conf *c)
+{
+    return mr_conf_settings(c, &mr_provider_bilibili.conf);
+}
+
+static bool bilibili_is_direct(const struct mr_conf *c)
+{
+    return !strcmp(settings(c)->mode, "direct");
+}
+
 /* --- checks ---------------------------------------------------------------- */
 
 static bool http_url(const char *s)
@@ -286,8 +312,8 @@ struct api {
 
 static int api_init(struct mr_ctx *ctx, const struct mr_media *media, struct api *api)
 {
-    const char *base = ctx->conf->providers.bilibili.api_base;
-    const char *cookie = ctx->conf->providers.bilibili.cookie;
+    const char *base = settings(ctx->conf)->api_base;
+    const char *cookie = settings(ctx->conf)->cookie;
     size_t n = strlen(base);
 
     memset(api, 0, sizeof(*api));
@@ -764,6 +790,8 @@ static int bili_resolve(struct mr_ctx *ctx, const struct mr_media *media, struct
 
 const struct mr_provider mr_provider_bilibili = {
     .name = "bilibili",
+    .conf = { "bilibili", bilibili_fields, sizeof(struct bilibili_conf) },
+    .direct = bilibili_is_direct,
     .validate = bili_validate,
     .can_handle = bili_can_handle,
     .resolve = bili_resolve,

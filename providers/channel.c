@@ -22,6 +22,28 @@
 #include "app/provider.h"
 #include "app/server.h"
 
+/* providers.channel (app/provider.h): its section of mediarelay.json. */
+struct channel_conf {
+    char *mode;
+};
+
+static const struct mr_conf_field channel_fields[] = {
+    MR_PROVIDER_MODE(struct channel_conf, "proxy"),
+    MR_CONF_END
+};
+
+extern const struct mr_provider mr_provider_channel;
+
+static const struct channel_conf *settings(const struct mr_conf *c)
+{
+    return mr_conf_settings(c, &mr_provider_channel.conf);
+}
+
+static bool channel_is_direct(const struct mr_conf *c)
+{
+    return !strcmp(settings(c)->mode, "direct");
+}
+
 /* source.channel, or NULL. */
 static const char *source_channel(struct json_object *source)
 {
@@ -89,6 +111,8 @@ static const char *channel_of(const struct mr_media *media)
 
 const struct mr_provider mr_provider_channel = {
     .name = "channel",
+    .conf = { "channel", channel_fields, sizeof(struct channel_conf) },
+    .direct = channel_is_direct,
     .validate = channel_validate,
     .can_handle = NULL,
     .resolve = channel_resolve,

@@ -11,6 +11,28 @@
 #include "app/server.h"
 #include "net/upstream.h"
 
+/* providers.direct (app/provider.h): its section of mediarelay.json. */
+struct direct_conf {
+    char *mode;
+};
+
+static const struct mr_conf_field direct_fields[] = {
+    MR_PROVIDER_MODE(struct direct_conf, "proxy"),
+    MR_CONF_END
+};
+
+extern const struct mr_provider mr_provider_direct;
+
+static const struct direct_conf *settings(const struct mr_conf *c)
+{
+    return mr_conf_settings(c, &mr_provider_direct.conf);
+}
+
+static bool direct_is_direct(const struct mr_conf *c)
+{
+    return !strcmp(settings(c)->mode, "direct");
+}
+
 static bool http_url(const char *s)
 {
     return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
@@ -105,6 +127,8 @@ static int direct_resolve(struct mr_ctx *ctx, const struct mr_media *media,
 
 const struct mr_provider mr_provider_direct = {
     .name = "direct",
+    .conf = { "direct", direct_fields, sizeof(struct direct_conf) },
+    .direct = direct_is_direct,
     .validate = direct_validate,
     .can_handle = direct_can_handle,
     .resolve = direct_resolve,

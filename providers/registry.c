@@ -1,4 +1,10 @@
-/* registry.c - the list of providers: adding a source is one line here. */
+/* registry.c - the list of providers: adding a source is one line here.
+ *
+ * A provider is one file, providers/NAME.c, defining `const struct
+ * mr_provider mr_provider_NAME` (app/provider.h): its functions, its
+ * configuration section and its default mode.  PROVIDERS lists them, in the
+ * order can_handle is asked; it makes mr_providers and the configuration's
+ * sections (core/config.h, mr_conf_sections). */
 #include "app/provider.h"
 
 #include <stdarg.h>
@@ -11,20 +17,30 @@
 #include "app/media.h"
 #include "app/server.h"
 
-extern const struct mr_provider mr_provider_direct;
-extern const struct mr_provider mr_provider_channel;
-extern const struct mr_provider mr_provider_alist;
-extern const struct mr_provider mr_provider_bilibili;
-extern const struct mr_provider mr_provider_ytdlp;
+#define PROVIDERS(X) \
+    X(direct) \
+    X(channel) \
+    X(alist) \
+    X(bilibili) \
+    X(ytdlp)
+
+#define DECLARE(name) extern const struct mr_provider mr_provider_##name;
+#define PROVIDER(name) &mr_provider_##name,
+#define SECTION(name) &mr_provider_##name.conf,
+
+PROVIDERS(DECLARE)
 
 const struct mr_provider *const mr_providers[] = {
-    &mr_provider_direct,
-    &mr_provider_channel,
-    &mr_provider_alist,
-    &mr_provider_bilibili,
-    &mr_provider_ytdlp,
+    PROVIDERS(PROVIDER)
     NULL
 };
+
+const struct mr_conf_section *const mr_conf_sections[] = {
+    PROVIDERS(SECTION)
+    NULL
+};
+
+const char *const mr_provider_modes[] = { "proxy", "direct", NULL };
 
 int mr_fail(struct mr_ctx *ctx, const char *media_id, int rc, const char *fmt, ...)
 {

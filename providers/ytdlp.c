@@ -54,6 +54,38 @@
 #define MAX_TITLE 1024
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
+/* providers.ytdlp (app/provider.h): its section of mediarelay.json. */
+struct ytdlp_conf {
+    char *mode;
+    char *path;
+    long timeout_s;
+    long max_output_bytes;
+    long max_running;            /* yt-dlp runs at once, per process */
+};
+
+static const struct mr_conf_field ytdlp_fields[] = {
+#define Y(m) offsetof(struct ytdlp_conf, m)
+    MR_PROVIDER_MODE(struct ytdlp_conf, "proxy"),
+    MR_CONF_STR("path", Y(path), "yt-dlp"),
+    MR_CONF_INT("timeout_s", Y(timeout_s), 30, 1, 600),
+    MR_CONF_INT("max_output_bytes", Y(max_output_bytes), 16 << 20, 4096, 256 << 20),
+    MR_CONF_INT("max_running", Y(max_running), 4, 1, 1024),
+#undef Y
+    MR_CONF_END
+};
+
+extern const struct mr_provider mr_provider_ytdlp;
+
+static const struct ytdlp_conf *settings(const struct mr_conf *c)
+{
+    return mr_conf_settings(c, &mr_provider_ytdlp.conf);
+}
+
+static bool ytdlp_is_direct(const struct mr_conf *c)
+{
+    return !strcmp(settings(c)->mode, "direct");
+}
+
 /* --- small checks ------------------------------------------------------------ */
 
 static bool no_ctl(const char *s, size_t max)
@@ -807,7 +839,7 @@ static int ytdlp_resolve(struct mr_ctx *ctx, const struct mr_media *media, struc
         return MR_EINVAL;
     if (!(buf = mr_arena_alloc(ctx->arena, sizeof(*buf))))
         return MR_ENOMEM;
-    mr_buf_init(buf, (size_t)c->providers.ytdlp.max_output_bytes);
+    mr_buf_init(buf, (size_t)settings(c)->max_output_bytes);
     if ((rc = mr_arena_cleanup(ctx->arena, mr_buf_cleanup, buf)))
         return rc;
     /* yt-dlp fetches the page itself, past the guard libcurl's fetches go
@@ -816,12 +848,12 @@ static int ytdlp_resolve(struct mr_ctx *ctx, const struct mr_media *media, struc
         return mr_fail(ctx, media->id, rc, rc == MR_EBLOCKED
                        ? "ytdlp: the page's address is not allowed (%s)"
                        : "ytdlp: the page's host does not resolve%s", rc == MR_EBLOCKED ? why : "");
-    if (!slot_take(c->providers.ytdlp.max_running))
+    if (!slot_take(settings(c)->max_running))
         return mr_fail(ctx, media->id, MR_EOVERLOADED, "ytdlp: %ld runs of yt-dlp are under "
                        "way in this process (providers.ytdlp.max_running); try again shortly",
-                       c->providers.ytdlp.max_running);
-    rc = mr_ytdlp_run(c->providers.ytdlp.path, json_object_get_string(url),
-                      c->providers.ytdlp.timeout_s, buf, msg, sizeof(msg));
+                       settings(c)->max_running);
+    rc = mr_ytdlp_run(settings(c)->path, json_object_get_string(url),
+                      settings(c)->timeout_s, buf, msg, sizeof(msg));
     slot_give();
     if (!rc)
         rc = mr_ytdlp_map(ctx->arena, buf->p ? buf->p : "", buf->len, out, msg, sizeof(msg));
@@ -835,6 +867,8 @@ static int ytdlp_resolve(struct mr_ctx *ctx, const struct mr_media *media, struc
 
 const struct mr_provider mr_provider_ytdlp = {
     .name = "ytdlp",
+    .conf = { "ytdlp", ytdlp_fields, sizeof(struct ytdlp_conf) },
+    .direct = ytdlp_is_direct,
     .validate = ytdlp_validate,
     .can_handle = ytdlp_can_handle,
     .resolve = ytdlp_resolve,

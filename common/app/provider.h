@@ -1,9 +1,10 @@
 /* provider.h - the interface every media source implements.
  *
- * A provider is a const struct of function pointers, one per file, listed in
- * the NULL-terminated array of providers/registry.c (nginx modules, curl's
- * protocol handlers).  Everything that is not specific to a source --
- * caching, proxy vs direct, rewriting, refresh -- is common code.
+ * A provider is a const struct of function pointers and its configuration
+ * section, one per file, listed in providers/registry.c (nginx modules,
+ * curl's protocol handlers): adding a source is that file and one line
+ * there.  Everything that is not specific to a source -- caching, proxy vs
+ * direct, rewriting, refresh -- is common code.
  */
 #ifndef MR_PROVIDER_H
 #define MR_PROVIDER_H
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "core/config.h"
 #include "core/str.h"
 
 struct json_object;
@@ -54,6 +56,18 @@ struct mr_source {
 struct mr_provider {
     /* The name used in conf and in POST /api/media ("direct"). */
     const char *name;
+    /* Its section "providers.<name>" of mediarelay.json: the same name, its
+     * fields (keys, types, defaults, bounds; core/config.h) and the size of
+     * the settings struct they fill.  The loader checks it with the rest of
+     * the file; mr_conf_settings(conf, &provider.conf) gives the loaded
+     * settings back.  { 0 }: no section. */
+    struct mr_conf_section conf;
+    /* Whether its items go to the player as they are ("direct") rather than
+     * through the relay ("proxy"): its default, usually its
+     * providers.<name>.mode (MR_PROVIDER_MODE).  The runtime setting
+     * proxy.enable_<name> overrides it, and a source that needs headers is
+     * always relayed (relay/mediasource.c).  May be NULL: relayed. */
+    bool (*direct)(const struct mr_conf *c);
     /* Checks a media item's "source" object.  Returns 0, or MR_EINVAL with
      * the offending field (relative to source, "" for the whole object) and
      * a message written into the buffers.  May be NULL: anything goes. */
@@ -92,6 +106,11 @@ int mr_answer_unresolved(struct mr_ctx *ctx, const struct mr_media *m, int rc);
 
 /* The 404 answer for a ?t=name that names none of the item's sources. */
 int mr_answer_no_source(struct mr_ctx *ctx, const struct mr_media *m, const char *t);
+
+/* The "mode" key of a provider's section: "proxy" or "direct", default
+ * `def`, into the `char *mode` of its settings struct T. */
+extern const char *const mr_provider_modes[];
+#define MR_PROVIDER_MODE(T, def) MR_CONF_STRCH("mode", offsetof(T, mode), def, mr_provider_modes)
 
 /* The providers, NULL-terminated, in the order can_handle is asked. */
 extern const struct mr_provider *const mr_providers[];

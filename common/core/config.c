@@ -1,11 +1,13 @@
 /* config.c - schema-driven loading and validation of mediarelay.json.
  *
- * The schema below is the one list of keys, types, bounds and defaults.  The
- * loader first applies every default, then walks the JSON object next to the
- * schema, so an unknown key or a wrong type anywhere is found with its full
- * path, and every problem is reported (not just the first).  Sections may
- * carry a "_doc" string: JSON has no comments, and the shipped file explains
- * each section in place.
+ * The schema below is the one list of keys, types, bounds and defaults, but
+ * for the sections under "providers": each provider declares its own with
+ * the same field tables (core/config.h, mr_conf_sections) and the loader
+ * treats them as it treats its own.  The loader first applies every default,
+ * then walks the JSON object next to the schema, so an unknown key or a
+ * wrong type anywhere is found with its full path, and every problem is
+ * reported (not just the first).  Sections may carry a "_doc" string: JSON
+ * has no comments, and the shipped file explains each section in place.
  */
 #include "core/config.h"
 
@@ -29,40 +31,16 @@
 #define MR_SYSCONFDIR "/etc"
 #endif
 
-enum kind {
-    K_STRING,    /* char * */
-    K_INT,       /* long, within [min, max] */
-    K_BOOL,      /* bool */
-    K_STRLIST,   /* struct mr_strlist; a single string is a list of one */
-    K_HEADERS,   /* struct mr_headers from {"Name": "value"} */
-    K_OBJECT,    /* struct json_object *, any object (a provider checks it) */
-    K_SECTION,   /* nested fields, same base */
-    K_MAP,       /* struct mr_conf_map: id -> entry with fields `sub` */
-};
-
-struct field {
-    const char *key;
-    enum kind kind;
-    size_t off;                      /* offset from the base struct */
-    const char *def;                 /* K_STRING / K_STRLIST default */
-    long idef, min, max;             /* K_INT (and K_BOOL: idef) */
-    const struct field *sub;         /* K_SECTION, K_MAP */
-    size_t entry_size;               /* K_MAP */
-    const char *const *choices;      /* K_STRING: allowed values */
-    bool required;                   /* inside map entries */
-};
-
 #define C(m) offsetof(struct mr_conf, m)
-#define STR(k, m, d) { .key = k, .kind = K_STRING, .off = m, .def = d }
-#define STRCH(k, m, d, ch) { .key = k, .kind = K_STRING, .off = m, .def = d, .choices = ch }
-#define INT(k, m, d, lo, hi) { .key = k, .kind = K_INT, .off = m, .idef = d, .min = lo, .max = hi }
-#define BOOL(k, m, d) { .key = k, .kind = K_BOOL, .off = m, .idef = d }
-#define LIST(k, m, d) { .key = k, .kind = K_STRLIST, .off = m, .def = d }
-#define SECTION(k, s) { .key = k, .kind = K_SECTION, .sub = s }
-#define MAP(k, m, T, s) { .key = k, .kind = K_MAP, .off = m, .sub = s, .entry_size = sizeof(T) }
-#define END { .key = NULL }
+#define STR MR_CONF_STR
+#define STRCH MR_CONF_STRCH
+#define INT MR_CONF_INT
+#define BOOL MR_CONF_BOOL
+#define LIST MR_CONF_LIST
+#define SECTION MR_CONF_SECTION
+#define MAP MR_CONF_MAP
+#define END MR_CONF_END
 
-static const char *const modes[] = { "proxy", "direct", NULL };
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
 static const char *const targets[] = { "stderr", "syslog", NULL };
 static const char *const offloads[] = { "off", "nginx", NULL };
@@ -70,44 +48,44 @@ static const char *const offloads[] = { "off", "nginx", NULL };
 #define DEFAULT_UA "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 " \
     "(KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 
-static const struct field threads_fields[] = {
+static const struct mr_conf_field threads_fields[] = {
     INT("resolve", C(server.threads_resolve), 8, 1, 1024),
     INT("m3u8", C(server.threads_m3u8), 16, 1, 1024),
     INT("segment", C(server.threads_segment), 64, 1, 1024),
     INT("proxy", C(server.threads_proxy), 128, 1, 1024),
     END
 };
-static const struct field server_fields[] = {
+static const struct mr_conf_field server_fields[] = {
     SECTION("threads", threads_fields),
     INT("drain_timeout_s", C(server.drain_timeout_s), 30, 0, 86400),
     INT("max_body_bytes", C(server.max_body_bytes), 65536, 0, 16 << 20),
     LIST("trusted_proxies", C(server.trusted_proxies), NULL),
     END
 };
-static const struct field log_fields[] = {
+static const struct mr_conf_field log_fields[] = {
     STRCH("level", C(log.level), "info", levels),
     STRCH("target", C(log.target), "stderr", targets),
     BOOL("access", C(log.access), 1),
     END
 };
-static const struct field store_fields[] = {
+static const struct mr_conf_field store_fields[] = {
     INT("timeout_ms", C(store.timeout_ms), 500, 1, 60000),
     INT("retry_ms", C(store.retry_ms), 1000, 0, 600000),
     INT("fallback_entries", C(store.fallback_entries), 4096, 16, 1 << 24),
     INT("fallback_bytes", C(store.fallback_bytes), 64L << 20, 4096, 16L << 30),
     END
 };
-static const struct field auth_fields[] = {
+static const struct mr_conf_field auth_fields[] = {
     STR("cookie", C(auth.cookie), "session"),
     END
 };
-static const struct field cors_fields[] = {
+static const struct mr_conf_field cors_fields[] = {
     LIST("allow_origin", C(cors.allow_origin), "*"),
     BOOL("allow_credentials", C(cors.allow_credentials), 0),
     INT("max_age_s", C(cors.max_age_s), 86400, 0, 604800),
     END
 };
-static const struct field upstream_fields[] = {
+static const struct mr_conf_field upstream_fields[] = {
     BOOL("allow_private_networks", C(upstream.allow_private_networks), 0),
     LIST("allow_networks", C(upstream.allow_networks), NULL),
     INT("connect_timeout_ms", C(upstream.connect_timeout_ms), 5000, 1, 600000),
@@ -121,14 +99,14 @@ static const struct field upstream_fields[] = {
     STR("user_agent", C(upstream.user_agent), DEFAULT_UA),
     END
 };
-static const struct field stream_fields[] = {
+static const struct mr_conf_field stream_fields[] = {
     LIST("allow_hosts", C(stream.allow_hosts), NULL),
     STRCH("offload", C(stream.offload), "off", offloads),
     INT("sign_max_ttl_s", C(stream.sign_max_ttl_s), 7 * 86400, 60, 366L * 86400),
     END
 };
 
-static const struct field hls_fields[] = {
+static const struct mr_conf_field hls_fields[] = {
     INT("token_ttl_s", C(hls.token_ttl_s), 21600, 300, 30L * 86400),
     INT("max_playlist_bytes", C(hls.max_playlist_bytes), 8 << 20, 1024, MR_M3U8_MAX_CONF_BYTES),
     INT("segment_cache_max_bytes", C(hls.segment_cache_max_bytes), 16 << 20, 0, 256 << 20),
@@ -139,7 +117,7 @@ static const struct field hls_fields[] = {
     END
 };
 
-static const struct field resolve_fields[] = {
+static const struct mr_conf_field resolve_fields[] = {
     INT("refresh_margin_s", C(resolve.refresh_margin_s), 300, 0, 86400),
     INT("default_ttl_s", C(resolve.default_ttl_s), 3600, 10, 7 * 86400),
     INT("lock_timeout_s", C(resolve.lock_timeout_s), 40, 1, 600),
@@ -152,74 +130,32 @@ static const struct field resolve_fields[] = {
     END
 };
 
-static const struct field dash_fields[] = {
+static const struct mr_conf_field dash_fields[] = {
     INT("max_manifest_bytes", C(dash.max_manifest_bytes), 4 << 20, 1024, 64 << 20),
     END
 };
 
 #define CH(m) offsetof(struct mr_conf_channel, m)
-static const struct field channel_fields[] = {
-    { .key = "url", .kind = K_STRING, .off = CH(url), .required = true },
+static const struct mr_conf_field channel_fields[] = {
+    { .key = "url", .kind = MR_CONF_K_STRING, .off = CH(url), .required = true },
     STR("name", CH(name), NULL),
     STR("group", CH(group), NULL),
     STR("logo", CH(logo), NULL),
-    { .key = "headers", .kind = K_HEADERS, .off = CH(headers) },
+    { .key = "headers", .kind = MR_CONF_K_HEADERS, .off = CH(headers) },
     BOOL("cache_ignore_query", CH(cache_ignore_query), 0),
     END
 };
 
 #define ME(m) offsetof(struct mr_conf_media, m)
-static const struct field media_fields[] = {
-    { .key = "provider", .kind = K_STRING, .off = ME(provider), .required = true },
-    { .key = "source", .kind = K_OBJECT, .off = ME(source), .required = true },
+static const struct mr_conf_field media_fields[] = {
+    { .key = "provider", .kind = MR_CONF_K_STRING, .off = ME(provider), .required = true },
+    { .key = "source", .kind = MR_CONF_K_OBJECT, .off = ME(source), .required = true },
     STR("title", ME(title), NULL),
     STR("room", ME(room), NULL),
     END
 };
 
-#define AI(m) offsetof(struct mr_conf_alist_instance, m)
-static const struct field alist_instance_fields[] = {
-    { .key = "url", .kind = K_STRING, .off = AI(url), .required = true },
-    STR("token", AI(token), ""),
-    END
-};
-
-static const struct field direct_fields[] = {
-    STRCH("mode", C(providers.direct.mode), "proxy", modes), END
-};
-static const struct field channel_provider_fields[] = {
-    STRCH("mode", C(providers.channel.mode), "proxy", modes), END
-};
-static const struct field alist_fields[] = {
-    STRCH("mode", C(providers.alist.mode), "proxy", modes),
-    MAP("instances", C(providers.alist.instances), struct mr_conf_alist_instance,
-        alist_instance_fields),
-    END
-};
-static const struct field bilibili_fields[] = {
-    STRCH("mode", C(providers.bilibili.mode), "proxy", modes),
-    STR("api_base", C(providers.bilibili.api_base), "https://api.bilibili.com"),
-    STR("cookie", C(providers.bilibili.cookie), ""),
-    END
-};
-static const struct field ytdlp_fields[] = {
-    STRCH("mode", C(providers.ytdlp.mode), "proxy", modes),
-    STR("path", C(providers.ytdlp.path), "yt-dlp"),
-    INT("timeout_s", C(providers.ytdlp.timeout_s), 30, 1, 600),
-    INT("max_output_bytes", C(providers.ytdlp.max_output_bytes), 16 << 20, 4096, 256 << 20),
-    INT("max_running", C(providers.ytdlp.max_running), 4, 1, 1024),
-    END
-};
-static const struct field providers_fields[] = {
-    SECTION("direct", direct_fields),
-    SECTION("channel", channel_provider_fields),
-    SECTION("alist", alist_fields),
-    SECTION("bilibili", bilibili_fields),
-    SECTION("ytdlp", ytdlp_fields),
-    END
-};
-
-static const struct field root_fields[] = {
+static const struct mr_conf_field root_fields[] = {
     STR("public_url", C(public_url), ""),
     STR("secret", C(secret), ""),
     LIST("previous_secrets", C(previous_secrets), NULL),
@@ -240,7 +176,7 @@ static const struct field root_fields[] = {
     MAP("channels", C(channels), struct mr_conf_channel, channel_fields),
     STR("channels_m3u", C(channels_m3u), ""),
     MAP("media", C(media), struct mr_conf_media, media_fields),
-    SECTION("providers", providers_fields),
+    { .key = "providers", .kind = MR_CONF_K_SECTIONS },
     END
 };
 
@@ -279,13 +215,13 @@ static char *join(struct mr_conf_loader *l, const char *path, const char *key)
                  : mr_arena_strdup(&l->conf->arena, key);
 }
 
-static const char *type_name(enum kind k)
+static const char *type_name(enum mr_conf_kind k)
 {
     switch (k) {
-    case K_STRING: return "a string";
-    case K_INT: return "an integer";
-    case K_BOOL: return "true or false";
-    case K_STRLIST: return "a string or an array of strings";
+    case MR_CONF_K_STRING: return "a string";
+    case MR_CONF_K_INT: return "an integer";
+    case MR_CONF_K_BOOL: return "true or false";
+    case MR_CONF_K_STRLIST: return "a string or an array of strings";
     default: return "an object";
     }
 }
@@ -304,33 +240,78 @@ static bool strlist_one(struct mr_conf_loader *l, struct mr_strlist *out, const 
     return true;
 }
 
-static void set_defaults(struct mr_conf_loader *l, const struct field *f, void *base)
+static void set_defaults(struct mr_conf_loader *l, const struct mr_conf_field *f, void *base);
+
+static size_t nsections(void)
+{
+    size_t n = 0;
+    while (mr_conf_sections[n])
+        n++;
+    return n;
+}
+
+/* Every section's settings struct, with its defaults. */
+static void sections_defaults(struct mr_conf_loader *l, const char *path)
+{
+    struct mr_conf *c = l->conf;
+    size_t n = nsections();
+
+    c->sections = mr_arena_calloc(&c->arena, n ? n : 1, sizeof(void *));
+    if (!c->sections) {
+        mr_conf_report(l, path, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct mr_conf_section *s = mr_conf_sections[i];
+        if (!s->name)
+            continue;
+        c->sections[i] = mr_arena_calloc(&c->arena, 1, s->size ? s->size : 1);
+        if (!c->sections[i]) {
+            mr_conf_report(l, path, "out of memory");
+            return;
+        }
+        set_defaults(l, s->fields, c->sections[i]);
+    }
+}
+
+const void *mr_conf_settings(const struct mr_conf *c, const struct mr_conf_section *s)
+{
+    for (size_t i = 0; c->sections && mr_conf_sections[i]; i++)
+        if (mr_conf_sections[i] == s)
+            return s->name ? c->sections[i] : NULL;
+    return NULL;
+}
+
+static void set_defaults(struct mr_conf_loader *l, const struct mr_conf_field *f, void *base)
 {
     for (; f->key; f++) {
         switch (f->kind) {
-        case K_STRING:
+        case MR_CONF_K_STRING:
             *(char **)at(base, f->off) = (char *)f->def;
             break;
-        case K_INT:
+        case MR_CONF_K_INT:
             *(long *)at(base, f->off) = f->idef;
             break;
-        case K_BOOL:
+        case MR_CONF_K_BOOL:
             *(bool *)at(base, f->off) = f->idef != 0;
             break;
-        case K_STRLIST:
+        case MR_CONF_K_STRLIST:
             strlist_one(l, at(base, f->off), f->def);
             break;
-        case K_HEADERS:
+        case MR_CONF_K_HEADERS:
             *(struct mr_headers *)at(base, f->off) = (struct mr_headers){ NULL, 0 };
             break;
-        case K_OBJECT:
+        case MR_CONF_K_OBJECT:
             *(struct json_object **)at(base, f->off) = NULL;
             break;
-        case K_SECTION:
+        case MR_CONF_K_SECTION:
             set_defaults(l, f->sub, base);
             break;
-        case K_MAP:
+        case MR_CONF_K_MAP:
             *(struct mr_conf_map *)at(base, f->off) = (struct mr_conf_map){ NULL, 0 };
+            break;
+        case MR_CONF_K_SECTIONS:
+            sections_defaults(l, f->key);
             break;
         }
     }
@@ -358,16 +339,16 @@ bool mr_conf_id_ok(const char *s)
     return true;
 }
 
-static void load_fields(struct mr_conf_loader *l, const struct field *fields,
+static void load_fields(struct mr_conf_loader *l, const struct mr_conf_field *fields,
                         struct json_object *obj, void *base, const char *path);
 
-static void load_value(struct mr_conf_loader *l, const struct field *f,
+static void load_value(struct mr_conf_loader *l, const struct mr_conf_field *f,
                        struct json_object *v, void *base, const char *path)
 {
     json_type t = json_object_get_type(v);
 
     switch (f->kind) {
-    case K_STRING: {
+    case MR_CONF_K_STRING: {
         const char *s;
         if (t != json_type_string) {
             mr_conf_report(l, path, "expected %s", type_name(f->kind));
@@ -397,7 +378,7 @@ static void load_value(struct mr_conf_loader *l, const struct field *f,
         *(char **)at(base, f->off) = (char *)s;
         return;
     }
-    case K_INT: {
+    case MR_CONF_K_INT: {
         int64_t n;
         if (t != json_type_int) {
             mr_conf_report(l, path, "expected %s", type_name(f->kind));
@@ -412,14 +393,14 @@ static void load_value(struct mr_conf_loader *l, const struct field *f,
         *(long *)at(base, f->off) = (long)n;
         return;
     }
-    case K_BOOL:
+    case MR_CONF_K_BOOL:
         if (t != json_type_boolean) {
             mr_conf_report(l, path, "expected %s", type_name(f->kind));
             return;
         }
         *(bool *)at(base, f->off) = json_object_get_boolean(v);
         return;
-    case K_STRLIST: {
+    case MR_CONF_K_STRLIST: {
         struct mr_strlist *out = at(base, f->off);
         size_t n;
         if (t == json_type_string) {
@@ -446,7 +427,7 @@ static void load_value(struct mr_conf_loader *l, const struct field *f,
         }
         return;
     }
-    case K_HEADERS: {
+    case MR_CONF_K_HEADERS: {
         struct mr_headers *out = at(base, f->off);
         size_t n, i = 0;
         if (t != json_type_object) {
@@ -481,21 +462,49 @@ static void load_value(struct mr_conf_loader *l, const struct field *f,
         }
         return;
     }
-    case K_OBJECT:
+    case MR_CONF_K_OBJECT:
         if (t != json_type_object) {
             mr_conf_report(l, path, "expected an object");
             return;
         }
         *(struct json_object **)at(base, f->off) = v;
         return;
-    case K_SECTION:
+    case MR_CONF_K_SECTION:
         if (t != json_type_object) {
             mr_conf_report(l, path, "expected an object");
             return;
         }
         load_fields(l, f->sub, v, base, path);
         return;
-    case K_MAP: {
+    case MR_CONF_K_SECTIONS:
+        if (t != json_type_object) {
+            mr_conf_report(l, path, "expected an object");
+            return;
+        }
+        json_object_object_foreach(v, name, sv) {
+            char *spath = join(l, path, name);
+            size_t i;
+            if (!strcmp(name, "_doc")) {
+                if (json_object_get_type(sv) != json_type_string)
+                    mr_conf_report(l, spath, "expected a string");
+                continue;
+            }
+            for (i = 0; mr_conf_sections[i]; i++)
+                if (mr_conf_sections[i]->name && !strcmp(mr_conf_sections[i]->name, name))
+                    break;
+            if (!mr_conf_sections[i]) {
+                mr_conf_report(l, spath, "unknown key");
+                continue;
+            }
+            if (json_object_get_type(sv) != json_type_object) {
+                mr_conf_report(l, spath, "expected an object");
+                continue;
+            }
+            if (l->conf->sections && l->conf->sections[i])
+                load_fields(l, mr_conf_sections[i]->fields, sv, l->conf->sections[i], spath);
+        }
+        return;
+    case MR_CONF_K_MAP: {
         struct mr_conf_map *map = at(base, f->off);
         size_t n;
         char *items;
@@ -533,10 +542,10 @@ static void load_value(struct mr_conf_loader *l, const struct field *f,
     }
 }
 
-static void load_fields(struct mr_conf_loader *l, const struct field *fields,
+static void load_fields(struct mr_conf_loader *l, const struct mr_conf_field *fields,
                         struct json_object *obj, void *base, const char *path)
 {
-    const struct field *f;
+    const struct mr_conf_field *f;
 
     json_object_object_foreach(obj, key, v) {
         char *kpath = join(l, path, key);
@@ -799,13 +808,28 @@ const struct mr_conf_channel *mr_conf_channel_find(const struct mr_conf *c, stru
 
 /* ---- documentation check ------------------------------------------------- */
 
-static int doc_walk(const struct field *fields, struct json_object *obj,
+static int doc_walk(const struct mr_conf_field *fields, struct json_object *obj,
+                    const char *path, struct mr_buf *errors);
+
+static int doc_section(const struct mr_conf_field *fields, struct json_object *v,
+                       const char *path, struct mr_buf *errors)
+{
+    int diffs = 0;
+
+    if (!json_object_object_get_ex(v, "_doc", NULL)) {
+        mr_buf_printf(errors, "%s: section has no \"_doc\"\n", path);
+        diffs++;
+    }
+    return diffs + doc_walk(fields, v, path, errors);
+}
+
+static int doc_walk(const struct mr_conf_field *fields, struct json_object *obj,
                     const char *path, struct mr_buf *errors)
 {
     int diffs = 0;
     char kpath[256];
 
-    for (const struct field *f = fields; f->key; f++) {
+    for (const struct mr_conf_field *f = fields; f->key; f++) {
         struct json_object *v = NULL;
         snprintf(kpath, sizeof(kpath), "%s%s%s", path, *path ? "." : "", f->key);
         if (!obj || !json_object_object_get_ex(obj, f->key, &v)) {
@@ -816,7 +840,7 @@ static int doc_walk(const struct field *fields, struct json_object *obj,
             continue;
         }
         switch (f->kind) {
-        case K_STRING:
+        case MR_CONF_K_STRING:
             if (json_object_get_type(v) != json_type_string ||
                 strcmp(json_object_get_string(v), f->def ? f->def : "") != 0) {
                 mr_buf_printf(errors, "%s: documented value is not the default \"%s\"\n",
@@ -824,7 +848,7 @@ static int doc_walk(const struct field *fields, struct json_object *obj,
                 diffs++;
             }
             break;
-        case K_INT:
+        case MR_CONF_K_INT:
             if (json_object_get_type(v) != json_type_int ||
                 json_object_get_int64(v) != f->idef) {
                 mr_buf_printf(errors, "%s: documented value is not the default %ld\n",
@@ -832,14 +856,14 @@ static int doc_walk(const struct field *fields, struct json_object *obj,
                 diffs++;
             }
             break;
-        case K_BOOL:
+        case MR_CONF_K_BOOL:
             if (json_object_get_type(v) != json_type_boolean ||
                 json_object_get_boolean(v) != (f->idef != 0)) {
                 mr_buf_printf(errors, "%s: documented value is not the default\n", kpath);
                 diffs++;
             }
             break;
-        case K_STRLIST: {
+        case MR_CONF_K_STRLIST: {
             bool ok;
             if (json_object_get_type(v) == json_type_string)
                 ok = f->def && !strcmp(json_object_get_string(v), f->def);
@@ -852,14 +876,36 @@ static int doc_walk(const struct field *fields, struct json_object *obj,
             }
             break;
         }
-        case K_SECTION:
+        case MR_CONF_K_SECTION:
+            diffs += doc_section(f->sub, v, kpath, errors);
+            break;
+        case MR_CONF_K_SECTIONS: {
+            char spath[256];
+            struct json_object *sv;
             if (!json_object_object_get_ex(v, "_doc", NULL)) {
                 mr_buf_printf(errors, "%s: section has no \"_doc\"\n", kpath);
                 diffs++;
             }
-            diffs += doc_walk(f->sub, v, kpath, errors);
+            for (size_t i = 0; mr_conf_sections[i]; i++) {
+                const struct mr_conf_section *s = mr_conf_sections[i];
+                if (!s->name)
+                    continue;
+                if (snprintf(spath, sizeof(spath), "%s.%s", kpath, s->name) >=
+                    (int)sizeof(spath)) {
+                    mr_buf_printf(errors, "%s: a section name that long\n", kpath);
+                    diffs++;
+                    continue;
+                }
+                if (!json_object_object_get_ex(v, s->name, &sv)) {
+                    mr_buf_printf(errors, "%s: not documented\n", spath);
+                    diffs++;
+                    continue;
+                }
+                diffs += doc_section(s->fields, sv, spath, errors);
+            }
             break;
-        case K_MAP: {
+        }
+        case MR_CONF_K_MAP: {
             int n = 0;
             json_object_object_foreach(v, k, ev) {
                 (void)ev;

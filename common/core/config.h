@@ -1,10 +1,12 @@
 /* config.h - the configuration file: its schema, defaults and validation.
  *
  * One JSON file (conf/mediarelay.json documents every key).  The schema in
- * config.c is the single source of names, types and defaults; the loader
- * fills struct mr_conf from it, reports every unknown key, wrong type and
- * out-of-range value with the key's path, and refuses the file if there is
- * any.  A loaded configuration is immutable and shared by all threads.
+ * config.c, with the providers' sections (mr_conf_sections: each provider's
+ * own table, in its own file), is the single source of names, types and
+ * defaults; the loader fills struct mr_conf (and the sections' settings)
+ * from it, reports every unknown key, wrong type and out-of-range value with
+ * the key's path, and refuses the file if there is any.  A loaded
+ * configuration is immutable and shared by all threads.
  */
 #ifndef MR_CONFIG_H
 #define MR_CONFIG_H
@@ -41,12 +43,6 @@ struct mr_conf_channel {
     char *logo;
     struct mr_headers headers;
     bool cache_ignore_query;      /* segment cache keys without the query */
-};
-
-struct mr_conf_alist_instance {
-    char *id;
-    char *url;
-    char *token;
 };
 
 struct mr_conf {
@@ -129,16 +125,9 @@ struct mr_conf {
     size_t channels_imported;         /* from channels_m3u */
     size_t channels_skipped;          /* entries of it that were not usable */
     struct mr_conf_map media;         /* of struct mr_conf_media */
-    struct {
-        struct { char *mode; } direct;
-        struct { char *mode; } channel;
-        struct { char *mode; struct mr_conf_map instances; } alist;
-        struct { char *mode; char *api_base; char *cookie; } bilibili;
-        struct {
-            char *mode; char *path; long timeout_s; long max_output_bytes;
-            long max_running;         /* yt-dlp runs at once, per process */
-        } ytdlp;
-    } providers;
+    void **sections;                  /* "providers": one settings struct per
+                                         entry of mr_conf_sections, in the
+                                         arena (mr_conf_settings) */
 
     /* Where the values live: everything above points into this arena or
      * into `root`. */
@@ -146,6 +135,68 @@ struct mr_conf {
     struct json_object *root;
     char *path;
 };
+
+/* ---- the schema ----------------------------------------------------------
+ *
+ * A key is a field: its name, its kind, where its value goes (an offset from
+ * the struct being filled), its default and its bounds.  config.c's tables
+ * describe struct mr_conf; a layer above describes its own settings the same
+ * way, as a section (below). */
+enum mr_conf_kind {
+    MR_CONF_K_STRING,     /* char * */
+    MR_CONF_K_INT,        /* long, within [min, max] */
+    MR_CONF_K_BOOL,       /* bool */
+    MR_CONF_K_STRLIST,    /* struct mr_strlist; a single string is a list of one */
+    MR_CONF_K_HEADERS,    /* struct mr_headers from {"Name": "value"} */
+    MR_CONF_K_OBJECT,     /* struct json_object *, any object (checked by its user) */
+    MR_CONF_K_SECTION,    /* nested fields, same base */
+    MR_CONF_K_MAP,        /* struct mr_conf_map: id -> entry with fields `sub` */
+    MR_CONF_K_SECTIONS,   /* an object of the mr_conf_sections, by name (config.c) */
+};
+
+struct mr_conf_field {
+    const char *key;
+    enum mr_conf_kind kind;
+    size_t off;                          /* offset from the base struct */
+    const char *def;                     /* STRING / STRLIST default */
+    long idef, min, max;                 /* INT (and BOOL: idef) */
+    const struct mr_conf_field *sub;     /* SECTION, MAP */
+    size_t entry_size;                   /* MAP */
+    const char *const *choices;          /* STRING: the allowed values */
+    bool required;                       /* inside map entries */
+};
+
+/* Field tables end with MR_CONF_END.  `m` is an offsetof() into the struct the
+ * table fills. */
+#define MR_CONF_STR(k, m, d) { .key = k, .kind = MR_CONF_K_STRING, .off = m, .def = d }
+#define MR_CONF_STRCH(k, m, d, ch) \
+    { .key = k, .kind = MR_CONF_K_STRING, .off = m, .def = d, .choices = ch }
+#define MR_CONF_INT(k, m, d, lo, hi) \
+    { .key = k, .kind = MR_CONF_K_INT, .off = m, .idef = d, .min = lo, .max = hi }
+#define MR_CONF_BOOL(k, m, d) { .key = k, .kind = MR_CONF_K_BOOL, .off = m, .idef = d }
+#define MR_CONF_LIST(k, m, d) { .key = k, .kind = MR_CONF_K_STRLIST, .off = m, .def = d }
+#define MR_CONF_SECTION(k, s) { .key = k, .kind = MR_CONF_K_SECTION, .sub = s }
+#define MR_CONF_MAP(k, m, T, s) \
+    { .key = k, .kind = MR_CONF_K_MAP, .off = m, .sub = s, .entry_size = sizeof(T) }
+#define MR_CONF_END { .key = NULL }
+
+/* A section a layer above owns: "providers.<name>" in the file, loaded with
+ * its own fields into its own settings struct of `size` bytes (zeroed, then
+ * the defaults, then the file's values), which the configuration keeps and
+ * mr_conf_settings gives back.  A section without a name has no keys. */
+struct mr_conf_section {
+    const char *name;
+    const struct mr_conf_field *fields;
+    size_t size;
+};
+
+/* The sections, NULL-terminated: the list is the layer above's (every
+ * provider's, providers/registry.c), as mr_conf_checks is. */
+extern const struct mr_conf_section *const mr_conf_sections[];
+
+/* The loaded settings of a section of mr_conf_sections, or NULL for one that
+ * is not in the list or has no name. */
+const void *mr_conf_settings(const struct mr_conf *c, const struct mr_conf_section *s);
 
 /* The path to load: --config PATH / --config=PATH in argv, else
  * $MEDIARELAY_CONFIG, else SYSCONFDIR/mediarelay/mediarelay.json. */

@@ -137,24 +137,14 @@ static const char *sniff_upstream(struct mr_ctx *ctx, const struct mr_source *sr
 
 static bool proxy_mode(struct mr_ctx *ctx, const struct mr_media *m, const struct mr_source *s)
 {
-    const struct mr_conf *c = ctx->conf;
-    const char *mode = "proxy";
+    const struct mr_provider *p = mr_provider_find(m->provider);
     char field[96];
     struct mr_str v;
 
     /* A header the upstream wants is one a page cannot send for a <video>. */
     if (s->headers.n)
         return true;
-    if (!strcmp(m->provider, "direct"))
-        mode = c->providers.direct.mode;
-    else if (!strcmp(m->provider, "channel"))
-        mode = c->providers.channel.mode;
-    else if (!strcmp(m->provider, "alist"))
-        mode = c->providers.alist.mode;
-    else if (!strcmp(m->provider, "bilibili"))
-        mode = c->providers.bilibili.mode;
-    else if (!strcmp(m->provider, "ytdlp"))
-        mode = c->providers.ytdlp.mode;
+    /* The runtime setting, then the provider's own default. */
     snprintf(field, sizeof(field), "proxy.enable_%s", m->provider);
     if (!mr_store_hget(ctx->store, ctx->arena, "settings", field, &v)) {
         if (mr_str_eq_c(v, "1") || mr_str_caseeq_c(v, "true"))
@@ -162,7 +152,7 @@ static bool proxy_mode(struct mr_ctx *ctx, const struct mr_media *m, const struc
         if (mr_str_eq_c(v, "0") || mr_str_caseeq_c(v, "false"))
             return false;
     }
-    return strcmp(mode, "direct") != 0;
+    return !(p && p->direct && p->direct(ctx->conf));
 }
 
 /* The relay URL for a type: the executable that handles it. */

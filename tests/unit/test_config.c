@@ -32,6 +32,59 @@ static int count_lines(const char *s)
     return n;
 }
 
+/* ---- the providers' sections, read through their own field tables ---- */
+
+static const struct mr_conf_section *section(const char *name)
+{
+    for (size_t i = 0; mr_conf_sections[i]; i++)
+        if (mr_conf_sections[i]->name && !strcmp(mr_conf_sections[i]->name, name))
+            return mr_conf_sections[i];
+    fail_msg("no section \"%s\"", name);
+    return NULL;
+}
+
+static const struct mr_conf_field *field_of(const struct mr_conf_field *f, const char *key,
+                                            enum mr_conf_kind kind)
+{
+    for (; f->key; f++)
+        if (!strcmp(f->key, key)) {
+            assert_int_equal(f->kind, kind);
+            return f;
+        }
+    fail_msg("no key \"%s\"", key);
+    return NULL;
+}
+
+/* Where providers.NAME.KEY of c is. */
+static const void *setting(const struct mr_conf *c, const char *name, const char *key,
+                           enum mr_conf_kind kind)
+{
+    const struct mr_conf_section *s = section(name);
+    const char *base = mr_conf_settings(c, s);
+
+    assert_non_null(base);
+    return base + field_of(s->fields, key, kind)->off;
+}
+
+#define PSTR(c, n, k) (*(char *const *)setting(c, n, k, MR_CONF_K_STRING))
+#define PINT(c, n, k) (*(const long *)setting(c, n, k, MR_CONF_K_INT))
+#define PMAP(c, n, k) ((const struct mr_conf_map *)setting(c, n, k, MR_CONF_K_MAP))
+
+/* KEY of entry i of the map providers.NAME.MAPKEY, a string. */
+static const char *entry_str(const struct mr_conf *c, const char *name, const char *mapkey,
+                             size_t i, const char *key)
+{
+    const struct mr_conf_field *mf = field_of(section(name)->fields, mapkey, MR_CONF_K_MAP);
+    const struct mr_conf_map *m = PMAP(c, name, mapkey);
+    const char *entry;
+
+    assert_true(i < m->n);
+    entry = (const char *)m->items + i * mf->entry_size;
+    if (!strcmp(key, "id"))
+        return *(char *const *)entry;
+    return *(char *const *)(entry + field_of(mf->sub, key, MR_CONF_K_STRING)->off);
+}
+
 static int load(const char *json, struct mr_conf **out, struct mr_buf *err)
 {
     mr_buf_init(err, 1 << 16);
@@ -94,6 +147,17 @@ static void test_check_documented_finds_drift(void **state)
         { "bool log.access", "log.access: documented value is not the default" },
         { "doc cors", "cors: section has no \"_doc\"" },
         { "map media", "media: the default is an empty map" },
+        /* the providers' sections, walked through their own tables */
+        { "doc providers", "providers: section has no \"_doc\"" },
+        { "del providers.direct", "providers.direct: not documented" },
+        { "del providers.ytdlp.timeout_s", "providers.ytdlp.timeout_s: not documented" },
+        { "int providers.ytdlp.max_running",
+          "providers.ytdlp.max_running: documented value is not the default" },
+        { "str providers.bilibili.api_base",
+          "providers.bilibili.api_base: documented value is not the default" },
+        { "doc providers.bilibili", "providers.bilibili: section has no \"_doc\"" },
+        { "map providers.alist.instances",
+          "providers.alist.instances: the default is an empty map" },
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -104,13 +168,12 @@ static void test_check_documented_finds_drift(void **state)
 
         assert_non_null(doc);
         assert_int_equal(sscanf(cases[i].edit, "%7s %63s", op, path), 2);
-        dot = strchr(path, '.');
-        if (dot) {
-            *dot++ = '\0';
-            assert_true(json_object_object_get_ex(doc, path, &sec));
-        } else {
-            sec = doc;
-            dot = path;
+        /* sec: the object holding the last key of the path, dot: that key. */
+        sec = doc;
+        dot = path;
+        for (char *next; (next = strchr(dot, '.')); dot = next + 1) {
+            *next = '\0';
+            assert_true(json_object_object_get_ex(sec, dot, &sec));
         }
         if (!strcmp(op, "del"))
             json_object_object_del(sec, dot);
@@ -121,11 +184,11 @@ static void test_check_documented_finds_drift(void **state)
         else if (!strcmp(op, "bool"))
             json_object_object_add(sec, dot, json_object_new_boolean(0));
         else if (!strcmp(op, "doc")) {
-            assert_true(json_object_object_get_ex(doc, dot, &sec));
+            assert_true(json_object_object_get_ex(sec, dot, &sec));
             json_object_object_del(sec, "_doc");
         } else if (!strcmp(op, "map")) {
             struct json_object *e = json_object_new_object();
-            assert_true(json_object_object_get_ex(doc, dot, &sec));
+            assert_true(json_object_object_get_ex(sec, dot, &sec));
             json_object_object_add(sec, "x", e);
         }
         mr_buf_init(&err, 1 << 16);
@@ -181,13 +244,36 @@ static void assert_same_conf(const struct mr_conf *a, const struct mr_conf *b)
     L(upstream.allow_networks.n);
     L(stream.allow_hosts.n); S(stream.offload); L(stream.sign_max_ttl_s);
     L(channels.n); S(channels_m3u); L(media.n);
-    S(providers.direct.mode); S(providers.channel.mode);
-    S(providers.alist.mode); L(providers.alist.instances.n);
-    S(providers.bilibili.mode); S(providers.bilibili.api_base); S(providers.bilibili.cookie);
-    S(providers.ytdlp.mode); S(providers.ytdlp.path); L(providers.ytdlp.timeout_s);
-    L(providers.ytdlp.max_output_bytes);
 #undef S
 #undef L
+    /* Every key of every provider's section. */
+    for (size_t i = 0; mr_conf_sections[i]; i++) {
+        const struct mr_conf_section *s = mr_conf_sections[i];
+        const char *pa = mr_conf_settings(a, s), *pb = mr_conf_settings(b, s);
+        if (!s->name)
+            continue;
+        assert_non_null(pa);
+        assert_non_null(pb);
+        for (const struct mr_conf_field *f = s->fields; f->key; f++) {
+            switch (f->kind) {
+            case MR_CONF_K_STRING:
+                assert_string_equal(*(char *const *)(pa + f->off), *(char *const *)(pb + f->off));
+                break;
+            case MR_CONF_K_INT:
+                assert_int_equal(*(const long *)(pa + f->off), *(const long *)(pb + f->off));
+                break;
+            case MR_CONF_K_BOOL:
+                assert_int_equal(*(const bool *)(pa + f->off), *(const bool *)(pb + f->off));
+                break;
+            case MR_CONF_K_MAP:
+                assert_int_equal(((const struct mr_conf_map *)(pa + f->off))->n,
+                                 ((const struct mr_conf_map *)(pb + f->off))->n);
+                break;
+            default:
+                break;
+            }
+        }
+    }
 }
 
 static void test_shipped_with_secret_loads_defaults(void **state)
@@ -226,9 +312,9 @@ static void test_shipped_with_secret_loads_defaults(void **state)
     assert_int_equal(shipped->stream.allow_hosts.n, 0);
     assert_int_equal(shipped->upstream.allow_networks.n, 0);
     assert_int_equal(shipped->stream.sign_max_ttl_s, 7 * 86400);
-    assert_string_equal(shipped->providers.direct.mode, "proxy");
-    assert_string_equal(shipped->providers.ytdlp.path, "yt-dlp");
-    assert_int_equal(shipped->providers.ytdlp.timeout_s, 30);
+    assert_string_equal(PSTR(shipped, "direct", "mode"), "proxy");
+    assert_string_equal(PSTR(shipped, "ytdlp", "path"), "yt-dlp");
+    assert_int_equal(PINT(shipped, "ytdlp", "timeout_s"), 30);
     assert_string_equal(shipped->public_url, "");
     assert_string_equal(shipped->path, "shipped+secret");
     mr_conf_free(shipped);
@@ -336,6 +422,19 @@ static const struct bad_case bad_cases[] = {
     { "\"resolve\": {\"open_client_budget\": -1}", "resolve.open_client_budget: must be between" },
     { "\"providers\": {\"ytdlp\": {\"max_running\": 0}}",
       "providers.ytdlp.max_running: must be between 1 and 1024" },
+    /* the providers' sections, each checked with its own table */
+    { "\"providers\": {\"ytdlp\": {\"timeout_s\": 601}}",
+      "providers.ytdlp.timeout_s: must be between 1 and 600" },
+    { "\"providers\": {\"ytdlp\": {\"timeout_s\": \"30\"}}",
+      "providers.ytdlp.timeout_s: expected an integer" },
+    { "\"providers\": {\"bilibili\": {\"mode\": \"relay\"}}",
+      "providers.bilibili.mode: \"relay\" is not one of: proxy, direct" },
+    { "\"providers\": {\"direct\": {\"path\": \"x\"}}", "providers.direct.path: unknown key" },
+    { "\"providers\": {\"channel\": []}", "providers.channel: expected an object" },
+    { "\"providers\": []", "providers: expected an object" },
+    { "\"providers\": {\"_doc\": 5}", "providers._doc: expected a string" },
+    { "\"providers\": {\"alist\": {\"instances\": {\"a b\": {\"url\": \"http://a/\"}}}}",
+      "providers.alist.instances.a b: ids are" },
     /* bearer tokens as long as the secret, or "" */
     { "\"admin_token\": \"x\"", "admin_token: must be at least 32 characters, or \"\"" },
     { "\"admin_token\": \"0123456789abcdef0123456789abcde\"", "admin_token: must be at least 32" },
@@ -591,7 +690,6 @@ static void test_values_and_maps(void **state)
     struct mr_conf *c;
     const struct mr_conf_channel *ch;
     const struct mr_conf_media *m;
-    const struct mr_conf_alist_instance *in;
     struct json_object *url;
 
     (void)state;
@@ -627,9 +725,9 @@ static void test_values_and_maps(void **state)
     assert_false(c->log.access);
     assert_true(c->upstream.allow_private_networks);
     assert_string_equal(c->upstream.user_agent, "UA/1");
-    assert_int_equal(c->providers.ytdlp.timeout_s, 600);
-    assert_string_equal(c->providers.alist.mode, "direct");
-    assert_string_equal(c->providers.bilibili.mode, "proxy");
+    assert_int_equal(PINT(c, "ytdlp", "timeout_s"), 600);
+    assert_string_equal(PSTR(c, "alist", "mode"), "direct");
+    assert_string_equal(PSTR(c, "bilibili", "mode"), "proxy");
 
     assert_int_equal(c->channels.n, 2);
     ch = mr_conf_channel_find(c, MR_STR("news"));
@@ -671,13 +769,12 @@ static void test_values_and_maps(void **state)
     assert_null(mr_conf_media_find(c, MR_STR("_doc")));
     assert_null(mr_conf_media_find(c, MR_STR("")));
 
-    assert_int_equal(c->providers.alist.instances.n, 2);
-    in = (const struct mr_conf_alist_instance *)c->providers.alist.instances.items;
-    assert_string_equal(in[0].id, "home");
-    assert_string_equal(in[0].url, "http://alist:5244");
-    assert_string_equal(in[0].token, "t0k");
-    assert_string_equal(in[1].id, "work");
-    assert_string_equal(in[1].token, "");               /* default */
+    assert_int_equal(PMAP(c, "alist", "instances")->n, 2);
+    assert_string_equal(entry_str(c, "alist", "instances", 0, "id"), "home");
+    assert_string_equal(entry_str(c, "alist", "instances", 0, "url"), "http://alist:5244");
+    assert_string_equal(entry_str(c, "alist", "instances", 0, "token"), "t0k");
+    assert_string_equal(entry_str(c, "alist", "instances", 1, "id"), "work");
+    assert_string_equal(entry_str(c, "alist", "instances", 1, "token"), "");  /* default */
     mr_conf_free(c);
 
     /* Empty maps and "redis": "" (no Redis). */

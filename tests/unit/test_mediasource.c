@@ -1,18 +1,26 @@
 /* test_mediasource.c - the cache's JSON form of a source (round trip and
- * hostile input), the type sniffer, and ?t= picking. */
+ * hostile input), the type sniffer, ?t= picking, and the mode of the answer
+ * (the provider's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
 #include "core/error.h"
+#include "core/lru.h"
 #include "relay/mediasource.h"
+#include "app/media.h"
 #include "app/provider.h"
+#include "app/server.h"
+#include "net/store.h"
 #include "relay/resolver.h"
 
 static void test_round_trip(void **state)
@@ -101,12 +109,133 @@ static void test_pick(void **state)
     assert_int_equal(mr_source_pick(&s, "1080p", &url, &type), MR_ENOTFOUND);
 }
 
+/* ---- the mode: the provider's ------------------------------------------ */
+
+static struct mr_conf *conf_with(const char *providers)
+{
+    char json[1024];
+    struct mr_conf *c = NULL;
+    struct mr_buf err;
+    int n;
+
+    n = snprintf(json, sizeof(json), "{\"secret\": \"0123456789abcdef0123456789abcdef\","
+                 " \"redis\": \"\", \"public_url\": \"https://relay.example\","
+                 " \"providers\": {%s}}", providers);
+    assert_true(n > 0 && (size_t)n < sizeof(json));
+    mr_buf_init(&err, 4096);
+    if (mr_conf_load_string("t", json, (size_t)n, &c, &err))
+        print_message("%s", err.p);
+    mr_buf_free(&err);
+    assert_non_null(c);
+    return c;
+}
+
+/* Every provider owns its section: the same name, in the loader's list, with
+ * its settings loaded. */
+static void test_provider_sections(void **state)
+{
+    struct mr_conf *c = conf_with("");
+
+    (void)state;
+    for (const struct mr_provider *const *p = mr_providers; *p; p++) {
+        bool listed = false;
+        if (!(*p)->conf.name)
+            continue;
+        assert_string_equal((*p)->conf.name, (*p)->name);
+        for (size_t i = 0; mr_conf_sections[i]; i++)
+            listed |= mr_conf_sections[i] == &(*p)->conf;
+        assert_true(listed);
+        assert_non_null(mr_conf_settings(c, &(*p)->conf));
+    }
+    assert_null(mr_conf_settings(c, &(const struct mr_conf_section){ "x", NULL, 0 }));
+    mr_conf_free(c);
+}
+
+/* providers.NAME.mode decides through the provider's own hook, and for its
+ * items only. */
+static void test_provider_direct_rule(void **state)
+{
+    static const char *const names[] = { "direct", "channel", "alist", "bilibili", "ytdlp" };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char body[128];
+        struct mr_conf *dflt = conf_with(""), *c;
+        snprintf(body, sizeof(body), "\"%s\": {\"mode\": \"direct\"}", names[i]);
+        c = conf_with(body);
+        for (const struct mr_provider *const *p = mr_providers; *p; p++) {
+            assert_non_null((*p)->direct);
+            assert_false((*p)->direct(dflt));
+            assert_int_equal((*p)->direct(c), !strcmp((*p)->name, names[i]));
+        }
+        mr_conf_free(c);
+        mr_conf_free(dflt);
+    }
+}
+
+/* GET /api/media/{id}/source's "mode" and "url" follow the provider's rule;
+ * headers keep an item relayed whatever the mode. */
+static void test_mediasource_mode(void **state)
+{
+    static const struct {
+        const char *providers, *provider;
+        bool headers;
+        const char *mode, *url;
+    } cases[] = {
+        { "", "direct", false, "proxy", "https://relay.example/api/proxy/media/m1" },
+        { "\"direct\": {\"mode\": \"direct\"}", "direct", false, "direct",
+          "https://cdn.example/v.mp4" },
+        { "\"direct\": {\"mode\": \"direct\"}", "direct", true, "proxy",
+          "https://relay.example/api/proxy/media/m1" },
+        { "\"direct\": {\"mode\": \"direct\"}", "ytdlp", false, "proxy",
+          "https://relay.example/api/proxy/media/m1" },
+        { "\"ytdlp\": {\"mode\": \"direct\"}", "ytdlp", false, "direct",
+          "https://cdn.example/v.mp4" },
+        { "\"ytdlp\": {\"mode\": \"direct\"}", "nope", false, "proxy",
+          "https://relay.example/api/proxy/media/m1" },
+    };
+    struct mr_header h = { "Referer", "https://r.example/" };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mr_conf *c = conf_with(cases[i].providers);
+        struct mr_lru *lru = mr_lru_new(16, 1 << 16);
+        struct mr_store *store = mr_store_new(c, lru);
+        struct mr_media m = { .id = "m1", .provider = cases[i].provider };
+        struct mr_source src = { .url = "https://cdn.example/v.mp4", .video_type = "mp4" };
+        struct json_object *o = NULL, *v;
+        struct mr_arena a;
+        struct mr_ctx ctx;
+
+        assert_non_null(store);
+        mr_arena_init(&a, 0);
+        memset(&ctx, 0, sizeof(ctx));
+        ctx.conf = c;
+        ctx.arena = &a;
+        ctx.store = store;
+        if (cases[i].headers)
+            src.headers = (struct mr_headers){ &h, 1 };
+        assert_int_equal(mr_mediasource_json(&ctx, &m, &src, &o), MR_OK);
+        assert_true(json_object_object_get_ex(o, "mode", &v));
+        assert_string_equal(json_object_get_string(v), cases[i].mode);
+        assert_true(json_object_object_get_ex(o, "url", &v));
+        assert_string_equal(json_object_get_string(v), cases[i].url);
+        mr_arena_free(&a);
+        mr_store_free(store);
+        mr_lru_free(lru);
+        mr_conf_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_sniff),
         cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_provider_sections),
+        cmocka_unit_test(test_provider_direct_rule),
+        cmocka_unit_test(test_mediasource_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
