@@ -42,6 +42,7 @@
 
 #include <json-c/json.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/header.h"
 #include "core/json.h"
@@ -121,13 +122,6 @@ static void sanitize_line(char *dst, size_t dstlen, const char *s, size_t n)
 }
 
 /* --- running yt-dlp ------------------------------------------------------------ */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* yt-dlp's whole environment, made once per process. */
 static char *child_env[4];
@@ -249,7 +243,7 @@ static int reap(pid_t pid, long long deadline, bool *timed_out)
         } else if (errno != EINTR) {
             break;
         }
-        if (now_ms() >= deadline) {
+        if (mr_clock_mono_ms() >= deadline) {
             *timed_out = true;
             break;
         }
@@ -348,10 +342,10 @@ int mr_ytdlp_run(const char *path, const char *url, long timeout_s, struct mr_bu
     fcntl(outp[0], F_SETFL, fcntl(outp[0], F_GETFL) | O_NONBLOCK);
     fcntl(errp[0], F_SETFL, fcntl(errp[0], F_GETFL) | O_NONBLOCK);
 
-    deadline = now_ms() + timeout_s * 1000;
+    deadline = mr_clock_mono_ms() + timeout_s * 1000;
     while (outp[0] >= 0 || errp[0] >= 0) {
         struct pollfd pf[2] = { { outp[0], POLLIN, 0 }, { errp[0], POLLIN, 0 } };
-        long long left = deadline - now_ms();
+        long long left = deadline - mr_clock_mono_ms();
         char chunk[16384];
         int n;
 

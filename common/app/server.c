@@ -31,6 +31,7 @@
 #include <json-c/json.h>
 
 #include "app/auth.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -59,12 +60,9 @@ static atomic_bool stopping;
 
 /* ---- dispatch -------------------------------------------------------------- */
 
-static double elapsed_ms(const struct timespec *start)
+static double elapsed_ms(long long start_us)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
-           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+    return (double)(mr_clock_mono_us() - start_us) / 1e3;
 }
 
 static int check_flags(struct mr_ctx *ctx, unsigned flags)
@@ -186,7 +184,7 @@ static void serve_one(struct mr_ctx *ctx, FCGX_Request *fr)
     struct mr_out out;
     int rc;
 
-    clock_gettime(CLOCK_MONOTONIC, &ctx->start);
+    ctx->start_us = mr_clock_mono_us();
     ctx->media = NULL;
     ctx->upstream_status = 0;
     ctx->why[0] = 0;
@@ -206,7 +204,7 @@ static void serve_one(struct mr_ctx *ctx, FCGX_Request *fr)
     }
     if (ctx->conf->log.access)
         mr_log_access(ctx->req.method, ctx->req.path, ctx->resp.status,
-                      ctx->resp.bytes_out, ctx->upstream_status, elapsed_ms(&ctx->start));
+                      ctx->resp.bytes_out, ctx->upstream_status, elapsed_ms(ctx->start_us));
 }
 
 static void *worker_main(void *arg)
@@ -438,9 +436,8 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     mr_info("%s received: finishing requests in flight (at most %lds)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", conf->server.drain_timeout_s);
     {
-        struct timespec start;
+        long long start = mr_clock_mono_us();
         long alive, busy;
-        clock_gettime(CLOCK_MONOTONIC, &start);
         for (;;) {
             alive = busy = 0;
             for (long i = 0; i < nthreads; i++) {
@@ -453,7 +450,7 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
                 else
                     busy++;
             }
-            if (!alive || elapsed_ms(&start) >= conf->server.drain_timeout_s * 1000.0)
+            if (!alive || elapsed_ms(start) >= conf->server.drain_timeout_s * 1000.0)
                 break;
             usleep(20000);
         }

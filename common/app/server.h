@@ -52,7 +52,7 @@ struct mr_ctx {
     struct mr_upstream *up;             /* this thread's */
     const struct mr_media *media;       /* for MR_ROUTE_MEDIA routes */
     long upstream_status;               /* for the access line */
-    struct timespec start;
+    long long start_us;                 /* mr_clock_mono_us() at its start */
     char why[256];                      /* why resolving failed, for the
                                            error answer (mr_fail), or "" */
 };

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+
 static char log_ident[64] = "mediarelay";
 static enum mr_log_level log_min = MR_LOG_INFO;
 static bool log_syslog;
@@ -50,15 +52,15 @@ static void emit(enum mr_log_level level, const char *msg)
         syslog(prio[level], "%s", msg);
     } else {
         char line[4096 + 128], stamp[32];
-        struct timespec ts;
+        long long ms = mr_clock_wall_ms();
+        time_t sec = (time_t)(ms / 1000);
         struct tm tm;
         int n;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
+        gmtime_r(&sec, &tm);
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-        n = snprintf(line, sizeof(line), "%s.%03ldZ %s[%d] %s: %s\n", stamp,
-                     ts.tv_nsec / 1000000, log_ident, (int)getpid(), names[level], msg);
+        n = snprintf(line, sizeof(line), "%s.%03lldZ %s[%d] %s: %s\n", stamp,
+                     ms % 1000, log_ident, (int)getpid(), names[level], msg);
         if (n < 0)
             return;
         if ((size_t)n >= sizeof(line)) {

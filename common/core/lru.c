@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 
 struct entry {
@@ -28,13 +29,6 @@ struct mr_lru {
     size_t count, bytes;
     size_t max_entries, max_bytes;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t fnv1a(const char *s, size_t n)
 {
@@ -124,7 +118,7 @@ static struct entry *find(struct mr_lru *l, const char *key, size_t klen, uint64
     struct entry *e;
     for (e = l->buckets[h & (l->nbuckets - 1)]; e; e = e->hnext) {
         if (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen)) {
-            if (e->expires && e->expires <= now_ms()) {
+            if (e->expires && e->expires <= mr_clock_mono_ms()) {
                 unlink_entry(l, e);
                 return NULL;
             }
@@ -175,7 +169,7 @@ static int store(struct mr_lru *l, const char *key, size_t klen, uint64_t h,
     if (len)
         memcpy(e->val, val, len);
     e->val[len] = '\0';
-    e->expires = ttl_ms > 0 ? now_ms() + ttl_ms : 0;
+    e->expires = ttl_ms > 0 ? mr_clock_mono_ms() + ttl_ms : 0;
     /* Make room: least recently used first. */
     while (l->tail && (l->count + 1 > l->max_entries || l->bytes + need > l->max_bytes))
         unlink_entry(l, l->tail);

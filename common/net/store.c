@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/rand.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/limits.h"
@@ -28,13 +29,6 @@ struct mr_store {
     bool was_up;               /* for logging transitions once */
     char err[128];
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct mr_store *mr_store_new(const struct mr_conf *conf, struct mr_lru *fallback)
 {
@@ -78,7 +72,7 @@ static void mark_down(struct mr_store *s, const char *why)
         s->rc = NULL;
     }
     s->up = false;
-    s->next_try_ms = now_ms() + s->retry_ms;
+    s->next_try_ms = mr_clock_mono_ms() + s->retry_ms;
     if (s->was_up) {
         mr_warn("redis %s unreachable (%s): using the in-process cache", s->addr, s->err);
         s->was_up = false;
@@ -93,7 +87,7 @@ static redisContext *conn(struct mr_store *s)
 
     if (s->rc)
         return s->rc;
-    if (!s->addr[0] || now_ms() < s->next_try_ms) {
+    if (!s->addr[0] || mr_clock_mono_ms() < s->next_try_ms) {
         if (!s->addr[0])
             snprintf(s->err, sizeof(s->err), "no redis configured");
         return NULL;

@@ -30,6 +30,7 @@
 
 #include <curl/curl.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/header.h"
@@ -445,13 +446,6 @@ static int current_socket(struct mr_upstream *u)
     return -1;
 }
 
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* How often a stalled hand-over asks the sink's check(). */
 #define CHECK_MS 200
 
@@ -469,7 +463,7 @@ static int stopped(struct mr_upstream *u, int rc)
 static int hand_over(struct mr_upstream *u, long long deadline)
 {
     const struct mr_conf *c = u->conf;
-    long long left = u->rest_len, window = now_ms(), window_bytes = 0;
+    long long left = u->rest_len, window = mr_clock_mono_ms(), window_bytes = 0;
     long long slow_ms = c->upstream.low_speed_bytes ? c->upstream.low_speed_time_s * 1000 : 0;
     bool readable = false;
     int fd = u->rest_fd, rc;
@@ -487,7 +481,7 @@ static int hand_over(struct mr_upstream *u, long long deadline)
         }
         if (rc)
             return stopped(u, rc);
-        now = now_ms();
+        now = mr_clock_mono_ms();
         if (moved) {
             u->body_bytes += (long long)moved;
             window_bytes += (long long)moved;
@@ -524,7 +518,7 @@ static int hand_over(struct mr_upstream *u, long long deadline)
                 readable = true;
             else if (u->sink->check && (rc = u->sink->check(u->sink->arg)))
                 return stopped(u, rc);
-            now = now_ms();
+            now = mr_clock_mono_ms();
         }
         if (deadline && now >= deadline) {
             snprintf(u->msg, sizeof(u->msg), "timed out: the transfer took longer than "
@@ -810,7 +804,7 @@ static int transfer(struct mr_upstream *u, struct mr_arena *a,
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
     }
 
-    started = now_ms();
+    started = mr_clock_mono_ms();
     cc = curl_easy_perform(h);
     if (u->rest_fd >= 0 && u->rest_broken) {
         snprintf(u->msg, sizeof(u->msg), "libcurl passed on body bytes after it let the "

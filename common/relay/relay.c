@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/header.h"
 #include "core/log.h"
@@ -206,11 +207,8 @@ static int pump_move(void *arg, int fd, size_t n, size_t *moved)
 static int pump_check(void *arg)
 {
     struct pump *p = arg;
-    struct timespec now;
-    long long ms;
+    long long ms = mr_clock_mono_ms();
 
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     if (ms - p->checked_ms >= HANGUP_CHECK_MS) {
         p->checked_ms = ms;
         if (mr_resp_client_gone(&p->ctx->resp))

@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "format/expiry.h"
 #include "core/json.h"
@@ -154,7 +155,7 @@ static int resolve_and_store(struct mr_ctx *ctx, const struct mr_provider *p,
                              const struct mr_media *m, const char *key, struct mr_source *out)
 {
     const struct mr_conf *c = ctx->conf;
-    time_t now = time(NULL), exp;
+    time_t now = mr_clock_wall_s(), exp;
     long long refresh_at, ttl;
     struct json_object *o;
     const char *text;
@@ -206,7 +207,7 @@ static void pause_us(long us)
 static bool usable(const struct mr_ctx *ctx, const struct mr_source *s, const char *failed)
 {
     return !failed || !s->url || strcmp(s->url, failed) ||
-           time(NULL) - s->resolved_at < ctx->conf->resolve.again_min_s;
+           mr_clock_wall_s() - s->resolved_at < ctx->conf->resolve.again_min_s;
 }
 
 /* A failed resolution is remembered for resolve.error_ttl_s as "RC\nwhy":
@@ -278,7 +279,7 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
         !mr_source_from_json(ctx->arena, v.p, v.len, out, &refresh_at)) {
         if (failed && usable(ctx, out, failed))
             return MR_OK;
-        if (!failed && time(NULL) < refresh_at)
+        if (!failed && mr_clock_wall_s() < refresh_at)
             return MR_OK;
         have = !failed;     /* still valid, but due for a refresh */
     }
@@ -304,8 +305,8 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
     if (have)
         return MR_OK;   /* another request is refreshing it */
     /* Another request is resolving it: wait for its answer. */
-    waited_until = (long long)time(NULL) + ctx->conf->resolve.lock_timeout_s;
-    for (long us = 5000; (long long)time(NULL) < waited_until &&
+    waited_until = (long long)mr_clock_wall_s() + ctx->conf->resolve.lock_timeout_s;
+    for (long us = 5000; (long long)mr_clock_wall_s() < waited_until &&
          !mr_resp_client_gone(&ctx->resp); us = us < POLL_MAX_US ? us * 2 : POLL_MAX_US) {
         pause_us(us);
         if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "http/range.h"
@@ -92,13 +93,6 @@ struct seg {
     unsigned long long bytes_up;
     bool upstream_error;
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void lost(struct seg *s, redisReply *r)
 {
@@ -298,7 +292,7 @@ static long edge_seconds(const struct seg *s, long long len)
          * nginx counts from its own whole second (an entry is used while
          * its second lasts).  One less keeps the edge from serving a URL
          * that has expired. */
-        left = s->r->expire_at - time(NULL) - 1;
+        left = s->r->expire_at - mr_clock_wall_s() - 1;
         if (left < n)
             n = left > 0 ? (long)left : 0;
     }
@@ -400,7 +394,7 @@ static int follow_body(struct seg *s)
 {
     struct mr_response *resp = &s->ctx->resp;
     long long off = s->from, stop = s->partial || s->len >= 0 ? s->to + 1 : -1;
-    long long last_ms = now_ms();
+    long long last_ms = mr_clock_mono_ms();
     bool done = s->st == ST_DONE;
     long sleep_us = 0;
 
@@ -484,8 +478,8 @@ static int follow_body(struct seg *s)
         if (sleep_us > POLL_MAX_US)
             sleep_us = POLL_MAX_US;
         pause_us(sleep_us);
-        if (now_ms() - last_ms >= HANGUP_CHECK_MS) {
-            last_ms = now_ms();
+        if (mr_clock_mono_ms() - last_ms >= HANGUP_CHECK_MS) {
+            last_ms = mr_clock_mono_ms();
             if (mr_resp_client_gone(resp))
                 return MR_ECLIENT;
         }
@@ -671,7 +665,7 @@ static int fill_data(void *arg, const void *p, size_t n)
 static int fill_check(void *arg)
 {
     struct seg *s = arg;
-    long long ms = now_ms();
+    long long ms = mr_clock_mono_ms();
 
     if (!s->client_done && ms - s->checked_ms >= HANGUP_CHECK_MS) {
         s->checked_ms = ms;
@@ -695,7 +689,7 @@ static int fill(struct seg *s, bool *relay)
     *relay = false;
     memset(&req, 0, sizeof(req));
     req.url = s->r->url;
-    s->checked_ms = now_ms();
+    s->checked_ms = mr_clock_mono_ms();
     for (int attempt = 0; attempt < 2; attempt++) {
         struct mr_header *hv;
         size_t hn;
@@ -791,7 +785,7 @@ static void record(struct seg *s)
 int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *key_url)
 {
     struct seg *s;
-    long long waited_from = now_ms();
+    long long waited_from = mr_clock_mono_ms();
     int rc;
 
     if (ctx->conf->hls.segment_cache_max_bytes <= 0 || !mr_store_redis(ctx->store))
@@ -836,7 +830,7 @@ int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *
                 return MR_EBUSY;
         }
         /* Someone else is starting a fill: wait for its head. */
-        if (now_ms() - waited_from > WAIT_HEAD_MS || mr_resp_client_gone(&ctx->resp))
+        if (mr_clock_mono_ms() - waited_from > WAIT_HEAD_MS || mr_resp_client_gone(&ctx->resp))
             return MR_EBUSY;
         pause_us(pause);
     }
