@@ -1,4 +1,4 @@
-/* proxy.c - mediarelay-proxy: whole files and dynamic upstreams. */
+/* main.c - mediarelay-proxy: whole files and dynamic upstreams. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include <json-c/json.h>
 
 #include "core/error.h"
-#include "relay/hls.h"
+#include "relay/manifest.h"
 #include "core/json.h"
 #include "app/provider.h"
 #include "relay/relay.h"
@@ -63,7 +63,7 @@ static int proxy_stream(struct mr_ctx *ctx)
 {
     struct mr_url_parts u;
     struct mr_relay r;
-    struct mr_hls_limits lim = { 0, NULL };
+    struct mr_manifest_limits lim = { 0, NULL };
     char *url = NULL, *exp = NULL, *sig = NULL, *id;
     bool listed;
     int rc;
@@ -118,12 +118,12 @@ static int proxy_stream(struct mr_ctx *ctx)
         if (!scope)
             return MR_ENOMEM;
         if (type && !strcmp(type, "hls"))
-            return mr_hls_serve_playlist(ctx, url, &none, scope, &lim);
+            return mr_manifest_serve_playlist(ctx, url, &none, scope, &lim);
         r = (struct mr_relay){ .url = url, .stats_kind = "stream", .stats_id = id,
                                .redirect_hosts = lim.redirect_hosts, .playlists_back = true };
         rc = mr_relay_run(ctx, &r);
         if (rc == MR_EBUSY)
-            return mr_hls_serve_playlist(ctx, url, &none, scope, &lim);
+            return mr_manifest_serve_playlist(ctx, url, &none, scope, &lim);
         return rc;
     }
 }
