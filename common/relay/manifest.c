@@ -47,9 +47,10 @@ static long fresh_ms(const struct mr_conf *c, const struct mr_manifest_refresh *
 }
 
 /* Fetches and rewrites a manifest into *out.  On failure the error is
- * answered and *out is NULL. */
+ * answered and *out is NULL; *dead (*out NULL, nothing answered) when
+ * m->expiry_back and the upstream answered 401/403/404/410. */
 static int fetch_rewritten(struct mr_ctx *ctx, const struct mr_manifest *m, struct mr_buf **out,
-                           long *fresh)
+                           long *fresh, bool *dead)
 {
     size_t cap = (size_t)(m->mpd_rewrite ? ctx->conf->dash.max_manifest_bytes
                                   : ctx->conf->hls.max_playlist_bytes);
@@ -65,6 +66,7 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct mr_manifest *m, stru
     int rc;
 
     *out = NULL;
+    *dead = false;
     body = mr_arena_alloc(ctx->arena, sizeof(*body));
     o = mr_arena_alloc(ctx->arena, sizeof(*o));
     if (!body || !o)
@@ -99,8 +101,10 @@ static int fetch_rewritten(struct mr_ctx *ctx, const struct mr_manifest *m, stru
                                               "hls.max_playlist_bytes");
     if (rc)
         return mr_resp_error(&ctx->resp, rc, "%s", mr_upstream_error(ctx->up));
-    if (m->expiry_back && mr_relay_link_expired(head.status))
-        return MR_ETOKEN_EXPIRED;
+    if (m->expiry_back && mr_relay_link_expired(head.status)) {
+        *dead = true;
+        return MR_OK;
+    }
     if (head.status >= 400)
         return mr_resp_error_status(&ctx->resp, (int)head.status, "upstream_status",
                                     mr_arena_printf(ctx->arena, "the upstream answered %ld %s",
@@ -235,7 +239,7 @@ static void pl_keys(struct mr_ctx *ctx, const struct mr_manifest *m, char **key,
     *lock = mr_arena_printf(ctx->arena, "lock:pl:%s", h);
 }
 
-int mr_manifest_serve(struct mr_ctx *ctx, const struct mr_manifest *m)
+int mr_manifest_serve(struct mr_ctx *ctx, const struct mr_manifest *m, enum mr_outcome *out)
 {
     const struct mr_conf *c = ctx->conf;
     struct cached_pl pl;
@@ -243,12 +247,16 @@ int mr_manifest_serve(struct mr_ctx *ctx, const struct mr_manifest *m)
     struct mr_store_lock lk;
     char *key, *lock;
     long fresh = 0, lock_ms = mr_store_lock_ttl(c->upstream.fetch_timeout_ms);
-    bool have, locked;
+    bool have, locked, dead;
     int rc;
 
+    *out = MR_ANSWERED;
     if (!c->hls.live_playlist_max_cache_ms && !c->hls.vod_playlist_cache_s) {
-        if ((rc = fetch_rewritten(ctx, m, &o, &fresh)) || !o)
+        if ((rc = fetch_rewritten(ctx, m, &o, &fresh, &dead)) || !o) {
+            if (dead)
+                *out = MR_LINK_DEAD;
             return rc;
+        }
         return send_manifest(ctx, m, o->p, o->len, NULL);
     }
     pl_keys(ctx, m, &key, &lock);
@@ -281,12 +289,15 @@ int mr_manifest_serve(struct mr_ctx *ctx, const struct mr_manifest *m)
             }
         }
     }
-    rc = fetch_rewritten(ctx, m, &o, &fresh);
+    rc = fetch_rewritten(ctx, m, &o, &fresh, &dead);
     if (!rc && o && fresh > 0)
         pl_put(ctx, key, o, fresh);
     mr_store_unlock(ctx->store, &lk);
-    if (rc || !o)
+    if (rc || !o) {
+        if (dead)
+            *out = MR_LINK_DEAD;
         return rc;
+    }
     return send_manifest(ctx, m, o->p, o->len, "MISS");
 }
 
@@ -296,5 +307,7 @@ int mr_manifest_serve_playlist(struct mr_ctx *ctx, const char *url,
 {
     struct mr_manifest m = { url, policy, scope, "", NULL, NULL, NULL, false, false, -1,
                              lim ? lim->expire_cap : 0, lim ? lim->redirect_hosts : NULL };
-    return mr_manifest_serve(ctx, &m);
+    enum mr_outcome o;     /* answered: m.expiry_back is false */
+
+    return mr_manifest_serve(ctx, &m, &o);
 }

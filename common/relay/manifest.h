@@ -14,7 +14,8 @@
  *
  * A relay service: it answers (or returns an error for the caller to
  * answer), except that a dead upstream link is handed back when asked
- * (mr_manifest.expiry_back), for the caller to find the link again.
+ * (mr_manifest.expiry_back: the outcome MR_LINK_DEAD), for the caller to
+ * find the link again.
  */
 #ifndef MR_MANIFEST_H
 #define MR_MANIFEST_H
@@ -22,6 +23,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "app/outcome.h"
 #include "core/str.h"
 
 struct mr_arena;
@@ -49,7 +51,7 @@ struct mr_manifest {
     const char *inline_body;           /* a manifest the provider built (url is
                                           then only its base): not fetched */
     bool expiry_back;                  /* 401/403/404/410 not answered but
-                                          handed back (MR_ETOKEN_EXPIRED) */
+                                          handed back (MR_LINK_DEAD) */
     bool locate;                       /* HLS: position hints (mr_m3u8_ctx) */
     long variant;                      /* the hint this playlist came with, or -1 */
     time_t expire_cap;                 /* tokens made expire no later (0: none) */
@@ -58,10 +60,11 @@ struct mr_manifest {
 
 /* Answers the manifest, from the playlist cache or fetched and rewritten.
  * Upstream errors keep their status; a body that is not a manifest is a
- * 502.  MR_OK when answered, MR_ETOKEN_EXPIRED unanswered when expiry_back
- * and the upstream answered 401/403/404/410 (ctx->upstream_status says
- * which), else an error for the caller to answer. */
-int mr_manifest_serve(struct mr_ctx *ctx, const struct mr_manifest *m);
+ * 502.  MR_OK with *out: MR_ANSWERED, or MR_LINK_DEAD unanswered when
+ * expiry_back and the upstream answered 401/403/404/410
+ * (ctx->upstream_status says which); else an error for the caller to
+ * answer. */
+int mr_manifest_serve(struct mr_ctx *ctx, const struct mr_manifest *m, enum mr_outcome *out);
 
 /* What a /stream URL puts on the playlist it opens. */
 struct mr_manifest_limits {

@@ -20,6 +20,7 @@
 #include "relay/mediasource.h"
 #include "relay/relay.h"
 #include "relay/resolver.h"
+#include "relay/retry.h"
 #include "relay/scope.h"
 
 /* How many variants of a master are searched for a URI whose link
@@ -250,23 +251,76 @@ static int relocate_failed(struct mr_ctx *ctx, const struct mr_media *m, int rc,
     return mr_relay_answer_status(ctx, status);
 }
 
+/* One search of recover(): the state mr_retry_resolved's tries share. */
+struct search {
+    const struct mr_scope *sco;
+    const char *old, *key, *hints;
+    bool hls, playlist;
+    long variant;
+    long long msn;
+    long status;                       /* what the old link answered */
+    struct mr_headers *policy;
+    mr_recovery_try_fn try;
+    void *arg;
+};
+
+/* Looks for the old URL in the resolution src and tries it there.  Not
+ * found (or the same URL: the cached resolution is the one that failed)
+ * is a dead link too: the next resolution is searched. */
+static int search_in(struct mr_ctx *ctx, void *arg, const struct mr_source *src, int attempt,
+                     enum mr_outcome *out)
+{
+    struct search *se = arg;
+    char *url, *val;
+    int rc;
+
+    (void)attempt;
+    *out = MR_LINK_DEAD;
+    rc = relocate(ctx, src, se->sco->t, se->old, se->hls, se->playlist, se->variant, se->msn,
+                  &url);
+    if (rc == MR_ENOTFOUND || (!rc && !strcmp(url, se->old)))
+        return MR_OK;
+    if (rc) {
+        *out = MR_ANSWERED;
+        return relocate_failed(ctx, se->sco->media, rc, se->status);
+    }
+    {
+        long long ttl = src->expire_at ? (long long)(src->expire_at - time(NULL)) - 10
+                                       : ctx->conf->resolve.default_ttl_s;
+        if (ttl > 0 && (val = mr_arena_printf(ctx->arena, "%s\n%s", se->hints, url)))
+            mr_store_set(ctx->store, se->key, val, strlen(val), ttl * 1000);
+    }
+    *se->policy = src->headers;
+    return se->try(ctx, se->arg, url, true, out);
+}
+
+static int search_unresolved(struct mr_ctx *ctx, void *arg, int rc)
+{
+    const struct search *se = arg;
+
+    return relocate_failed(ctx, se->sco->media, rc, se->status);
+}
+
 /* After an upstream URL of provider-bound media answered 401/403/404/410:
  * finds it again and answers through try().  First where an earlier request
  * with the same hints found it (reloc:{media}:{hash of the URL and the
  * source}: "V N\n" and the URL, kept while the new link lives, or "V N\n-"
  * for 30 s when it was not found);
  * then in the item's cached resolution (another request may have refreshed
- * it already); last in a fresh one.  So a VOD player whose playlist holds
- * dead links costs one resolution, not one per segment. */
+ * it already); last in a fresh one (mr_retry_resolved).  So a VOD player
+ * whose playlist holds dead links costs one resolution, not one per
+ * segment. */
 int mr_recover(struct mr_ctx *ctx, const struct mr_scope *sco, const char *old, bool hls,
                bool playlist, struct mr_headers *policy, mr_recovery_try_fn try, void *arg)
 {
     const struct mr_media *me = sco->media;
     /* A DASH segment's query is the upstream's: no hints there. */
-    long long msn = hls ? msn_hint(ctx) : -1;
-    long status = ctx->upstream_status, variant = hls ? mr_recovery_variant_hint(ctx) : -1;
+    struct search se = { sco, old, NULL, NULL, hls, playlist,
+                         hls ? mr_recovery_variant_hint(ctx) : -1, hls ? msn_hint(ctx) : -1,
+                         ctx->upstream_status, policy, try, arg };
+    struct mr_retry retry = { search_in, search_unresolved, &se };
+    enum mr_outcome o;
     char h[33], *key, *url, *what, *hints, *val;
-    struct mr_source src;
     struct mr_str known, head, rest;
     int rc;
 
@@ -277,62 +331,40 @@ int mr_recover(struct mr_ctx *ctx, const struct mr_scope *sco, const char *old, 
      * (as it would without the entry) and finds nothing for the others;
      * what it writes, the next honest request does not take either. */
     if (!(what = mr_arena_printf(ctx->arena, "%s\n%s", old, sco->t ? sco->t : "")) ||
-        !(hints = mr_arena_printf(ctx->arena, "%ld %lld", variant, msn)))
+        !(hints = mr_arena_printf(ctx->arena, "%ld %lld", se.variant, se.msn)))
         return MR_ENOMEM;
     mr_hash_hex(what, h);
     if (!(key = mr_arena_printf(ctx->arena, "reloc:%s:%s", me->id, h)))
         return MR_ENOMEM;
+    se.key = key;
+    se.hints = hints;
     if (!mr_store_get(ctx->store, ctx->arena, key, &known) &&
         (rest = mr_str_cut(known, '\n', &head)).p && rest.len && mr_str_eq_c(head, hints)) {
         if (mr_str_eq_c(rest, "-"))     /* looked for a moment ago, in vain */
-            return relocate_failed(ctx, me, MR_ENOTFOUND, status);
+            return relocate_failed(ctx, me, MR_ENOTFOUND, se.status);
         if (!(url = mr_arena_strdup_str(ctx->arena, rest)))
             return MR_ENOMEM;
-        rc = try(ctx, arg, url, true);
-        if (rc != MR_ETOKEN_EXPIRED)
+        if ((rc = try(ctx, arg, url, true, &o)) || o != MR_LINK_DEAD)
             return rc;
     }
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass) {
-            mr_info("media %s: the upstream answered %ld: resolving again", me->id, status);
-            rc = mr_resolve_again(ctx, me, src.url, &src);
-        } else {
-            rc = mr_resolve(ctx, me, &src);
-        }
-        if (rc)
-            return relocate_failed(ctx, me, rc, status);
-        rc = relocate(ctx, &src, sco->t, old, hls, playlist, variant, msn, &url);
-        if (rc == MR_ENOTFOUND || (!rc && !strcmp(url, old)))
-            continue;       /* the cached resolution is the one that failed */
-        if (rc)
-            return relocate_failed(ctx, me, rc, status);
-        {
-            long long ttl = src.expire_at ? (long long)(src.expire_at - time(NULL)) - 10
-                                          : ctx->conf->resolve.default_ttl_s;
-            if (ttl > 0 && (val = mr_arena_printf(ctx->arena, "%s\n%s", hints, url)))
-                mr_store_set(ctx->store, key, val, strlen(val), ttl * 1000);
-        }
-        *policy = src.headers;
-        rc = try(ctx, arg, url, true);
-        if (rc != MR_ETOKEN_EXPIRED)
-            return rc;
-    }
+    if ((rc = mr_retry_resolved(ctx, me, &retry, &o)) || o != MR_LINK_DEAD)
+        return rc;
     /* Not there, or dead there too: said at once to the requests that come
      * for it soon (a search may fetch every variant of the stream). */
     if ((val = mr_arena_printf(ctx->arena, "%s\n-", hints)))
         mr_store_set(ctx->store, key, val, strlen(val), RELOCATE_MISS_MS);
-    return relocate_failed(ctx, me, MR_ENOTFOUND, status);
+    return relocate_failed(ctx, me, MR_ENOTFOUND, se.status);
 }
-/* MR_ETOKEN_EXPIRED when `url` answers 401/403/404/410 to a one-byte
- * request, else MR_OK (other failures are for the player's own requests
- * to meet). */
-int mr_probe_link(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy)
+
+int mr_probe_link(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
+                  bool *dead)
 {
     struct mr_header *hv = mr_arena_calloc(ctx->arena, policy->n + 1, sizeof(*hv));
     struct mr_upstream_req req;
     struct mr_upstream_head head;
     struct mr_buf b;
 
+    *dead = false;
     if (!hv)
         return MR_ENOMEM;
     if (policy->n)
@@ -348,5 +380,6 @@ int mr_probe_link(struct mr_ctx *ctx, const char *url, const struct mr_headers *
     mr_upstream_fetch(ctx->up, ctx->arena, &req, &head, &b);
     mr_buf_free(&b);
     ctx->upstream_status = head.status;
-    return mr_relay_link_expired(head.status) ? MR_ETOKEN_EXPIRED : MR_OK;
+    *dead = mr_relay_link_expired(head.status);
+    return MR_OK;
 }

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 
+#include "app/outcome.h"
 #include "core/str.h"
 
 struct mr_ctx;
@@ -26,10 +27,11 @@ struct mr_scope;
  * so whatever a client sends comes out as one of few values or as -1. */
 long mr_recovery_variant_hint(struct mr_ctx *ctx);
 
-/* Fetches and answers `url` for mr_recover (expiry_back: a 401/403/404/410
- * is handed back unanswered as MR_ETOKEN_EXPIRED). */
+/* Fetches and answers `url` for mr_recover: MR_OK with *out (expiry_back:
+ * a 401/403/404/410 is handed back unanswered, MR_LINK_DEAD), or an error
+ * for the caller to answer. */
 typedef int (*mr_recovery_try_fn)(struct mr_ctx *ctx, void *arg, const char *url,
-                                  bool expiry_back);
+                                  bool expiry_back, enum mr_outcome *out);
 
 /* After `old`, an upstream URL of the scope's media item (sco->media), answered
  * 401/403/404/410 (ctx->upstream_status): finds it again and answers
@@ -38,13 +40,15 @@ typedef int (*mr_recovery_try_fn)(struct mr_ctx *ctx, void *arg, const char *url
  * refreshed it already); last in a fresh one.  hls: old came from an HLS
  * playlist (the hints apply); playlist: old is a playlist itself.  *policy
  * becomes the fresh resolution's headers before try() runs.  Answers what
- * it cannot find with the upstream's status. */
+ * it cannot find with the upstream's status; returns what it or try()
+ * returned. */
 int mr_recover(struct mr_ctx *ctx, const struct mr_scope *sco, const char *old, bool hls,
                bool playlist, struct mr_headers *policy, mr_recovery_try_fn try, void *arg);
 
-/* MR_ETOKEN_EXPIRED when `url` answers 401/403/404/410 to a one-byte
- * request, else MR_OK (other failures are for the player's own requests
- * to meet).  For a manifest the provider built, which is never fetched. */
-int mr_probe_link(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy);
+/* *dead when `url` answers 401/403/404/410 to a one-byte request (other
+ * failures are for the player's own requests to meet).  For a manifest the
+ * provider built, which is never fetched.  MR_OK, or MR_ENOMEM. */
+int mr_probe_link(struct mr_ctx *ctx, const char *url, const struct mr_headers *policy,
+                  bool *dead);
 
 #endif

@@ -29,6 +29,7 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
     struct mr_str data, scope, url;
     struct mr_scope sco;
     struct mr_manifest m;
+    enum mr_outcome o;     /* answered: m.expiry_back is false */
     time_t exp = 0;
     char kind;
     int rc;
@@ -42,5 +43,5 @@ int mr_dash_nested_manifest(struct mr_ctx *ctx)
     m = (struct mr_manifest){ mr_arena_strdup_str(ctx->arena, url), &sco.policy,
                               mr_arena_strdup_str(ctx->arena, scope), "", NULL, mr_mpd_rewrite,
                               NULL, false, false, -1, mr_scope_cap(scope, exp), NULL };
-    return m.url && m.scope ? mr_manifest_serve(ctx, &m) : MR_ENOMEM;
+    return m.url && m.scope ? mr_manifest_serve(ctx, &m, &o) : MR_ENOMEM;
 }

@@ -16,8 +16,45 @@
 #include "relay/manifest.h"
 #include "relay/mediasource.h"
 #include "relay/recovery.h"
-#include "relay/resolver.h"
+#include "relay/retry.h"
 #include "relay/scope.h"
+
+/* A try of mr_hls_media_manifest (mr_retry_resolved): the source ?t=
+ * names, its manifest served; a dead link is handed back only on the
+ * first try. */
+struct manifest_try {
+    const struct mr_media *me;
+    const struct mr_provider *p;
+    const char *t, *scope;
+    mr_mpd_rewrite_fn *mpd_rewrite;
+};
+
+static int try_manifest(struct mr_ctx *ctx, void *arg, const struct mr_source *src, int attempt,
+                        enum mr_outcome *out)
+{
+    const struct manifest_try *mt = arg;
+    struct mr_manifest m;
+    const char *url, *type;
+    bool dead = false;
+    int rc;
+
+    *out = MR_ANSWERED;
+    if (mr_source_pick(src, mt->t, &url, &type))
+        return mr_answer_no_source(ctx, mt->me, mt->t);
+    m = (struct mr_manifest){ url, &src->headers, mt->scope, "", NULL, mt->mpd_rewrite,
+                              mt->t ? NULL : src->inline_mpd, mt->p->remote && !attempt,
+                              mt->p->remote, -1, 0, NULL };
+    /* A built MPD is not fetched: its link is asked for one byte to
+     * learn whether it still works. */
+    if (m.inline_body && m.expiry_back &&
+        (rc = mr_probe_link(ctx, url, &src->headers, &dead)))
+        return rc;
+    if (dead) {
+        *out = MR_LINK_DEAD;
+        return MR_OK;
+    }
+    return mr_manifest_serve(ctx, &m, out);
+}
 
 /* The entry manifest of a media item (?t=name: one of its other sources).
  * When the provider's link fails (401/403/404/410), the item is resolved
@@ -30,9 +67,9 @@ int mr_hls_media_manifest(struct mr_ctx *ctx, mr_mpd_rewrite_fn *mpd_rewrite)
     const struct mr_media *me = ctx->media;
     const struct mr_provider *p = mr_provider_find(me->provider);
     const char *channel = p && p->channel_of ? p->channel_of(me) : NULL;
-    struct mr_source src;
-    struct mr_manifest m;
-    const char *url, *type;
+    struct manifest_try mt = { me, p, NULL, NULL, mpd_rewrite };
+    struct mr_retry retry = { try_manifest, NULL, &mt };
+    enum mr_outcome o;
     char *t = NULL, *scope;
     int rc;
 
@@ -49,26 +86,11 @@ int mr_hls_media_manifest(struct mr_ctx *ctx, mr_mpd_rewrite_fn *mpd_rewrite)
               : mr_arena_printf(ctx->arena, "m:%s", me->id);
     if (!scope)
         return MR_ENOMEM;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        rc = attempt ? mr_resolve_again(ctx, me, src.url, &src) : mr_resolve(ctx, me, &src);
-        if (rc)
-            return mr_answer_unresolved(ctx, me, rc);
-        if (mr_source_pick(&src, t, &url, &type))
-            return mr_answer_no_source(ctx, me, t);
-        m = (struct mr_manifest){ url, &src.headers, scope, "", NULL, mpd_rewrite,
-                               t ? NULL : src.inline_mpd, p->remote && !attempt, p->remote, -1,
-                               0, NULL };
-        /* A built MPD is not fetched: its link is asked for one byte to
-         * learn whether it still works. */
-        rc = m.inline_body && m.expiry_back ? mr_probe_link(ctx, url, &src.headers) : MR_OK;
-        if (!rc)
-            rc = mr_manifest_serve(ctx, &m);
-        if (rc != MR_ETOKEN_EXPIRED)
-            return rc;
-        mr_info("media %s: the upstream answered %ld: resolving again", me->id,
-                ctx->upstream_status);
-    }
-    return MR_EINTERNAL;
+    mt.t = t;
+    mt.scope = scope;
+    if ((rc = mr_retry_resolved(ctx, me, &retry, &o)))
+        return rc;
+    return o == MR_ANSWERED ? MR_OK : MR_EINTERNAL;
 }
 
 int mr_hls_media_playlist(struct mr_ctx *ctx)
@@ -85,16 +107,17 @@ int mr_hls_channel_playlist(struct mr_ctx *ctx)
         return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "no channel \"%.*s\"",
                              (int)(id.len > 64 ? 64 : id.len), id.p);
     return mr_manifest_serve_playlist(ctx, ch->url, &ch->headers,
-                                 mr_arena_printf(ctx->arena, "c:%s", ch->id), NULL);
+                                      mr_arena_printf(ctx->arena, "c:%s", ch->id), NULL);
 }
 
-static int try_playlist(struct mr_ctx *ctx, void *arg, const char *url, bool expiry_back)
+static int try_playlist(struct mr_ctx *ctx, void *arg, const char *url, bool expiry_back,
+                        enum mr_outcome *out)
 {
     struct mr_manifest *m = arg;
 
     m->url = url;
     m->expiry_back = expiry_back;
-    return mr_manifest_serve(ctx, m);
+    return mr_manifest_serve(ctx, m, out);
 }
 
 int mr_hls_nested_playlist(struct mr_ctx *ctx)
@@ -122,10 +145,10 @@ int mr_hls_nested_playlist(struct mr_ctx *ctx)
     {
         const struct mr_media *me = sco.media;
         struct mr_manifest m = { u, &sco.policy, sc, vs, imports.n ? &imports : NULL, NULL, NULL,
-                              me != NULL, me != NULL, mr_recovery_variant_hint(ctx), mr_scope_cap(scope, exp),
-                              NULL };
-        rc = mr_manifest_serve(ctx, &m);
-        if (rc != MR_ETOKEN_EXPIRED)
+                                 me != NULL, me != NULL, mr_recovery_variant_hint(ctx),
+                                 mr_scope_cap(scope, exp), NULL };
+        enum mr_outcome o;
+        if ((rc = mr_manifest_serve(ctx, &m, &o)) || o != MR_LINK_DEAD)
             return rc;
         return mr_recover(ctx, &sco, u, true, true, &sco.policy, try_playlist, &m);
     }

@@ -16,46 +16,58 @@
 #include "core/log.h"
 #include "relay/mediasource.h"
 #include "relay/resolver.h"
+#include "relay/retry.h"
 #include "app/server.h"
 #include "app/sign.h"
 #include "net/url.h"
 
+/* A try of proxy_media: the source ?t= names, relayed; a dead link is
+ * handed back only on the first try. */
+struct media_try {
+    const struct mr_media *m;
+    const struct mr_provider *p;
+    const char *t;
+};
+
+static int try_media(struct mr_ctx *ctx, void *arg, const struct mr_source *src, int attempt,
+                     enum mr_outcome *out)
+{
+    const struct media_try *mt = arg;
+    const char *url, *type;
+    struct mr_relay r;
+
+    /* ?t=name: another quality (more_sources) or a subtitle ("sub:LANG"). */
+    if (mr_source_pick(src, mt->t, &url, &type)) {
+        *out = MR_ANSWERED;
+        return mr_answer_no_source(ctx, mt->m, mt->t);
+    }
+    r = (struct mr_relay){ .url = url, .policy = src->headers, .stats_kind = "media",
+                           .stats_id = mt->m->id, .expiry_back = mt->p->remote && !attempt,
+                           .members_only = mt->m->room && *mt->m->room };
+    return mr_relay_run(ctx, &r, out);
+}
+
 /* GET|HEAD /api/proxy/media/{id}[?t=name] */
 static int proxy_media(struct mr_ctx *ctx)
 {
-    const struct mr_media *m = ctx->media;
-    const struct mr_provider *p = mr_provider_find(m->provider);
-    struct mr_source src;
-    struct mr_relay r;
-    const char *url, *type;
+    struct media_try mt = { ctx->media, mr_provider_find(ctx->media->provider), NULL };
+    struct mr_retry retry = { try_media, NULL, &mt };
+    enum mr_outcome o;
     char *t = NULL;
     int rc;
 
     rc = mr_request_query(&ctx->req, ctx->arena, "t", &t);
     if (rc == MR_EINVAL)
         return mr_resp_error(&ctx->resp, rc, "malformed query string");
-    if (!p)
+    if (!mt.p)
         return MR_EINTERNAL;
+    mt.t = t;
     /* When the provider's link fails, the item is resolved again (once for
      * all the requests that meet it) and the request retried once: the
      * player sees nothing of it. */
-    for (int attempt = 0; attempt < 2; attempt++) {
-        rc = attempt ? mr_resolve_again(ctx, m, src.url, &src) : mr_resolve(ctx, m, &src);
-        if (rc)
-            return mr_answer_unresolved(ctx, m, rc);
-        /* ?t=name: another quality (more_sources) or a subtitle ("sub:LANG"). */
-        if (mr_source_pick(&src, t, &url, &type))
-            return mr_answer_no_source(ctx, m, t);
-        r = (struct mr_relay){ .url = url, .policy = src.headers, .stats_kind = "media",
-                               .stats_id = m->id, .expiry_back = p->remote && !attempt,
-                               .members_only = m->room && *m->room };
-        rc = mr_relay_run(ctx, &r);
-        if (rc != MR_ETOKEN_EXPIRED)
-            return rc;
-        mr_info("media %s: the upstream answered %ld: resolving again", m->id,
-                ctx->upstream_status);
-    }
-    return MR_EINTERNAL;
+    if ((rc = mr_retry_resolved(ctx, mt.m, &retry, &o)))
+        return rc;
+    return o == MR_ANSWERED ? MR_OK : MR_EINTERNAL;
 }
 
 /* GET|HEAD /stream?url=U[&exp=&sig=], /api/proxy/stream?url=U */
@@ -119,12 +131,14 @@ static int proxy_stream(struct mr_ctx *ctx)
             return MR_ENOMEM;
         if (type && !strcmp(type, "hls"))
             return mr_manifest_serve_playlist(ctx, url, &none, scope, &lim);
+        enum mr_outcome o;
         r = (struct mr_relay){ .url = url, .stats_kind = "stream", .stats_id = id,
                                .redirect_hosts = lim.redirect_hosts, .playlists_back = true };
-        rc = mr_relay_run(ctx, &r);
-        if (rc == MR_EBUSY)
+        if ((rc = mr_relay_run(ctx, &r, &o)))
+            return rc;
+        if (o == MR_PLAYLIST)
             return mr_manifest_serve_playlist(ctx, url, &none, scope, &lim);
-        return rc;
+        return MR_OK;
     }
 }
 

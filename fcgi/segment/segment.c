@@ -14,15 +14,25 @@
 #include "relay/scope.h"
 #include "relay/segcache.h"
 
-static int try_segment(struct mr_ctx *ctx, void *arg, const char *url, bool expiry_back)
+/* The segment from the cache, else relayed as it is. */
+static int serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *key,
+                 enum mr_outcome *out)
+{
+    int rc = mr_segcache_serve(ctx, r, key, out);
+
+    if (!rc && *out == MR_DECLINED)
+        rc = mr_relay_run(ctx, r, out);
+    return rc;
+}
+
+static int try_segment(struct mr_ctx *ctx, void *arg, const char *url, bool expiry_back,
+                       enum mr_outcome *out)
 {
     struct mr_relay *r = arg;
-    int rc;
 
     r->url = url;
     r->expiry_back = expiry_back;
-    rc = mr_segcache_serve(ctx, r, url);
-    return rc == MR_EBUSY ? mr_relay_run(ctx, r) : rc;
+    return serve(ctx, r, url, out);
 }
 
 /* Relays a segment (key: what it is cached under); when its provider's
@@ -30,13 +40,11 @@ static int try_segment(struct mr_ctx *ctx, void *arg, const char *url, bool expi
 static int relay_segment(struct mr_ctx *ctx, struct mr_relay *r, const char *key,
                          const struct mr_scope *sco, bool hls)
 {
+    enum mr_outcome o;
     int rc;
 
     r->expiry_back = sco->media != NULL;
-    rc = mr_segcache_serve(ctx, r, key);
-    if (rc == MR_EBUSY)
-        rc = mr_relay_run(ctx, r);
-    if (rc != MR_ETOKEN_EXPIRED)
+    if ((rc = serve(ctx, r, key, &o)) || o != MR_LINK_DEAD)
         return rc;
     return mr_recover(ctx, sco, r->url, hls, false, &r->policy, try_segment, r);
 }
@@ -51,7 +59,8 @@ int mr_hls_segment(struct mr_ctx *ctx)
     int rc;
 
     memset(&r, 0, sizeof(r));
-    if ((rc = mr_scope_open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, &r.expire_at)))
+    if ((rc = mr_scope_open_token(ctx, mr_route_capture(&ctx->match, "token"), &data,
+                                  &r.expire_at)))
         return mr_scope_token_error(ctx, rc);
     if (mr_m3u8_token_data(data, &kind, &scope, &url, &vars) || kind != MR_TOKEN_SEGMENT)
         return mr_scope_token_error(ctx, MR_EFORBIDDEN);
@@ -80,7 +89,8 @@ int mr_dash_segment(struct mr_ctx *ctx)
     int rc;
 
     memset(&r, 0, sizeof(r));
-    if ((rc = mr_scope_open_token(ctx, mr_route_capture(&ctx->match, "token"), &data, &r.expire_at)))
+    if ((rc = mr_scope_open_token(ctx, mr_route_capture(&ctx->match, "token"), &data,
+                                  &r.expire_at)))
         return mr_scope_token_error(ctx, rc);
     if (mr_mpd_token_data(data, &kind, &scope, &dir, &query) || kind != MR_TOKEN_DIR)
         return mr_scope_token_error(ctx, MR_EFORBIDDEN);
