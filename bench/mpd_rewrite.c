@@ -73,7 +73,7 @@ static void timeline(struct mr_buf *in)
 static int run(const char *name, const struct mr_buf *in, struct mr_token_key *key, int runs,
                bool reference)
 {
-    struct mr_mpd_ctx ctx = { key, "", "m:bench", 4000000000, 0 };
+    struct mr_mpd_ctx ctx = { key, "", "m:bench", 4000000000, 0, NULL };
     double *t = calloc((size_t)runs, sizeof(*t)), *u = calloc((size_t)runs, sizeof(*u));
     size_t outlen = 0;
 

@@ -18,16 +18,17 @@
 #include <json-c/json.h>
 #include <openssl/rand.h>
 
-#include "core/arena.h"
 #include "app/auth.h"
+#include "app/sign.h"
+#include "core/arena.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/limits.h"
 #include "core/log.h"
-#include "app/sign.h"
-#include "net/store.h"
 #include "core/token.h"
+#include "net/store.h"
 #include "net/url.h"
 
 #define SESSION_MAX_ROOMS 16
@@ -355,7 +356,7 @@ static int link_main(int argc, char **argv)
     key = mr_token_key_ring(conf->secret, conf->previous_secrets.v,
                                  conf->previous_secrets.n);
     mr_arena_init(&a, 0);
-    rc = key ? mr_sign_stream_link(key, &a, base, url, time(NULL) + ttl, &link) : 1;
+    rc = key ? mr_sign_stream_link(key, &a, base, url, mr_clock_wall_s() + ttl, &link) : 1;
     if (!rc)
         printf("%s\n", link);
     mr_arena_free(&a);
@@ -414,7 +415,7 @@ static int token_main(int argc, char **argv)
     if (!key)
         return 1;
     mr_arena_init(&a, 0);
-    rc = mr_token_verify(key, &a, token_of(arg), time(NULL), &data, &exp);
+    rc = mr_token_verify(key, &a, token_of(arg), mr_clock_wall_s(), &data, &exp);
     mr_token_key_free(key);
     if (rc && rc != MR_ETOKEN_EXPIRED) {
         fprintf(stderr, "mediarelay-sign: not a token of this configuration's secrets\n");

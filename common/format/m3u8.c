@@ -575,9 +575,35 @@ static int do_line(struct rw *w, struct mr_str line, struct mr_str eol)
     }
 }
 
+/* A media playlist is live when it has a target duration and no
+ * EXT-X-ENDLIST; the target duration's digits are read up to 100000 s. */
+static void read_refresh(struct mr_str body, struct mr_manifest_refresh *r)
+{
+    static const char target[] = "#EXT-X-TARGETDURATION:";
+    bool live = false, endlist = false;
+    long target_s = 0;
+
+    for (const char *p = body.p, *end = body.p + body.len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n >= sizeof(target) - 1 && !memcmp(p, target, sizeof(target) - 1)) {
+            live = true;
+            for (const char *d = p + sizeof(target) - 1; d < p + n && *d >= '0' && *d <= '9'
+                 && target_s < 100000; d++)
+                target_s = target_s * 10 + (*d - '0');
+        } else if (n >= 14 && !memcmp(p, "#EXT-X-ENDLIST", 14)) {
+            endlist = true;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    r->live = live && !endlist;
+    r->period_ms = target_s * 1000;
+}
+
 int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_str body,
                     const char *final_url, struct mr_buf *out, const char **why)
 {
+    const struct mr_str whole = body;
     struct rw *w;
     size_t cap = c->max_bytes ? c->max_bytes : MR_M3U8_MAX_BYTES;
     int rc = MR_OK;
@@ -640,6 +666,8 @@ int mr_m3u8_rewrite(struct mr_arena *a, const struct mr_m3u8_ctx *c, struct mr_s
     if (rc && !*why)
         *why = w->why ? w->why : rc == MR_ETOOBIG ? "the rewritten playlist is too large"
                                                  : "the playlist cannot be rewritten";
+    if (!rc && c->refresh)
+        read_refresh(whole, c->refresh);
     return rc;
 }
 

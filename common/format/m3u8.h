@@ -32,6 +32,17 @@ struct mr_token_key;
 #define MR_TOKEN_PLAYLIST 'p'
 #define MR_TOKEN_SEGMENT  's'
 
+/* How often a manifest changes, as its engine read it while rewriting it
+ * (the HLS rewriter here, the MPD one in mpd.h): what the relay's playlist
+ * cache needs to say how long a rewritten copy stays fresh. */
+struct mr_manifest_refresh {
+    bool live;           /* HLS: EXT-X-TARGETDURATION and no EXT-X-ENDLIST;
+                            DASH: the MPD's type="dynamic" */
+    long period_ms;      /* HLS: the target duration (0 when it has no digits);
+                            DASH: minimumUpdatePeriod (xs:duration), -1 when
+                            absent or not of the form PnDTnHnMnS */
+};
+
 struct mr_m3u8_ctx {
     const struct mr_token_key *key;
     const char *prefix;              /* before "/api/...": "" or "https://relay.example/x" */
@@ -50,6 +61,7 @@ struct mr_m3u8_ctx {
      * MR_M3U8_MAX_VARIANTS. */
     bool locate;
     long variant;                    /* this playlist's K, or -1 */
+    struct mr_manifest_refresh *refresh; /* out, or NULL: filled on success */
 };
 
 /* Rewrites `body` (fetched from `final_url`, after redirects) into `out`

@@ -181,6 +181,8 @@ struct rw {
     char *ns;                        /* the root's namespace (the DASH one), or NULL */
     const char *root_prefix;         /* arena */
     size_t root_content;             /* body offset after the root's start tag */
+    bool dynamic;                    /* the root MPD's type="dynamic" */
+    long update_ms;                  /* its minimumUpdatePeriod, or -1 */
 
     struct level *lv;
     size_t nlv, lv_cap;
@@ -950,6 +952,63 @@ static int take_run(struct rw *w, const struct frame *f, uint32_t up)
     return MR_OK;
 }
 
+/* An xs:duration of the form PnDTnHnMnS ("PT2S", "PT1M30.5S"), in ms;
+ * -1 when it is not of that form, negative or 1e7 s or more. */
+static long iso_duration_ms(const char *p, const char *end)
+{
+    double total = 0;
+    bool time = false, any = false;
+    char num[32];
+
+    if (end - p < 2 || p[0] != 'P')
+        return -1;
+    for (p++; p < end; ) {
+        size_t n = 0;
+        char *stop;
+        double v;
+        if (*p == 'T') {
+            time = true;
+            p++;
+            continue;
+        }
+        /* strtod on a copy: the value is not NUL-terminated */
+        while (p + n < end && n < sizeof(num) - 1 && ((p[n] >= '0' && p[n] <= '9') || p[n] == '.'))
+            n++;
+        memcpy(num, p, n);
+        num[n] = '\0';
+        v = strtod(num, &stop);
+        if (!n || stop != num + n || p + n >= end || v < 0 || v > 1e7)
+            return -1;
+        switch (p[n]) {
+        case 'D': if (time) return -1; total += v * 86400; break;
+        case 'H': if (!time) return -1; total += v * 3600; break;
+        case 'M': if (!time) return -1; total += v * 60; break;
+        case 'S': if (!time) return -1; total += v; break;
+        default: return -1;
+        }
+        any = true;
+        p += n + 1;
+    }
+    return any && total < 1e7 ? (long)(total * 1000) : -1;
+}
+
+/* The root MPD's type and minimumUpdatePeriod (attributes in no
+ * namespace), for mr_mpd_ctx.refresh. */
+static void root_refresh(struct rw *w, int nb, const xmlChar **at)
+{
+    for (int j = 0; j < nb; j++) {
+        const xmlChar **a = at + 5 * j;
+        const char *local = (const char *)a[0], *v = (const char *)a[3];
+        size_t n = (size_t)(a[4] - a[3]);
+        if (a[2])
+            continue;
+        if (!strcmp(local, "type"))
+            w->dynamic = n == 7 && !memcmp(v, "dynamic", 7);
+        else if (!strcmp(local, "minimumUpdatePeriod"))
+            w->update_ms = iso_duration_ms(v, v + n);
+    }
+}
+
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
                      const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
                      int nb_attributes, int nb_defaulted, const xmlChar **attributes)
@@ -1016,6 +1075,8 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         for (int i = 0; roots[i]; i++)
             w->root_known |= !strcmp(name, roots[i]);
         w->root_mpd = !strcmp(name, "MPD");
+        if (w->root_mpd)
+            root_refresh(w, nb, attributes);
         w->root_empty = f->empty;
         w->root_content = to_body(w, pos + 1);
         if (!w->root_known) {
@@ -1200,6 +1261,8 @@ static int parse(struct rw *w)
     w->nrefs = 0;
     w->run_i = 0;
     w->root_seen = w->root_known = w->root_mpd = w->root_empty = false;
+    w->dynamic = false;
+    w->update_ms = -1;
     pthread_once(&xml_once, xml_init);
     if (w->src_len > INT32_MAX)
         return MR_ETOOBIG;
@@ -1508,6 +1571,10 @@ int mr_mpd_rewrite(struct mr_arena *a, const struct mr_mpd_ctx *c, struct mr_str
     /* A part of a manifest (an xlink target) takes its base from the
      * manifest it goes into, which the player has: nothing to add. */
     rc = write_out(w, insert && w->root_mpd && !w->root_empty, out);
+    if (!rc && c->refresh) {
+        c->refresh->live = w->dynamic;
+        c->refresh->period_ms = w->dynamic ? w->update_ms : -1;
+    }
 done:
     if (w->src != body.p)
         free((void *)w->src);

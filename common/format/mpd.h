@@ -69,6 +69,9 @@ struct mr_mpd_ctx {
     const char *scope;           /* what the tokens are bound to: "m:intro" */
     time_t expire_at;            /* of every token made */
     size_t max_bytes;            /* input cap; 0 = MR_MPD_MAX_BYTES */
+    struct mr_manifest_refresh *refresh; /* out, or NULL: on success, whether
+                                            the root MPD is type="dynamic" and
+                                            its minimumUpdatePeriod */
 };
 
 /* Rewrites `body` (fetched from `final_url`, an absolute http(s) URL, after

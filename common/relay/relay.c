@@ -332,7 +332,7 @@ int mr_relay_answer_status(struct mr_ctx *ctx, long status)
                          "usable redirect", status);
 }
 
-int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
+int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r, enum mr_outcome *out)
 {
     struct mr_upstream_head head;
     struct mr_upstream_req req;
@@ -344,6 +344,7 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     bool had_referer;
     int rc;
 
+    *out = MR_ANSWERED;
     /* Offload unless nginx came back because the upstream redirected: that
      * request is relayed here, where redirects are followed and vetted.  A
      * provider's link that may have expired is not offloaded either: nginx
@@ -375,11 +376,15 @@ int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r)
     }
 
     st.bytes_up = p.bytes_up;
-    if (rc == MR_EBUSY && p.playlist)
-        return MR_EBUSY;   /* nothing answered: the caller rewrites it */
+    if (rc == MR_EBUSY && p.playlist) {
+        *out = MR_PLAYLIST;     /* nothing answered: the caller rewrites it */
+        return MR_OK;
+    }
     if (r->expiry_back && rc == MR_EUPSTREAM && !ctx->resp.headers_sent &&
-        mr_relay_link_expired(p.status))
-        return MR_ETOKEN_EXPIRED;   /* nothing answered: the caller resolves again */
+        mr_relay_link_expired(p.status)) {
+        *out = MR_LINK_DEAD;    /* nothing answered: the caller resolves again */
+        return MR_OK;
+    }
     if (rc == MR_ECLIENT) {
         /* The client left: nothing more to say, and no answer to give. */
         ctx->resp.failed = true;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "app/outcome.h"
 #include "core/str.h"
 
 struct mr_ctx;
@@ -29,8 +30,8 @@ struct mr_relay {
                                         shared cache may keep the answer until then */
     bool expiry_back;                /* an upstream 401/403/404/410 (the link of a
                                         provider may have expired) is not answered:
-                                        mr_relay_run returns MR_ETOKEN_EXPIRED, for
-                                        the caller to resolve again and retry */
+                                        the outcome is MR_LINK_DEAD, for the caller
+                                        to resolve again and retry */
     bool members_only;               /* a room's media item: the answer is for the
                                         members who were checked, never for a
                                         shared cache (mr_relay_members_only) */
@@ -38,14 +39,15 @@ struct mr_relay {
                                      /* not NULL: redirects only to these hosts
                                         (an allow-listed /stream URL) */
     bool playlists_back;             /* a 2xx HLS playlist answer is not relayed:
-                                        mr_relay_run returns MR_EBUSY unanswered,
-                                        for the caller to fetch it whole and
-                                        rewrite it (a Range on it is ignored) */
+                                        the outcome is MR_PLAYLIST, for the caller
+                                        to fetch it whole and rewrite it (a Range
+                                        on it is ignored) */
 };
 
-/* Relays and answers.  Returns MR_OK when an answer was given (whatever
- * its status), or an error the caller answers (nothing sent yet). */
-int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r);
+/* Relays and answers.  Returns MR_OK with *out: MR_ANSWERED (whatever the
+ * status), or MR_LINK_DEAD / MR_PLAYLIST unanswered as r asked; or an error
+ * the caller answers (nothing sent yet). */
+int mr_relay_run(struct mr_ctx *ctx, const struct mr_relay *r, enum mr_outcome *out);
 
 /* The request headers for the upstream: the policy's that pass
  * mr_header_refused (without Referer and Origin when

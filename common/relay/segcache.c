@@ -678,7 +678,7 @@ static int fill_check(void *arg)
     return fill_push(s);
 }
 
-static int fill(struct seg *s, bool *relay)
+static int fill(struct seg *s, enum mr_outcome *out)
 {
     struct mr_upstream_head head;
     struct mr_upstream_req req;
@@ -686,7 +686,7 @@ static int fill(struct seg *s, bool *relay)
     bool had_referer;
     int rc = MR_OK;
 
-    *relay = false;
+    *out = MR_ANSWERED;
     memset(&req, 0, sizeof(req));
     req.url = s->r->url;
     s->checked_ms = mr_clock_mono_ms();
@@ -729,14 +729,16 @@ static int fill(struct seg *s, bool *relay)
         return MR_OK;
     }
     if ((rc == MR_EBUSY || rc == MR_EFORBIDDEN) && s->r->expiry_back &&
-        mr_relay_link_expired(s->status))
-        return MR_ETOKEN_EXPIRED;   /* nothing answered: the caller finds it again */
+        mr_relay_link_expired(s->status)) {
+        *out = MR_LINK_DEAD;    /* nothing answered: the caller finds it again */
+        return MR_OK;
+    }
     if ((rc == MR_EBUSY || rc == MR_EFORBIDDEN) && s->status >= 300) {
         s->upstream_error = true;   /* passed on, not asked again */
         return mr_relay_answer_status(s->ctx, s->status);
     }
     if (rc == MR_EBUSY) {
-        *relay = true;          /* not for the cache: relay it as it is */
+        *out = MR_DECLINED;     /* not for the cache: relay it as it is */
         return MR_OK;
     }
     if (rc) {
@@ -782,14 +784,23 @@ static void record(struct seg *s)
         mr_stats_record(s->ctx->store, &st);
 }
 
-int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *key_url)
+/* Not answered: for the caller to relay as it is. */
+static int declined(enum mr_outcome *out)
+{
+    *out = MR_DECLINED;
+    return MR_OK;
+}
+
+int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *key_url,
+                      enum mr_outcome *out)
 {
     struct seg *s;
     long long waited_from = mr_clock_mono_ms();
     int rc;
 
+    *out = MR_ANSWERED;
     if (ctx->conf->hls.segment_cache_max_bytes <= 0 || !mr_store_redis(ctx->store))
-        return MR_EBUSY;
+        return declined(out);
     s = mr_arena_calloc(ctx->arena, 1, sizeof(*s));
     if (!s)
         return MR_ENOMEM;
@@ -798,13 +809,13 @@ int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *
     s->store = ctx->store;
     s->ttl_ms = ctx->conf->hls.segment_cache_ttl_s * 1000;
     if ((rc = make_keys(s, key_url)))
-        return rc == MR_ETOOBIG ? MR_EBUSY : rc;
+        return rc == MR_ETOOBIG ? declined(out) : rc;
 
     for (long pause = 1000;; pause = pause < POLL_MAX_US ? pause * 2 : POLL_MAX_US) {
         if (read_meta(s))
-            return MR_EBUSY;
+            return declined(out);
         if (s->st == ST_SKIP)
-            return MR_EBUSY;
+            return declined(out);
         if (s->st == ST_DONE && s->len >= 0 && s->have == s->len) {
             rc = follow(s);
             break;
@@ -814,24 +825,23 @@ int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *
             break;
         }
         if (ctx->resp.head_only)
-            return MR_EBUSY;
+            return declined(out);
         if (!s->locked) {
             rc = take_lock(s);
             if (rc == MR_OK) {
-                bool relay;
-                rc = fill(s, &relay);
-                if (relay)
-                    return MR_EBUSY;
-                if (rc != MR_ETOKEN_EXPIRED)    /* counted when found again */
+                rc = fill(s, out);
+                if (!rc && *out == MR_DECLINED)
+                    return MR_OK;
+                if (rc || *out != MR_LINK_DEAD)    /* counted when found again */
                     record(s);
                 return rc;
             }
-            if (rc != MR_EBUSY)
-                return MR_EBUSY;
+            if (rc != MR_EBUSY)     /* not "the lock is held": Redis failed */
+                return declined(out);
         }
         /* Someone else is starting a fill: wait for its head. */
         if (mr_clock_mono_ms() - waited_from > WAIT_HEAD_MS || mr_resp_client_gone(&ctx->resp))
-            return MR_EBUSY;
+            return declined(out);
         pause_us(pause);
     }
     if (rc == MR_ECLIENT) {
@@ -843,7 +853,7 @@ int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *
         ctx->resp.abort = true;
         rc = MR_OK;
     } else if (rc == MR_EUNAVAILABLE || rc == MR_EUPSTREAM) {
-        return MR_EBUSY;        /* nothing sent: relay it */
+        return declined(out);   /* nothing sent: relay it */
     }
     record(s);
     return rc;

@@ -28,15 +28,19 @@
 #ifndef MR_SEGCACHE_H
 #define MR_SEGCACHE_H
 
+#include "app/outcome.h"
+
 struct mr_ctx;
 struct mr_relay;
 
-/* Answers the request from the cache, or fills it.  MR_OK when answered
- * (whatever the status); MR_EBUSY when not answered and the caller should
- * relay it as it is: the cache is off or Redis is down, the object is not
- * cacheable, a HEAD that missed, an upstream error status (the relay passes
- * it on).  MR_ETOKEN_EXPIRED, unanswered, for an upstream 401/403/404/410
- * when r->expiry_back.  Other errors: answer them (nothing sent yet). */
-int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *key_url);
+/* Answers the request from the cache, or fills it.  MR_OK with *out:
+ * MR_ANSWERED (whatever the status); MR_DECLINED, not answered, for the
+ * caller to relay it as it is: the cache is off or Redis is down, the
+ * object is not cacheable, a HEAD that missed, an upstream error status
+ * (the relay passes it on); MR_LINK_DEAD, not answered, for an upstream
+ * 401/403/404/410 when r->expiry_back.  Errors: answer them (nothing sent
+ * yet). */
+int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *key_url,
+                      enum mr_outcome *out);
 
 #endif

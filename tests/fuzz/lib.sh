@@ -23,6 +23,15 @@ fuzz_targets() {
 fuzz_build_lib() {
     local newest
     mkdir -p "$out/lib"
+    # Objects of sources that are gone (renamed, moved) would still be
+    # linked: the folder is remade when the list of sources changed.
+    (cd "$src" && ls common/*/*.c providers/*.c fcgi/*/*.c) >"$out/lib/sources.new"
+    if ! cmp -s "$out/lib/sources.new" "$out/lib/sources" 2>/dev/null; then
+        rm -f "$out/lib"/*.o
+        mv "$out/lib/sources.new" "$out/lib/sources"
+    else
+        rm -f "$out/lib/sources.new"
+    fi
     # An object is remade when its source or any header is newer.
     # shellcheck disable=SC2012  # our own file names
     newest=$(ls -t "$src"/common/*/*.h "$src"/providers/*.h | head -n 1)
@@ -35,17 +44,24 @@ fuzz_build_lib() {
     fuzz_build_apps
 }
 
-# The executables' route tables, for fuzz_request: each fcgi/NAME.c with
-# its main() renamed and its app exported as mr_fuzz_app_NAME.
+# The executables' route tables, for fuzz_request: each fcgi/NAME/main.c
+# with its main() renamed and its app exported as mr_fuzz_app_NAME, and the
+# handlers beside it (fcgi/NAME/*.c) as they are.
 fuzz_build_apps() {
-    local f n
-    for f in "$src"/fcgi/*.c; do
-        n=$(basename "$f" .c)
+    local d f n
+    for d in "$src"/fcgi/*/; do
+        n=$(basename "$d")
         # shellcheck disable=SC2086
         printf '#define main mr_fuzz_main_%s\n#include "%s"\n#undef main\n%s\n' \
-            "$n" "$f" "const struct mr_app *mr_fuzz_app_$n = &app;" | \
+            "$n" "${d}main.c" "const struct mr_app *mr_fuzz_app_$n = &app;" | \
             clang $fuzz_san -fsanitize=fuzzer-no-link $fuzz_cflags -x c -c - \
-                -o "$out/lib/app_$n.o"
+                -o "$out/lib/exe_$n.o"
+        for f in "$d"*.c; do
+            [ "$(basename "$f")" = main.c ] && continue
+            # shellcheck disable=SC2086
+            clang $fuzz_san -fsanitize=fuzzer-no-link $fuzz_cflags -c "$f" \
+                -o "$out/lib/exe_${n}_$(basename "$f" .c).o"
+        done
     done
 }
 

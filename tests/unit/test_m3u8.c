@@ -833,6 +833,42 @@ static void test_hint_bounds(void **state)
 
 /* mr_m3u8_find: the same path first (query and host may differ), else the
  * position; a master's answer is a playlist to look in next. */
+/* The engine reports what the relay's playlist cache needs: a live media
+ * playlist (a target duration and no EXT-X-ENDLIST) and its target
+ * duration in ms. */
+static void test_refresh(void **state)
+{
+    static const struct {
+        const char *pl;
+        bool live;
+        long period_ms;
+    } cases[] = {
+        { "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\na.ts\n", true, 6000 },
+        { "#EXTM3U\r\n#EXT-X-TARGETDURATION:10\r\n#EXTINF:6,\r\na.ts", true, 10000 },
+        { "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\na.ts\n#EXT-X-ENDLIST\n", false, 6000 },
+        { "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nlow.m3u8\n", false, 0 },
+        { "#EXTM3U\n#EXT-X-TARGETDURATION:x\na.ts\n", true, 0 },
+        { "#EXTM3U\n#EXT-X-TARGETDURATION:99999999999\na.ts\n", true, 999999000 },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mr_manifest_refresh r = { !cases[i].live, 12345 };
+        struct mr_m3u8_ctx c = ctx;
+        struct mr_arena a;
+        struct mr_buf out;
+        const char *why;
+        c.key = key;
+        c.refresh = &r;
+        mr_arena_init(&a, 0);
+        mr_buf_init(&out, 1u << 20);
+        assert_int_equal(mr_m3u8_rewrite(&a, &c, mr_str_c(cases[i].pl), BASE, &out, &why), MR_OK);
+        if (r.live != cases[i].live || r.period_ms != cases[i].period_ms)
+            fail_msg("%s: live %d period %ld", cases[i].pl, r.live, r.period_ms);
+        mr_buf_free(&out);
+        mr_arena_free(&a);
+    }
+}
+
 static void test_find(void **state)
 {
     static const char master[] =
@@ -944,6 +980,7 @@ int main(void)
         cmocka_unit_test(test_locate_hints),
         cmocka_unit_test(test_hint_values),
         cmocka_unit_test(test_hint_bounds),
+        cmocka_unit_test(test_refresh),
         cmocka_unit_test(test_find),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -57,7 +57,7 @@ static int teardown(void **state)
 static int rewrite_p(struct mr_arena *a, const char *prefix, const char *in, size_t len,
                      const char *base, struct mr_buf *out, const char **why)
 {
-    struct mr_mpd_ctx c = { key, prefix, SCOPE, 4000000000, 0 };
+    struct mr_mpd_ctx c = { key, prefix, SCOPE, 4000000000, 0, NULL };
     mr_buf_init(out, 64u << 20);
     return mr_mpd_rewrite(a, &c, (struct mr_str){ in, len }, base, out, why);
 }
@@ -1367,7 +1367,7 @@ static void test_entity_bombs(void **state)
 
 static void test_caps(void **state)
 {
-    struct mr_mpd_ctx c = { NULL, "", SCOPE, 4000000000, 0 };
+    struct mr_mpd_ctx c = { NULL, "", SCOPE, 4000000000, 0, NULL };
     struct mr_arena a;
     struct mr_buf in, out;
     const char *why;
@@ -1553,6 +1553,53 @@ static void test_join_tail(void **state)
     mr_arena_free(&a);
 }
 
+/* The engine reports what the relay's playlist cache needs: whether the
+ * root MPD is dynamic, and its minimumUpdatePeriod in ms (-1: none or not
+ * PnDTnHnMnS). */
+static void test_refresh(void **state)
+{
+    static const struct {
+        const char *mpd;
+        bool live;
+        long period_ms;
+    } cases[] = {
+        { "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"static\"/>", false, -1 },
+        { "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\"/>", false, -1 },
+        { "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"dynamic\"/>", true, -1 },
+        { "<MPD type='dynamic' minimumUpdatePeriod='PT2S'/>", true, 2000 },
+        { "<MPD minimumUpdatePeriod=\"PT1M30.5S\" type=\"dynamic\"/>", true, 90500 },
+        { "<MPD type=\"dynamic\" minimumUpdatePeriod=\"P1DT1H\"/>", true, 90000000 },
+        { "<MPD type=\"dynamic\" minimumUpdatePeriod=\"PT0S\"/>", true, 0 },
+        { "<MPD type=\"dynamic\" minimumUpdatePeriod=\"P2S\"/>", true, -1 },
+        { "<MPD type=\"dynamic\" minimumUpdatePeriod=\"PT-2S\"/>", true, -1 },
+        { "<MPD type=\"dynamic\" minimumUpdatePeriod=\"PT1e3S\"/>", true, -1 },
+        { "<MPD type=\"dynamic\" minimumUpdatePeriod=\"2S\"/>", true, -1 },
+        { "<MPD type=\"dynamic\" minimumUpdatePeriod=\"PT200000M\"/>", true, -1 },
+        { "<MPD type=\"Dynamic\" minimumUpdatePeriod=\"PT2S\"/>", false, -1 },
+        /* a comment that looks like a root is not one */
+        { "<!-- <MPD type=\"dynamic\"> --><MPD type=\"static\"/>", false, -1 },
+        /* an attribute in another namespace is not the MPD's */
+        { "<MPD xmlns:x=\"urn:x\" x:type=\"dynamic\"/>", false, -1 },
+        /* an xlink target (a Period) has no type of its own */
+        { "<Period xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"dynamic\"/>", false, -1 },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mr_manifest_refresh r = { !cases[i].live, 12345 };
+        struct mr_mpd_ctx c = { key, "", SCOPE, 4000000000, 0, &r };
+        struct mr_arena a;
+        struct mr_buf out;
+        const char *why;
+        mr_arena_init(&a, 0);
+        mr_buf_init(&out, 1u << 20);
+        assert_int_equal(mr_mpd_rewrite(&a, &c, mr_str_c(cases[i].mpd), BASE, &out, &why), MR_OK);
+        if (r.live != cases[i].live || r.period_ms != cases[i].period_ms)
+            fail_msg("%s: live %d period %ld", cases[i].mpd, r.live, r.period_ms);
+        mr_buf_free(&out);
+        mr_arena_free(&a);
+    }
+}
+
 static void test_token_data(void **state)
 {
     static const struct {
@@ -1716,6 +1763,7 @@ int main(void)
         cmocka_unit_test(test_entity_bombs),
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_join_tail),
+        cmocka_unit_test(test_refresh),
         cmocka_unit_test(test_token_data),
         cmocka_unit_test(test_join_query),
         cmocka_unit_test(test_prefix_and_determinism),

@@ -196,7 +196,7 @@ static void done_at(struct fx *f, const char *body, const char *cmd)
 
 /* GET of the segment (with a Range header when `range`) through
  * mr_segcache_serve; the answer in f->got. */
-static int serve(struct fx *f, const char *range)
+static int serve_o(struct fx *f, const char *range, enum mr_outcome *o)
 {
     char **params = mr_arena_calloc(&f->arena, 4, sizeof(char *));
     struct mr_relay r;
@@ -218,7 +218,35 @@ static int serve(struct fx *f, const char *range)
     f->got[0] = '\0';
     memset(&r, 0, sizeof(r));
     r.url = SEG_URL;
-    return mr_segcache_serve(&f->ctx, &r, SEG_URL);
+    return mr_segcache_serve(&f->ctx, &r, SEG_URL, o);
+}
+
+/* Answered from the cache: MR_OK and MR_ANSWERED, or the error. */
+static int serve(struct fx *f, const char *range)
+{
+    enum mr_outcome o;
+    int rc = serve_o(f, range, &o);
+
+    if (!rc)
+        assert_int_equal(o, MR_ANSWERED);
+    return rc;
+}
+
+/* With the cache off, the request is declined untouched: the caller
+ * relays it. */
+static void test_declined(void **state)
+{
+    struct fx *f = *state;
+    long max = f->conf->hls.segment_cache_max_bytes;
+    enum mr_outcome o = MR_ANSWERED;
+
+    f->conf->hls.segment_cache_max_bytes = 0;
+    assert_int_equal(serve_o(f, NULL, &o), MR_OK);
+    f->conf->hls.segment_cache_max_bytes = max;
+    assert_int_equal(o, MR_DECLINED);
+    assert_int_equal(f->len, 0);
+    assert_false(f->ctx.resp.headers_sent);
+    mr_arena_reset(&f->arena);
 }
 
 static const char *answer_body(const struct fx *f)
@@ -750,6 +778,7 @@ static void test_truncated_fill_not_cached(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_declined),
         cmocka_unit_test(test_range_end_max),
         cmocka_unit_test(test_done_shorter_than_sent),
         cmocka_unit_test(test_fill_then_hit),

@@ -1,5 +1,6 @@
-/* segment.c - mediarelay-segment: manifest-bound chunks, cached. */
-#include "relay/hls.h"
+/* main.c - mediarelay-segment: manifest-bound chunks, cached. */
+#include "fcgi/segment/handlers.h"
+
 #include "app/server.h"
 
 static const struct mr_route routes[] = {

@@ -1,4 +1,4 @@
-/* resolve.c - mediarelay-resolve: the JSON control plane. */
+/* main.c - mediarelay-resolve: the JSON control plane. */
 #include <json-c/json.h>
 
 #include <openssl/rand.h>

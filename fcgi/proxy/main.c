@@ -1,4 +1,4 @@
-/* proxy.c - mediarelay-proxy: whole files and dynamic upstreams. */
+/* main.c - mediarelay-proxy: whole files and dynamic upstreams. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,54 +8,67 @@
 
 #include <json-c/json.h>
 
-#include "core/error.h"
-#include "relay/hls.h"
-#include "core/json.h"
 #include "app/provider.h"
-#include "relay/relay.h"
-#include "core/log.h"
-#include "relay/mediasource.h"
-#include "relay/resolver.h"
 #include "app/server.h"
 #include "app/sign.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/log.h"
 #include "net/url.h"
+#include "relay/manifest.h"
+#include "relay/mediasource.h"
+#include "relay/relay.h"
+#include "relay/resolver.h"
+#include "relay/retry.h"
+
+/* A try of proxy_media: the source ?t= names, relayed; a dead link is
+ * handed back only on the first try. */
+struct media_try {
+    const struct mr_media *m;
+    const struct mr_provider *p;
+    const char *t;
+};
+
+static int try_media(struct mr_ctx *ctx, void *arg, const struct mr_source *src, int attempt,
+                     enum mr_outcome *out)
+{
+    const struct media_try *mt = arg;
+    const char *url, *type;
+    struct mr_relay r;
+
+    /* ?t=name: another quality (more_sources) or a subtitle ("sub:LANG"). */
+    if (mr_source_pick(src, mt->t, &url, &type)) {
+        *out = MR_ANSWERED;
+        return mr_answer_no_source(ctx, mt->m, mt->t);
+    }
+    r = (struct mr_relay){ .url = url, .policy = src->headers, .stats_kind = "media",
+                           .stats_id = mt->m->id, .expiry_back = mt->p->remote && !attempt,
+                           .members_only = mt->m->room && *mt->m->room };
+    return mr_relay_run(ctx, &r, out);
+}
 
 /* GET|HEAD /api/proxy/media/{id}[?t=name] */
 static int proxy_media(struct mr_ctx *ctx)
 {
-    const struct mr_media *m = ctx->media;
-    const struct mr_provider *p = mr_provider_find(m->provider);
-    struct mr_source src;
-    struct mr_relay r;
-    const char *url, *type;
+    struct media_try mt = { ctx->media, mr_provider_find(ctx->media->provider), NULL };
+    struct mr_retry retry = { try_media, NULL, &mt };
+    enum mr_outcome o;
     char *t = NULL;
     int rc;
 
     rc = mr_request_query(&ctx->req, ctx->arena, "t", &t);
     if (rc == MR_EINVAL)
         return mr_resp_error(&ctx->resp, rc, "malformed query string");
-    if (!p)
+    if (!mt.p)
         return MR_EINTERNAL;
+    mt.t = t;
     /* When the provider's link fails, the item is resolved again (once for
      * all the requests that meet it) and the request retried once: the
      * player sees nothing of it. */
-    for (int attempt = 0; attempt < 2; attempt++) {
-        rc = attempt ? mr_resolve_again(ctx, m, src.url, &src) : mr_resolve(ctx, m, &src);
-        if (rc)
-            return mr_answer_unresolved(ctx, m, rc);
-        /* ?t=name: another quality (more_sources) or a subtitle ("sub:LANG"). */
-        if (mr_source_pick(&src, t, &url, &type))
-            return mr_answer_no_source(ctx, m, t);
-        r = (struct mr_relay){ .url = url, .policy = src.headers, .stats_kind = "media",
-                               .stats_id = m->id, .expiry_back = p->remote && !attempt,
-                               .members_only = m->room && *m->room };
-        rc = mr_relay_run(ctx, &r);
-        if (rc != MR_ETOKEN_EXPIRED)
-            return rc;
-        mr_info("media %s: the upstream answered %ld: resolving again", m->id,
-                ctx->upstream_status);
-    }
-    return MR_EINTERNAL;
+    if ((rc = mr_retry_resolved(ctx, mt.m, &retry, &o)))
+        return rc;
+    return o == MR_ANSWERED ? MR_OK : MR_EINTERNAL;
 }
 
 /* GET|HEAD /stream?url=U[&exp=&sig=], /api/proxy/stream?url=U */
@@ -63,7 +76,7 @@ static int proxy_stream(struct mr_ctx *ctx)
 {
     struct mr_url_parts u;
     struct mr_relay r;
-    struct mr_hls_limits lim = { 0, NULL };
+    struct mr_manifest_limits lim = { 0, NULL };
     char *url = NULL, *exp = NULL, *sig = NULL, *id;
     bool listed;
     int rc;
@@ -90,7 +103,7 @@ static int proxy_stream(struct mr_ctx *ctx)
     rc = MR_ENOTFOUND;
     if (!mr_request_query(&ctx->req, ctx->arena, "exp", &exp) &&
         !mr_request_query(&ctx->req, ctx->arena, "sig", &sig))
-        rc = mr_sign_stream_verify(ctx->proc->key, ctx->arena, url, exp, sig, time(NULL));
+        rc = mr_sign_stream_verify(ctx->proc->key, ctx->arena, url, exp, sig, mr_clock_wall_s());
     if (!rc) {
         long e;
         if (!mr_str_to_long(mr_str_c(exp), 1, LONG_MAX, &e))
@@ -118,13 +131,15 @@ static int proxy_stream(struct mr_ctx *ctx)
         if (!scope)
             return MR_ENOMEM;
         if (type && !strcmp(type, "hls"))
-            return mr_hls_serve_playlist(ctx, url, &none, scope, &lim);
+            return mr_manifest_serve_playlist(ctx, url, &none, scope, &lim);
+        enum mr_outcome o;
         r = (struct mr_relay){ .url = url, .stats_kind = "stream", .stats_id = id,
                                .redirect_hosts = lim.redirect_hosts, .playlists_back = true };
-        rc = mr_relay_run(ctx, &r);
-        if (rc == MR_EBUSY)
-            return mr_hls_serve_playlist(ctx, url, &none, scope, &lim);
-        return rc;
+        if ((rc = mr_relay_run(ctx, &r, &o)))
+            return rc;
+        if (o == MR_PLAYLIST)
+            return mr_manifest_serve_playlist(ctx, url, &none, scope, &lim);
+        return MR_OK;
     }
 }
 
@@ -163,7 +178,7 @@ static int proxy_sign(struct mr_ctx *ctx)
         return mr_resp_error(&ctx->resp, MR_EINVAL, "ttl_s: must be between 1 and %ld", max);
     if (mr_request_base_url(&ctx->req, ctx->conf, ctx->arena, &base))
         return mr_resp_error(&ctx->resp, MR_EINVAL, "no usable Host to build the link from");
-    exp = time(NULL) + ttl;
+    exp = mr_clock_wall_s() + ttl;
     if ((rc = mr_sign_stream_link(ctx->proc->key, ctx->arena, base, url, exp, &link)))
         return rc;
     out = json_object_new_object();

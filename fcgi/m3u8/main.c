@@ -1,5 +1,6 @@
-/* m3u8.c - mediarelay-m3u8: HLS playlists and DASH manifests. */
-#include "relay/hls.h"
+/* main.c - mediarelay-m3u8: HLS playlists and DASH manifests. */
+#include "fcgi/m3u8/handlers.h"
+
 #include "app/server.h"
 
 static const struct mr_route routes[] = {
