@@ -340,6 +340,7 @@ struct req {
     char *got;                      /* the answer: head and body */
     _Atomic size_t len;
     int rc;
+    enum mr_outcome outcome;        /* MR_ANSWERED, unless the cache declined */
     _Atomic bool done;
     pthread_t th;
 };
@@ -394,8 +395,8 @@ static void *req_main(void *arg)
 {
     struct req *q = arg;
 
-    q->rc = mr_segcache_serve(&q->ctx, &q->r, q->url);
-    if (!q->rc && !q->ctx.resp.failed)
+    q->rc = mr_segcache_serve(&q->ctx, &q->r, q->url, &q->outcome);
+    if (!q->rc && q->outcome == MR_ANSWERED && !q->ctx.resp.failed)
         mr_resp_finish(&q->ctx.resp);
     atomic_store(&q->done, true);
     return NULL;
@@ -664,7 +665,7 @@ static void test_dead_writer_before_head(void **state)
 }
 
 /* A request waits for a fill's head at most WAIT_HEAD_MS (on the
- * monotonic clock), then is relayed without the cache (MR_EBUSY). */
+ * monotonic clock), then is relayed without the cache (MR_DECLINED). */
 static void test_wait_for_head_gives_up(void **state)
 {
     struct fx *f = *state;
@@ -685,7 +686,8 @@ static void test_wait_for_head_gives_up(void **state)
     mr_clock_set_offset(16 * 1000);
     req_join(&q);
     mr_clock_set_offset(0);
-    assert_int_equal(q.rc, MR_EBUSY);
+    assert_int_equal(q.rc, MR_OK);
+    assert_int_equal(q.outcome, MR_DECLINED);
     assert_int_equal(atomic_load(&q.len), 0);
     test_redis_cmd(f->raw, buf, sizeof(buf), "DEL %s", k.lock);
     req_free(&q);
