@@ -23,7 +23,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from conftest import ADMIN_TOKEN, Stack, _finish, deep_merge, free_port
+from conftest import ADMIN_TOKEN, Stack, _finish, deep_merge, free_port, wait_until
 
 MiB = 1024 * 1024
 
@@ -451,6 +451,13 @@ def raw_get(port, path, headers=None, method="GET", timeout=15.0):
                 break
             chunks.append(b)
     return parse_raw(b"".join(chunks))
+
+
+def get_until(port, path, until, what, timeout=10.0, headers=None):
+    """raw_get(port, path) again and again until until(response) holds; that
+    response.  AssertionError (saying what) when it does not by timeout."""
+    return wait_until(lambda: (lambda r: r if until(r) else None)(
+        raw_get(port, path, headers)), timeout=timeout, what=what)
 
 
 class StreamClient(threading.Thread):

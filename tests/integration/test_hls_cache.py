@@ -15,7 +15,8 @@ import time
 import pytest
 
 from conftest import SECRET, Stack, _finish, assert_json_error, make_config, wait_until
-from proxyutil import ScriptedOrigin, StreamClient, held, module_stack, raw_get, trickle
+from proxyutil import (ScriptedOrigin, StreamClient, get_until, held, module_stack, raw_get,
+                       trickle)
 from test_hls_play import mint
 
 KiB = 1024
@@ -400,8 +401,8 @@ def test_live_playlist_is_fetched_once_per_refresh(st, origin):
     # After half the target duration: refreshed, by one request (until then
     # every request is answered from the copy).
     state["seq"] = 1
-    r = wait_until(lambda: (lambda r: r if r.headers.get("x-cache") != "HIT" else None)(
-        raw_get(st.port, "/live/cam.m3u8")), what="the live copy going stale")
+    r = get_until(st.port, "/live/cam.m3u8", lambda r: r.headers.get("x-cache") != "HIT",
+                  what="the live copy going stale")
     assert r.status == 200 and r.headers["x-cache"] == "MISS"
     assert r.body != results[0].body
     assert len(origin.requests_to("/cam/index.m3u8")) == 2
