@@ -320,14 +320,14 @@ def trickle(h, seen, chunk, count, interval, content_length=True, on_close=None,
     return sent
 
 
-def held(h, seen, chunk, count, at, release, close_early=False):
+def held(h, seen, chunk, count, at, release, close_early=False, content_type="video/mp2t"):
     """Answer 200 with count chunks of chunk bytes (Content-Length for all of
     them): the first `at` at once, the rest only once release (an Event) is
     set, so a test sees clients served while the answer is still coming and
     decides itself when it ends.  close_early: at release, close instead of
     sending the rest (a body that breaks off).  Notes seen.released."""
     h.send_response(200)
-    h.send_header("Content-Type", "video/mp2t")
+    h.send_header("Content-Type", content_type)
     h.send_header("Content-Length", str(len(chunk) * count))
     h.end_headers()
     h.wfile.write(chunk * at)
