@@ -17,12 +17,27 @@ fuzz_targets() {
     done
 }
 
+# The object fuzz_build_lib makes of a source file: DIR_NAME.o, DIR its
+# folder (a layer of common/, providers, fcgi), NAME the file's.
+fuzz_obj() {
+    echo "$(basename "$(dirname "$1")")_$(basename "$1" .c).o"
+}
+
 # Compiles the library once (coverage instrumented, not linked with
 # libFuzzer's main) into $out/lib, two files at a time; each target then
 # only compiles its own file and links.
 fuzz_build_lib() {
-    local newest
+    local newest o f want
     mkdir -p "$out/lib"
+    # Every object in $out/lib is linked in: drop those whose source is gone
+    # (a file moved to another layer, renamed or removed), which would clash
+    # with the new ones or link in dead code.
+    want=$(for f in "$src"/common/*/*.c "$src"/providers/*.c "$src"/fcgi/*.c; do
+               fuzz_obj "$f"; done)
+    for o in "$out"/lib/*.o; do
+        [ -e "$o" ] || continue
+        grep -qxF "$(basename "$o")" <<<"$want" || rm -f "$o"
+    done
     # An object is remade when its source or any header is newer.
     # shellcheck disable=SC2012  # our own file names
     newest=$(ls -t "$src"/common/*/*.h "$src"/providers/*.h | head -n 1)
@@ -36,7 +51,8 @@ fuzz_build_lib() {
 }
 
 # The executables' route tables, for fuzz_request: each fcgi/NAME.c with
-# its main() renamed and its app exported as mr_fuzz_app_NAME.
+# its main() renamed and its app exported as mr_fuzz_app_NAME (in
+# $out/lib/fcgi_NAME.o: common/app's objects are app_*.o).
 fuzz_build_apps() {
     local f n
     for f in "$src"/fcgi/*.c; do
@@ -45,7 +61,7 @@ fuzz_build_apps() {
         printf '#define main mr_fuzz_main_%s\n#include "%s"\n#undef main\n%s\n' \
             "$n" "$f" "const struct mr_app *mr_fuzz_app_$n = &app;" | \
             clang $fuzz_san -fsanitize=fuzzer-no-link $fuzz_cflags -x c -c - \
-                -o "$out/lib/app_$n.o"
+                -o "$out/lib/$(fuzz_obj "$f")"
     done
 }
 
