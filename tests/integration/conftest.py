@@ -329,12 +329,21 @@ def reap(pid):
     return os.waitstatus_to_exitcode(status) if got == pid else None
 
 
-def wait_until(predicate, timeout=10.0, interval=0.1):
-    """Poll predicate() until it returns a true value or timeout; that value, else the last."""
+def wait_until(predicate, timeout=10.0, interval=0.1, what=None):
+    """Poll predicate() every interval seconds until it returns a true value or
+    timeout seconds pass; that value.  On the deadline: the last value, or,
+    when `what` names the condition, an AssertionError saying it never held.
+
+    Tests wait with this, never with a fixed sleep: the deadline is only an
+    upper bound (a slow machine waits longer, a fast one does not wait)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
-        if value or time.monotonic() >= deadline:
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            if what is not None:
+                raise AssertionError(f"{what}: not within {timeout} s (last: {value!r})")
             return value
         time.sleep(interval)
 

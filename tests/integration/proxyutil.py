@@ -23,7 +23,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from conftest import ADMIN_TOKEN, Stack, _finish, deep_merge, free_port
+from conftest import ADMIN_TOKEN, Stack, _finish, deep_merge, free_port, wait_until
 
 MiB = 1024 * 1024
 
@@ -320,6 +320,27 @@ def trickle(h, seen, chunk, count, interval, content_length=True, on_close=None,
     return sent
 
 
+def held(h, seen, chunk, count, at, release, close_early=False, content_type="video/mp2t"):
+    """Answer 200 with count chunks of chunk bytes (Content-Length for all of
+    them): the first `at` at once, the rest only once release (an Event) is
+    set, so a test sees clients served while the answer is still coming and
+    decides itself when it ends.  close_early: at release, close instead of
+    sending the rest (a body that breaks off).  Notes seen.released."""
+    h.send_response(200)
+    h.send_header("Content-Type", content_type)
+    h.send_header("Content-Length", str(len(chunk) * count))
+    h.end_headers()
+    h.wfile.write(chunk * at)
+    h.wfile.flush()
+    seen.released = release.wait(30)
+    if close_early:
+        h.close_connection = True
+        h.connection.shutdown(socket.SHUT_RDWR)
+        return
+    h.wfile.write(chunk * (count - at))
+    h.wfile.flush()
+
+
 # --- raw clients -------------------------------------------------------------------
 
 class RawResponse:
@@ -430,6 +451,13 @@ def raw_get(port, path, headers=None, method="GET", timeout=15.0):
                 break
             chunks.append(b)
     return parse_raw(b"".join(chunks))
+
+
+def get_until(port, path, until, what, timeout=10.0, headers=None):
+    """raw_get(port, path) again and again until until(response) holds; that
+    response.  AssertionError (saying what) when it does not by timeout."""
+    return wait_until(lambda: (lambda r: r if until(r) else None)(
+        raw_get(port, path, headers)), timeout=timeout, what=what)
 
 
 class StreamClient(threading.Thread):

@@ -15,7 +15,7 @@ import urllib.parse
 import pytest
 
 from conftest import assert_json_error, make_config
-from proxyutil import NginxOrigin, module_stack, raw_get
+from proxyutil import NginxOrigin, get_until, module_stack, raw_get
 from test_hls_play import mint
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg not installed")
@@ -283,8 +283,9 @@ def test_dynamic_mpd_is_fetched_once_per_half_update_period(request):
         assert len(o.requests_to("/live/manifest.mpd")) == 1
         assert b"/api/seg/" in got[0].body and o.host.encode() not in got[0].body
         state["n"] = 1
-        time.sleep(1.1)
-        r = raw_get(s.port, "/api/media/live/manifest.mpd")
+        # Answered from the copy until it goes stale; then fetched again.
+        r = get_until(s.port, "/api/media/live/manifest.mpd",
+                      lambda r: r.headers.get("x-cache") != "HIT", what="the MPD copy going stale")
         assert r.headers["x-cache"] == "MISS" and r.body != got[0].body
         assert len(o.requests_to("/live/manifest.mpd")) == 2
         failed = False

@@ -4,24 +4,27 @@
 two abandoned streams and then a fast request that is served at once)."""
 
 import socket
+import threading
 import time
 
 import pytest
 
 from conftest import make_config, wait_until
-from proxyutil import (INTERNAL, ScriptedOrigin, StreamClient, module_stack, peer_closed, raw_get,
-                       spliced, trickle)
+from proxyutil import (INTERNAL, ScriptedOrigin, StreamClient, held, module_stack, peer_closed,
+                       raw_get, spliced, trickle)
 
 SLOW_STREAMS = 64
 SLOW_CHUNK = b"s" * 1024
-SLOW_CHUNKS = 11            # one a second: each slow answer takes ~10 s
+SLOW_CHUNKS = 11            # the first at once, the rest when the test releases them
 
 
 @pytest.fixture(scope="module")
 def origin():
     o = ScriptedOrigin()
     o.route("/fast", lambda h, seen: h.answer(200, {"Content-Type": "video/mp4"}, b"f" * 4096))
-    o.route("/slow", lambda h, seen: trickle(h, seen, SLOW_CHUNK, SLOW_CHUNKS, 1.0, stop=o.stop))
+    o.slow_release = threading.Event()
+    o.route("/slow", lambda h, seen: held(h, seen, SLOW_CHUNK, SLOW_CHUNKS, 1, o.slow_release,
+                                          content_type="video/mp4"))
     # endless and busy: 16 KiB every 50 ms until the peer goes away
     o.route("/endless", lambda h, seen: trickle(h, seen, b"e" * 16384, 10 ** 6, 0.05,
                                                 content_length=False, stop=o.stop))
@@ -66,24 +69,20 @@ def test_64_slow_streams_do_not_delay_a_fast_request(st, origin):
         # all 64 are in flight: the origin has every request and trickles to each
         assert wait_until(lambda: len(origin.requests_to("/slow")) - before >= SLOW_STREAMS,
                           timeout=15), len(origin.requests_to("/slow")) - before
-        t0 = time.monotonic()
+        # The origin holds every slow answer until the fast one is done: it
+        # is served while all 64 are in flight.
         r = raw_get(st.port, "/api/proxy/media/fast", timeout=10)
-        fast_took = time.monotonic() - t0
-        still_running = sum(c.is_alive() for c in slow)
         assert r.status == 200 and r.body == b"f" * 4096, r
-        assert still_running == SLOW_STREAMS, \
-            f"the fast request took {fast_took:.2f} s; only {still_running} slow streams left"
+        still_running = sum(c.is_alive() for c in slow)
+        assert still_running == SLOW_STREAMS, f"only {still_running} slow streams left"
     finally:
+        origin.slow_release.set()
         for c in slow:
             c.join(40)
     errors = [(c.status, c.error) for c in slow if c.error or c.status != 200]
     assert not errors, errors
     assert all(c.nbytes == len(SLOW_CHUNK) * SLOW_CHUNKS for c in slow), \
         [c.nbytes for c in slow]
-    durations = sorted(c.t_end - c.t_start for c in slow)
-    print(f"fast request: {fast_took * 1000:.0f} ms; slow streams {durations[0]:.1f}-"
-          f"{durations[-1]:.1f} s")
-    assert fast_took < durations[0]
 
 
 @pytest.fixture(scope="module", params=INTERNAL)
@@ -116,7 +115,6 @@ def test_client_disconnect_stops_upstream_and_frees_the_worker(st2, origin):
     idle = origin.requests_to("/idle")[n_idle:]
     assert len(endless) == 1 and len(idle) == 1
     assert endless[0].closed_at is None and idle[0].closed_at is None
-    t0 = time.monotonic()
     a.close()
     b.close()
     # the origin sees both of its connections closed, within a few seconds
@@ -124,16 +122,12 @@ def test_client_disconnect_stops_upstream_and_frees_the_worker(st2, origin):
         "the busy upstream transfer went on after the client left"
     assert wait_until(lambda: idle[0].closed_at is not None, timeout=5), \
         "the idle upstream transfer went on after the client left"
-    print(f"origin saw the close after {endless[0].closed_at - t0:.2f} s (busy), "
-          f"{idle[0].closed_at - t0:.2f} s (idle)")
     for name in ("endless", "idle"):
         assert spliced(st2, origin.url("/" + name)) == (st2.mode == "splice"), name
     # and both workers are free: two quick requests in a row, then two at once
     for _ in range(2):
-        t1 = time.monotonic()
         r = raw_get(st2.port, "/api/proxy/media/fast", timeout=5)
         assert r.status == 200 and r.body == b"f" * 4096, r
-        assert time.monotonic() - t1 < 2
     pair = [StreamClient(st2.port, "/api/proxy/media/fast", timeout=5) for _ in range(2)]
     for c in pair:
         c.start()

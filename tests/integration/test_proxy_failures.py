@@ -9,6 +9,7 @@ upstream's socket (proxyutil.INTERNAL): the limits and the broken ends are
 the same either way."""
 
 import socket
+import threading
 import time
 
 import pytest
@@ -55,16 +56,26 @@ def origin():
         o.stop.wait(30)
         h.close_connection = True
 
-    def slow(h, seen):                  # 20 x 1 KiB, one every 0.1 s
+    # 20 x 1 KiB, one every 0.1 s (above low_speed_bytes), the last one only
+    # once o.release[path] is set (the test has seen the first bytes arrive).
+    o.release = {}
+
+    def last_when_released(seen, i):
+        if i == 19:
+            if seen.path in o.release:
+                o.release[seen.path].wait(30)
+            seen.closed_at = time.monotonic()  # here: when the last byte is sent
+        elif i:
+            time.sleep(0.1)
+
+    def slow(h, seen):
         h.send_response(200)
         h.send_header("Content-Type", "video/mp4")
         h.send_header("Content-Length", str(20 * KiB))
         h.end_headers()
         for i in range(20):
-            if i:
-                time.sleep(0.1)
+            last_when_released(seen, i)
             h.send_raw(PATTERN[i * KiB:(i + 1) * KiB])
-        seen.closed_at = time.monotonic()      # here: when the last byte was sent
 
     def slow_chunked(h, seen):          # the same, chunked
         h.send_response(200)
@@ -72,10 +83,8 @@ def origin():
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
         for i in range(20):
-            if i:
-                time.sleep(0.1)
+            last_when_released(seen, i)
             h.send_raw(b"400\r\n" + PATTERN[i * KiB:(i + 1) * KiB] + b"\r\n")
-        seen.closed_at = time.monotonic()
         h.send_raw(b"0\r\n\r\n")
 
     for path, fn in [("/early-cl", early_cl), ("/early-chunked", early_chunked),
@@ -106,30 +115,27 @@ def assert_body_path(st, origin, name):
 
 
 def test_refused_connection(st):
-    t0 = time.monotonic()
-    err = assert_raw_error(raw_get(st.port, "/api/proxy/media/refused"), 502, "upstream_refused")
-    assert time.monotonic() - t0 < 3, err
+    # refused at once: upstream_refused, not the connect timeout's 504
+    assert_raw_error(raw_get(st.port, "/api/proxy/media/refused"), 502, "upstream_refused")
     r = raw_get(st.port, "/api/proxy/media/refused", method="HEAD")
     assert r.status == 502 and r.body == b"", r
 
 
 def test_never_answering_upstream_times_out(st):
-    t0 = time.monotonic()
-    r = raw_get(st.port, "/api/proxy/media/hang", timeout=20)
-    took = time.monotonic() - t0
+    # the origin never answers: any answer at all is the proxy's timeout
+    # (low_speed_time_s is 2; the request's own deadline is 10 s)
+    r = raw_get(st.port, "/api/proxy/media/hang", timeout=10)
     assert_raw_error(r, 504, "upstream_timeout")
-    assert 1.5 <= took <= 10, took      # low_speed_time_s is 2
 
 
 def test_stall_after_headers_is_truncated(st, origin):
-    t0 = time.monotonic()
-    r = raw_get(st.port, "/api/proxy/media/stall", timeout=20)
-    took = time.monotonic() - t0
+    # the origin holds the rest for 30 s: the end within the request's 10 s
+    # deadline is the proxy's low-speed timeout
+    r = raw_get(st.port, "/api/proxy/media/stall", timeout=10)
     assert r.status == 200, r
     assert r.framing == "length" and r.headers["content-length"] == "100000", r
     assert not r.complete, r
     assert r.body == PATTERN[:100], r
-    assert took <= 10, took
     assert_body_path(st, origin, "stall")
 
 
@@ -202,17 +208,19 @@ def test_early_close_http10_client(st):
 @pytest.mark.parametrize("media", ["slow", "slow-chunked"])
 def test_slow_upstream_streams_as_it_arrives(st, origin, media):
     before = len(origin.requests_to("/" + media))
-    c = StreamClient(st.port, f"/api/proxy/media/{media}", timeout=20)
-    c.start()
+    origin.release["/" + media] = release = threading.Event()
+    try:
+        c = StreamClient(st.port, f"/api/proxy/media/{media}", timeout=20)
+        c.start()
+        # the first bytes reach the client before the origin sends its last ones
+        wait_until(lambda: c.nbytes or c.error, what="the first bytes while the origin sends")
+        seen = origin.requests_to("/" + media)[before:]
+        assert len(seen) == 1 and seen[0].closed_at is None, seen
+    finally:
+        release.set()
     c.join(25)
     assert not c.is_alive() and c.error is None, c.error
     assert c.status == 200, c.head
-    seen = origin.requests_to("/" + media)[before:]
-    assert len(seen) == 1, seen
-    assert wait_until(lambda: seen[0].closed_at is not None, timeout=5)
-    # the first bytes reached the client well before the origin sent its last ones
-    assert c.t_first is not None and seen[0].closed_at - c.t_first > 1.0, \
-        (c.t_first - c.t_start, seen[0].closed_at - c.t_start)
     r = raw_get(st.port, f"/api/proxy/media/{media}", timeout=20)
     assert r.status == 200 and r.complete and r.body == PATTERN[:20 * KiB], r
     if media == "slow":
