@@ -6,25 +6,19 @@
 #include <strings.h>
 
 #include "core/limits.h"
+#include "core/str.h"
 
 const char mr_header_bad_name[] = "not a valid header name";
-
-/* RFC 9110 5.6.2 tchar. */
-static bool tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
 
 const char *mr_header_malformed(const char *name, const char *value)
 {
     size_t nlen, vlen;
 
-    if (!name || !*name || !value)
+    if (!name || !value)
         return mr_header_bad_name;
-    for (nlen = 0; name[nlen]; nlen++)
-        if (!tchar((unsigned char)name[nlen]))
-            return mr_header_bad_name;
+    nlen = strlen(name);
+    if (!mr_http_token(name, nlen))
+        return mr_header_bad_name;
     for (vlen = 0; value[vlen]; vlen++) {
         unsigned char c = (unsigned char)value[vlen];
         if ((c < 0x20 && c != '\t') || c == 0x7f)

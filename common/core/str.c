@@ -137,3 +137,23 @@ void mr_hash_hex(const char *s, char out[33])
     SHA256((const unsigned char *)s, strlen(s), md);
     mr_hex(md, 16, out);
 }
+
+bool mr_http_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+size_t mr_http_token_span(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && mr_http_tchar((unsigned char)s[i]))
+        i++;
+    return i;
+}
+
+bool mr_http_token(const char *s, size_t len)
+{
+    return len && mr_http_token_span(s, len) == len;
+}

@@ -56,4 +56,14 @@ void mr_hash_hex(const char *s, char out[33]);
  * malformed escape or when the result would contain a NUL byte. */
 long mr_str_unescape(struct mr_str s, char *dst, size_t dstlen, bool plus_space);
 
+/* HTTP tokens (RFC 9110 5.6.2): method names, header field names, media
+ * types and their parameter names.  A tchar is an ASCII letter or digit
+ * or one of !#$%&'*+-.^_`|~ (so never a control byte, space, separator,
+ * NUL or a byte above 0x7e). */
+bool mr_http_tchar(unsigned char c);
+/* How many bytes of s[0..len) from the start are tchars. */
+size_t mr_http_token_span(const char *s, size_t len);
+/* Whether s[0..len) is a token: at least one byte, every one a tchar. */
+bool mr_http_token(const char *s, size_t len);
+
 #endif

@@ -36,18 +36,6 @@ void mr_resp_status(struct mr_response *r, int status)
     r->status = status;
 }
 
-static bool token_ok(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c))
-            return false;
-    }
-    return true;
-}
-
 static bool value_ok(const char *s)
 {
     for (; *s; s++) {
@@ -64,7 +52,7 @@ int mr_resp_header(struct mr_response *r, const char *name, const char *value)
 
     if (r->headers_sent)
         return MR_EINTERNAL;
-    if (!token_ok(name) || !value_ok(value))
+    if (!mr_http_token(name, strlen(name)) || !value_ok(value))
         return MR_EINVAL;
     if (r->nheaders == MR_RESP_MAX_HEADERS)
         return MR_ETOOBIG;

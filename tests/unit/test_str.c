@@ -2,6 +2,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -252,6 +253,44 @@ static void test_unescape_bounds(void **state)
     assert_int_equal(mr_str_unescape((struct mr_str){ "a\0b", 3 }, dst, 16, false), -1);
 }
 
+/* Every byte against RFC 9110's tchar list, spelled out here apart from
+ * the code's own. */
+static void test_http_tchar(void **state)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+                                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        bool want = c && memchr(tchar, c, sizeof(tchar) - 1);
+        if (mr_http_tchar((unsigned char)c) != want)
+            fail_msg("tchar 0x%02x: got %d", c, !want);
+    }
+}
+
+static void test_http_token(void **state)
+{
+    (void)state;
+    assert_true(mr_http_token("GET", 3));
+    assert_true(mr_http_token("X-Forwarded-For", 15));
+    assert_true(mr_http_token("a!#$%&'*+-.^_`|~z", 17));
+    assert_true(mr_http_token("GET /", 3));     /* only len bytes count */
+    assert_false(mr_http_token("", 0));
+    assert_false(mr_http_token(NULL, 0));
+    assert_false(mr_http_token("GET /", 5));
+    assert_false(mr_http_token("X-Foo:", 6));
+    assert_false(mr_http_token("a\tb", 3));
+    assert_false(mr_http_token("a\0b", 3));     /* a NUL inside */
+    assert_false(mr_http_token("a\x7f", 2));
+    assert_false(mr_http_token("caf\xc3\xa9", 5));
+    assert_false(mr_http_token("a\"b", 3));
+    assert_false(mr_http_token("(a)", 3));
+    assert_int_equal(mr_http_token_span("text/html", 9), 4);
+    assert_int_equal(mr_http_token_span("charset=utf-8", 13), 7);
+    assert_int_equal(mr_http_token_span("abc", 3), 3);
+    assert_int_equal(mr_http_token_span(";", 1), 0);
+    assert_int_equal(mr_http_token_span(NULL, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_to_long),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_unescape_bounds),
+        cmocka_unit_test(test_http_tchar),
+        cmocka_unit_test(test_http_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
