@@ -19,11 +19,9 @@ const char *mr_header_malformed(const char *name, const char *value)
     nlen = strlen(name);
     if (!mr_http_token(name, nlen))
         return mr_header_bad_name;
-    for (vlen = 0; value[vlen]; vlen++) {
-        unsigned char c = (unsigned char)value[vlen];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return "a control byte in the value";
-    }
+    vlen = strlen(value);
+    if (mr_str_has_ctl_but_tab(value, vlen))
+        return "a control byte in the value";
     if (nlen + 2 + vlen > MR_HEADER_MAX_LINE)
         return "longer than a header line may be";
     return NULL;

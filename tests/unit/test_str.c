@@ -291,6 +291,53 @@ static void test_http_token(void **state)
     assert_int_equal(mr_http_token_span(NULL, 0), 0);
 }
 
+static void test_ctl_bytes(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        assert_int_equal(mr_is_ctl((unsigned char)c), c <= 0x1f || c == 0x7f);
+        assert_int_equal(mr_is_vchar((unsigned char)c), c >= '!' && c <= '~');
+    }
+}
+
+/* Every byte at every position of strings of 1 to 40 bytes (the check
+ * reads eight bytes at a time, the tail as the last eight): a control byte
+ * is found, nothing else is, and nothing past the end counts. */
+static void test_has_ctl(void **state)
+{
+    char s[40];
+    (void)state;
+
+    assert_false(mr_str_has_ctl("", 0));
+    assert_false(mr_str_has_ctl(NULL, 0));
+    assert_false(mr_str_has_ctl_but_tab(NULL, 0));
+    for (size_t n = 1; n <= sizeof(s); n++) {
+        memset(s, 'a', sizeof(s));
+        assert_false(mr_str_has_ctl(s, n));
+        for (int c = 0; c < 256; c++) {
+            bool ctl = c < 0x20 || c == 0x7f;
+            for (size_t pos = 0; pos < n; pos++) {
+                s[pos] = (char)c;
+                if (mr_str_has_ctl(s, n) != ctl)
+                    fail_msg("has_ctl: byte 0x%02x at %zu of %zu", c, pos, n);
+                if (mr_str_has_ctl_but_tab(s, n) != (ctl && c != '\t'))
+                    fail_msg("has_ctl_but_tab: byte 0x%02x at %zu of %zu", c, pos, n);
+                s[pos] = 'a';
+            }
+            if (n < sizeof(s)) {
+                s[n] = (char)c;
+                assert_false(mr_str_has_ctl(s, n));
+                assert_false(mr_str_has_ctl_but_tab(s, n));
+                s[n] = 'a';
+            }
+        }
+    }
+    assert_true(mr_str_has_ctl("a\tb", 3));
+    assert_false(mr_str_has_ctl_but_tab("a\tb", 3));
+    assert_true(mr_str_has_ctl_but_tab("a\tb\r\n", 5));
+    assert_false(mr_str_has_ctl("caf\xc3\xa9 ~", 7));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +349,8 @@ int main(void)
         cmocka_unit_test(test_unescape_bounds),
         cmocka_unit_test(test_http_tchar),
         cmocka_unit_test(test_http_token),
+        cmocka_unit_test(test_ctl_bytes),
+        cmocka_unit_test(test_has_ctl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
