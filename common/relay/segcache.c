@@ -771,13 +771,31 @@ static int make_keys(struct seg *s, const char *key_url)
     return MR_OK;
 }
 
-/* The fill lock, through the store's owner-token lock; it is let go by
- * the scripts above (lua_done, lua_drop), which compare the owner as
- * mr_store_unlock does, in the same step as their writes. */
-static int take_lock(struct seg *s)
+/* Whether the object can be served now: done and whole, or being filled
+ * by a live fill (one that holds the lock). */
+static bool followable(const struct seg *s)
 {
-    return mr_store_lock(s->store, s->lock + strlen(s->ctx->conf->key_prefix), LOCK_MS,
-                         &s->lk);
+    return (s->st == ST_DONE && s->len >= 0 && s->have == s->len) ||
+           (s->st == ST_FILL && s->locked);
+}
+
+/* mr_store_wait.ready: the head of another request's fill, once written.
+ * An object marked not to be cached ends the wait (MR_EBUSY: relay it). */
+static int head_ready(void *arg)
+{
+    struct seg *s = arg;
+
+    if (read_meta(s))
+        return MR_EUNAVAILABLE;
+    if (s->st == ST_SKIP)
+        return MR_EBUSY;
+    return followable(s) ? MR_OK : MR_ENOTFOUND;
+}
+
+static bool client_gone(void *arg)
+{
+    struct seg *s = arg;
+    return mr_resp_client_gone(&s->ctx->resp);
 }
 
 static void record(struct seg *s)
@@ -791,7 +809,6 @@ static void record(struct seg *s)
 int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *key_url)
 {
     struct seg *s;
-    long long waited_from = now_ms();
     int rc;
 
     if (ctx->conf->hls.segment_cache_max_bytes <= 0 || !mr_store_redis(ctx->store))
@@ -806,40 +823,34 @@ int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *
     if ((rc = make_keys(s, key_url)))
         return rc == MR_ETOOBIG ? MR_EBUSY : rc;
 
-    for (long pause = 1000;; pause = pause < POLL_MAX_US ? pause * 2 : POLL_MAX_US) {
-        if (read_meta(s))
-            return MR_EBUSY;
-        if (s->st == ST_SKIP)
-            return MR_EBUSY;
-        if (s->st == ST_DONE && s->len >= 0 && s->have == s->len) {
-            rc = follow(s);
-            break;
-        }
-        if (s->st == ST_FILL && s->locked) {
-            rc = follow(s);
-            break;
-        }
+    if (read_meta(s) || s->st == ST_SKIP)
+        return MR_EBUSY;
+    if (!followable(s)) {
+        /* Fill it, or wait for the head of the fill someone else is
+         * starting.  The fill lock is the store's owner-token lock; the
+         * scripts above (lua_done, lua_drop) let it go, comparing the
+         * owner as mr_store_unlock does, in the same step as their
+         * writes. */
+        struct mr_store_wait w = { .wait_ms = WAIT_HEAD_MS, .pause_us = 1000,
+                                   .max_pause_us = POLL_MAX_US, .ready = head_ready,
+                                   .give_up = client_gone, .arg = s };
         if (ctx->resp.head_only)
             return MR_EBUSY;
-        if (!s->locked) {
-            rc = take_lock(s);
-            if (rc == MR_OK) {
-                bool relay;
-                rc = fill(s, &relay);
-                if (relay)
-                    return MR_EBUSY;
-                if (rc != MR_ETOKEN_EXPIRED)    /* counted when found again */
-                    record(s);
-                return rc;
-            }
-            if (rc != MR_EBUSY)
+        rc = mr_store_lock_or_wait(s->store, s->lock + strlen(ctx->conf->key_prefix), LOCK_MS,
+                                   &w, &s->lk);
+        if (rc)
+            return MR_EBUSY;    /* no head in time, Redis failed, or not to be cached */
+        if (s->lk.held) {
+            bool relay;
+            rc = fill(s, &relay);
+            if (relay)
                 return MR_EBUSY;
+            if (rc != MR_ETOKEN_EXPIRED)    /* counted when found again */
+                record(s);
+            return rc;
         }
-        /* Someone else is starting a fill: wait for its head. */
-        if (now_ms() - waited_from > WAIT_HEAD_MS || mr_resp_client_gone(&ctx->resp))
-            return MR_EBUSY;
-        pause_us(pause);
     }
+    rc = follow(s);
     if (rc == MR_ECLIENT) {
         ctx->resp.failed = true;
         rc = MR_OK;

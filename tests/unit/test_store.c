@@ -777,6 +777,146 @@ static void test_nothing_listening(void **state)
     }
 }
 
+/* --- mr_store_lock_or_wait ------------------------------------------ */
+
+/* The holder is played by the waiter's ready() itself, at a set turn, so
+ * the tests need neither threads nor sleeps. */
+struct holder {
+    struct fx *f;
+    struct mr_store_lock lk;    /* the other request's lock */
+    int turns;                  /* ready() calls so far */
+    int finish_at;              /* the turn it finishes at (0: never) */
+    bool with_result;           /* it leaves "res:k" when it finishes */
+    int rc;                     /* what ready() says when not MR_ENOTFOUND */
+    int give_up_at;             /* give_up() is true from that call on */
+    int give_ups;
+};
+
+static int holder_ready(void *arg)
+{
+    struct holder *h = arg;
+    struct mr_str v;
+
+    h->turns++;
+    if (h->rc)
+        return h->rc;
+    if (h->turns == h->finish_at) {
+        if (h->with_result)
+            assert_int_equal(mr_store_set(h->f->store, "res:k", "done", 4, 5000), MR_OK);
+        assert_int_equal(mr_store_unlock(h->f->store, &h->lk), MR_OK);
+    }
+    return mr_store_get(h->f->store, &h->f->arena, "res:k", &v) == MR_OK ? MR_OK : MR_ENOTFOUND;
+}
+
+static bool holder_give_up(void *arg)
+{
+    struct holder *h = arg;
+    return h->give_up_at && ++h->give_ups >= h->give_up_at;
+}
+
+static struct mr_store_wait holder_wait(struct holder *h, long wait_ms)
+{
+    return (struct mr_store_wait){ .wait_ms = wait_ms, .pause_us = 100, .max_pause_us = 2000,
+                                   .ready = holder_ready, .give_up = holder_give_up, .arg = h };
+}
+
+/* A free lock is taken at once, and nothing is waited for. */
+static void test_lock_or_wait_free(void **state)
+{
+    struct fx *f = *state;
+    struct holder h = { .f = f };
+    struct mr_store_wait w = holder_wait(&h, 10000);
+    struct mr_store_lock l;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock_or_wait(f->store, "lock:w", 5000, &w, &l), MR_OK);
+    assert_true(l.held);
+    assert_int_equal(h.turns, 0);
+    assert_string_equal(raw(f, "GET %s", "mr:lock:w", NULL), l.owner);
+    assert_int_equal(mr_store_unlock(f->store, &l), MR_OK);
+    /* A key too long for a lock is said so, not waited on. */
+    {
+        char longkey[MR_STORE_KEY_MAX + 10];
+        memset(longkey, 'k', sizeof(longkey) - 1);
+        longkey[sizeof(longkey) - 1] = '\0';
+        assert_int_equal(mr_store_lock_or_wait(f->store, longkey, 5000, &w, &l), MR_ETOOBIG);
+        assert_false(l.held);
+    }
+}
+
+/* The holder finishes with a result: the waiter gets it, without the lock. */
+static void test_lock_or_wait_result(void **state)
+{
+    struct fx *f = *state;
+    struct holder h = { .f = f, .finish_at = 3, .with_result = true };
+    struct mr_store_wait w = holder_wait(&h, 60000);
+    struct mr_store_lock l;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->store, "lock:w", 60000, &h.lk), MR_OK);
+    assert_int_equal(mr_store_lock_or_wait(f->store, "lock:w", 5000, &w, &l), MR_OK);
+    assert_false(l.held);
+    assert_int_equal(h.turns, 3);
+    assert_string_equal(raw(f, "EXISTS %s", "mr:lock:w", NULL), "0");
+    assert_int_equal(mr_store_unlock(f->store, &l), MR_OK);
+}
+
+/* The holder lets go without a result: the waiter takes the lock (and the
+ * work) instead of waiting on, or working unlocked. */
+static void test_lock_or_wait_handover(void **state)
+{
+    struct fx *f = *state;
+    struct holder h = { .f = f, .finish_at = 2 };
+    struct mr_store_wait w = holder_wait(&h, 60000);
+    struct mr_store_lock l;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->store, "lock:w", 60000, &h.lk), MR_OK);
+    assert_int_equal(mr_store_lock_or_wait(f->store, "lock:w", 5000, &w, &l), MR_OK);
+    assert_true(l.held);
+    assert_int_equal(h.turns, 2);
+    assert_string_equal(raw(f, "GET %s", "mr:lock:w", NULL), l.owner);
+    assert_int_equal(mr_store_unlock(f->store, &l), MR_OK);
+}
+
+/* A holder that never finishes: MR_EBUSY at the deadline, at once for a
+ * wait of 0, and when give_up() says so; an error from ready() ends the
+ * wait with it. */
+static void test_lock_or_wait_busy(void **state)
+{
+    struct fx *f = *state;
+    struct holder h = { .f = f };
+    struct mr_store_wait w = holder_wait(&h, 0);
+    struct mr_store_lock l;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->store, "lock:w", 60000, &h.lk), MR_OK);
+    assert_int_equal(mr_store_lock_or_wait(f->store, "lock:w", 5000, &w, &l), MR_EBUSY);
+    assert_false(l.held);
+    assert_int_equal(h.turns, 0);
+
+    w = holder_wait(&h, 30);
+    assert_int_equal(mr_store_lock_or_wait(f->store, "lock:w", 5000, &w, &l), MR_EBUSY);
+    assert_false(l.held);
+    assert_true(h.turns >= 1);
+
+    h.turns = 0;
+    h.give_up_at = 3;
+    w = holder_wait(&h, 60000);
+    assert_int_equal(mr_store_lock_or_wait(f->store, "lock:w", 5000, &w, &l), MR_EBUSY);
+    assert_int_equal(h.turns, 2);
+
+    h.turns = 0;
+    h.give_up_at = 0;
+    h.rc = MR_EUPSTREAM;
+    assert_int_equal(mr_store_lock_or_wait(f->store, "lock:w", 5000, &w, &l), MR_EUPSTREAM);
+    assert_int_equal(h.turns, 1);
+    assert_false(l.held);
+    /* The holder's lock is still the holder's. */
+    assert_string_equal(raw(f, "GET %s", "mr:lock:w", NULL), h.lk.owner);
+    assert_int_equal(mr_store_unlock(f->store, &h.lk), MR_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -787,6 +927,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_ttl, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_lock_across_failover, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_lock_fallback, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_or_wait_free, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_or_wait_result, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_or_wait_handover, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_or_wait_busy, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_hash, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_batch_and_sets, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_sismember, setup_redis, teardown),
