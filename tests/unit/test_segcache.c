@@ -25,20 +25,14 @@
 #include "net/store.h"
 #include "core/str.h"
 
-#include "redis_helper.h"
+#include "fixtures.h"
 
-#define SECRET "0123456789abcdef0123456789abcdef"
 #define SEG_URL "http://origin.test/v/seg-1.ts"
 
 struct fx {
-    struct test_redis redis;
-    struct mr_conf *conf;
-    struct mr_lru *lru;
-    struct mr_store *store;
-    struct mr_arena arena;
+    struct test_fx t;
     struct mr_ctx ctx;
     struct mr_out out;
-    redisContext *raw;              /* the test's own connection */
     char meta[128], body[128], lock[128];
     /* What the answer received: everything written, and how much was
      * asked to be written (more than what fits is read, then refused). */
@@ -73,7 +67,7 @@ static int sink_write(void *arg, const void *p, size_t n)
     if (f->when && b && !strcmp(b + 4, f->when)) {
         f->when = NULL;
         for (size_t i = 0; i < 3 && f->then[i].cmd; i++)
-            test_redis_cmd(f->raw, buf, sizeof(buf), f->then[i].cmd,
+            test_redis_cmd(f->t.raw, buf, sizeof(buf), f->then[i].cmd,
                            f->then[i].on_body ? f->body : f->meta);
     }
     return 0;
@@ -82,32 +76,18 @@ static int sink_write(void *arg, const void *p, size_t n)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    char json[512], h[33];
-    struct mr_buf err;
+    char h[33];
 
     assert_non_null(f);
     *state = f;
-    if (!test_redis_installed())
+    test_fx_init(&f->t, 64);
+    if (!test_fx_redis(&f->t))
         return 0;
-    assert_int_equal(test_redis_start(&f->redis), 0);
-    snprintf(json, sizeof(json), "{\"secret\": \"%s\", \"redis\": \"unix:%s\", "
-             "\"store\": {\"timeout_ms\": 1000, \"retry_ms\": 100}}", SECRET, f->redis.sock);
-    mr_buf_init(&err, 4096);
-    if (mr_conf_load_string("t", json, strlen(json), &f->conf, &err))
-        print_message("%s", err.p);
-    mr_buf_free(&err);
-    assert_non_null(f->conf);
-    f->lru = mr_lru_new(64, 1 << 20);
-    f->store = mr_store_new(f->conf, f->lru);
-    f->raw = test_redis_connect(&f->redis);
-    assert_non_null(f->lru);
-    assert_non_null(f->store);
-    assert_non_null(f->raw);
-    mr_arena_init(&f->arena, 0);
+    test_fx_store(&f->t, "\"store\": {\"timeout_ms\": 1000, \"retry_ms\": 100}");
     mr_hash_hex(SEG_URL, h);
-    snprintf(f->meta, sizeof(f->meta), "%sseg:%s", f->conf->key_prefix, h);
-    snprintf(f->body, sizeof(f->body), "%sseg:%s:b", f->conf->key_prefix, h);
-    snprintf(f->lock, sizeof(f->lock), "%slock:seg:%s", f->conf->key_prefix, h);
+    snprintf(f->meta, sizeof(f->meta), "%sseg:%s", f->t.conf->key_prefix, h);
+    snprintf(f->body, sizeof(f->body), "%sseg:%s:b", f->t.conf->key_prefix, h);
+    snprintf(f->lock, sizeof(f->lock), "%slock:seg:%s", f->t.conf->key_prefix, h);
     return 0;
 }
 
@@ -115,13 +95,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
 
-    if (f->raw)
-        redisFree(f->raw);
-    mr_store_free(f->store);
-    mr_conf_free(f->conf);
-    mr_lru_free(f->lru);
-    mr_arena_free(&f->arena);
-    test_redis_cleanup(&f->redis);
+    test_fx_free(&f->t);
     free(f);
     return 0;
 }
@@ -132,10 +106,10 @@ static void running_fill(struct fx *f, const char *body)
 {
     char buf[128];
 
-    test_redis_cmd(f->raw, buf, sizeof(buf), "DEL %s %s %s", f->meta, f->body, f->lock);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "HSET %s st fill ct video/mp2t", f->meta);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SET %s %s", f->body, body);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SET %s other-filler PX 60000", f->lock);
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "DEL %s %s %s", f->meta, f->body, f->lock);
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "HSET %s st fill ct video/mp2t", f->meta);
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SET %s %s", f->body, body);
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SET %s other-filler PX 60000", f->lock);
 }
 
 /* When the answer's body is `body`, the fill is done: `cmd` on the meta. */
@@ -150,21 +124,21 @@ static void done_at(struct fx *f, const char *body, const char *cmd)
  * mr_segcache_serve; the answer in f->got. */
 static int serve(struct fx *f, const char *range)
 {
-    char **params = mr_arena_calloc(&f->arena, 4, sizeof(char *));
+    char **params = mr_arena_calloc(&f->t.arena, 4, sizeof(char *));
     struct mr_relay r;
 
     assert_non_null(params);
-    params[0] = mr_arena_strdup(&f->arena, "REQUEST_METHOD=GET");
-    params[1] = mr_arena_strdup(&f->arena, "REQUEST_URI=/api/seg/x.ts");
+    params[0] = mr_arena_strdup(&f->t.arena, "REQUEST_METHOD=GET");
+    params[1] = mr_arena_strdup(&f->t.arena, "REQUEST_URI=/api/seg/x.ts");
     if (range)
-        params[2] = mr_arena_printf(&f->arena, "HTTP_RANGE=%s", range);
+        params[2] = mr_arena_printf(&f->t.arena, "HTTP_RANGE=%s", range);
     memset(&f->ctx, 0, sizeof(f->ctx));
-    f->ctx.conf = f->conf;
-    f->ctx.arena = &f->arena;
-    f->ctx.store = f->store;
-    assert_int_equal(mr_request_parse(&f->ctx.req, &f->arena, params), MR_OK);
+    f->ctx.conf = f->t.conf;
+    f->ctx.arena = &f->t.arena;
+    f->ctx.store = f->t.store;
+    assert_int_equal(mr_request_parse(&f->ctx.req, &f->t.arena, params), MR_OK);
     f->out = (struct mr_out){ .write = sink_write, .arg = f };
-    mr_resp_init(&f->ctx.resp, &f->arena, &f->out, false);
+    mr_resp_init(&f->ctx.resp, &f->t.arena, &f->out, false);
     f->len = 0;
     f->asked = 0;
     f->got[0] = '\0';
@@ -204,7 +178,7 @@ static void test_range_end_max(void **state)
         assert_null(strstr(f->got, "Content-Length"));
         assert_string_equal(answer_body(f), "hello");
         assert_false(f->ctx.resp.abort);
-        mr_arena_reset(&f->arena);
+        mr_arena_reset(&f->t.arena);
     }
     /* A range that ends below the largest number is that range, as
      * before (the last one reaches past the object: it breaks off). */
@@ -216,14 +190,14 @@ static void test_range_end_max(void **state)
     assert_non_null(strstr(f->got, "Content-Range: bytes 1-3/*\r\n"));
     assert_string_equal(answer_body(f), "ell");
     assert_false(f->ctx.resp.abort);
-    mr_arena_reset(&f->arena);
+    mr_arena_reset(&f->t.arena);
     running_fill(f, "hello");
     done_at(f, "hello", "HSET %s st done len 5");
     assert_int_equal(serve(f, "bytes=0-9223372036854775806"), MR_OK);
     assert_true(!strncmp(f->got, "Status: 206", 11));
     assert_non_null(strstr(f->got, "Content-Length: 9223372036854775807\r\n"));
     assert_string_equal(answer_body(f), "hello");
-    mr_arena_reset(&f->arena);
+    mr_arena_reset(&f->t.arena);
 }
 
 /* Regression (a heap over-read sent to the client): a follower of a fill
