@@ -27,6 +27,7 @@
 #include "core/error.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "core/token.h"
 #include "net/store.h"
 #include "net/url.h"
@@ -126,12 +127,7 @@ static bool name_ok(const char *s)
 {
     size_t n = strlen(s);
 
-    if (!n || n > SESSION_MAX_FIELD)
-        return false;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return false;
-    return true;
+    return n && n <= SESSION_MAX_FIELD && !mr_str_has_ctl(s, n);
 }
 
 /* A session id the relay accepts and a cookie can carry unquoted. */

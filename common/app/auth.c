@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/limits.h"
+#include "core/str.h"
 #include "app/server.h"
 #include "net/store.h"
 
@@ -54,7 +55,7 @@ bool mr_auth_sid_ok(struct mr_str s)
         return false;
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.p[i];
-        if (c <= 0x20 || c >= 0x7f || c == ';' || c == ',')
+        if (!mr_is_vchar(c) || c == ';' || c == ',')
             return false;
     }
     return true;

@@ -6,30 +6,22 @@
 #include <strings.h>
 
 #include "core/limits.h"
+#include "core/str.h"
 
 const char mr_header_bad_name[] = "not a valid header name";
-
-/* RFC 9110 5.6.2 tchar. */
-static bool tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
 
 const char *mr_header_malformed(const char *name, const char *value)
 {
     size_t nlen, vlen;
 
-    if (!name || !*name || !value)
+    if (!name || !value)
         return mr_header_bad_name;
-    for (nlen = 0; name[nlen]; nlen++)
-        if (!tchar((unsigned char)name[nlen]))
-            return mr_header_bad_name;
-    for (vlen = 0; value[vlen]; vlen++) {
-        unsigned char c = (unsigned char)value[vlen];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return "a control byte in the value";
-    }
+    nlen = strlen(name);
+    if (!mr_http_token(name, nlen))
+        return mr_header_bad_name;
+    vlen = strlen(value);
+    if (mr_str_has_ctl_but_tab(value, vlen))
+        return "a control byte in the value";
     if (nlen + 2 + vlen > MR_HEADER_MAX_LINE)
         return "longer than a header line may be";
     return NULL;

@@ -3,6 +3,7 @@
 
 #include <openssl/sha.h>
 
+#include <stdint.h>
 #include <strings.h>
 
 bool mr_str_eq(struct mr_str a, struct mr_str b)
@@ -136,4 +137,79 @@ void mr_hash_hex(const char *s, char out[33])
 
     SHA256((const unsigned char *)s, strlen(s), md);
     mr_hex(md, 16, out);
+}
+
+bool mr_http_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+size_t mr_http_token_span(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && mr_http_tchar((unsigned char)s[i]))
+        i++;
+    return i;
+}
+
+bool mr_http_token(const char *s, size_t len)
+{
+    return len && mr_http_token_span(s, len) == len;
+}
+
+/* Byte tests eight bytes at a time (SWAR): a high bit set in a byte of
+ * the result when a byte of x is below n (n <= 0x80), or equal to c.  The
+ * bits themselves may be wrong above a byte that matches, but the result
+ * is not 0 exactly when some byte matches.  Playlists go through this
+ * once per line. */
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t bytes_below(uint64_t x, unsigned n)
+{
+    return (x - ONES * n) & ~x & HIGHS;
+}
+
+static inline uint64_t bytes_equal(uint64_t x, unsigned char c)
+{
+    return bytes_below(x ^ (ONES * c), 1);
+}
+
+static inline uint64_t word_ctl(uint64_t x)
+{
+    return bytes_below(x, 0x20) | bytes_equal(x, 0x7f);
+}
+
+/* A tail shorter than a word is read as the last eight bytes (some read
+ * twice, which an existence test does not mind). */
+bool mr_str_has_ctl(const char *s, size_t n)
+{
+    uint64_t acc = 0, x;
+    size_t i;
+
+    if (n < 8) {
+        for (i = 0; i < n; i++)
+            if (mr_is_ctl((unsigned char)s[i]))
+                return true;
+        return false;
+    }
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, s + i, 8);
+        acc |= word_ctl(x);
+    }
+    if (i < n) {
+        memcpy(&x, s + n - 8, 8);
+        acc |= word_ctl(x);
+    }
+    return acc != 0;
+}
+
+bool mr_str_has_ctl_but_tab(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != '\t' && mr_is_ctl((unsigned char)s[i]))
+            return true;
+    return false;
 }

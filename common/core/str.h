@@ -56,4 +56,31 @@ void mr_hash_hex(const char *s, char out[33]);
  * malformed escape or when the result would contain a NUL byte. */
 long mr_str_unescape(struct mr_str s, char *dst, size_t dstlen, bool plus_space);
 
+/* Control bytes (RFC 5234 CTL): below 0x20, and 0x7f.  NUL is one. */
+static inline bool mr_is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+/* Visible ASCII (RFC 5234 VCHAR): 0x21 to 0x7e. */
+static inline bool mr_is_vchar(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f;
+}
+/* Whether s[0..len) holds a control byte (a NUL inside counts): URLs,
+ * names and values that go into a header line, a log line or a key. */
+bool mr_str_has_ctl(const char *s, size_t len);
+/* The same but a horizontal tab is allowed (an HTTP field value,
+ * RFC 9110 5.5). */
+bool mr_str_has_ctl_but_tab(const char *s, size_t len);
+
+/* HTTP tokens (RFC 9110 5.6.2): method names, header field names, media
+ * types and their parameter names.  A tchar is an ASCII letter or digit
+ * or one of !#$%&'*+-.^_`|~ (so never a control byte, space, separator,
+ * NUL or a byte above 0x7e). */
+bool mr_http_tchar(unsigned char c);
+/* How many bytes of s[0..len) from the start are tchars. */
+size_t mr_http_token_span(const char *s, size_t len);
+/* Whether s[0..len) is a token: at least one byte, every one a tchar. */
+bool mr_http_token(const char *s, size_t len);
+
 #endif

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/header.h"
 #include "core/limits.h"
+#include "core/str.h"
 #include "net/upstream.h"
 
 #define MAX_HEADERS 8
@@ -153,12 +154,8 @@ static bool url_ok(const char *u)
 {
     if (strncasecmp(u, "http://", 7) && strncasecmp(u, "https://", 8))
         return false;
-    if (strlen(u) > MR_URL_MAX)
-        return false;
-    for (; *u; u++)
-        if ((unsigned char)*u <= 0x20 || *u == 0x7f)
-            return false;
-    return true;
+    size_t n = strlen(u);
+    return n <= MR_URL_MAX && !mr_str_has_ctl(u, n) && !strchr(u, ' ');
 }
 
 /* An id from a display name: lowercase alphanumerics, '-' between. */
@@ -334,7 +331,7 @@ static int put_clean(struct mr_buf *out, const char *s, bool in_quotes)
 {
     for (; *s; s++) {
         char c = *s;
-        if ((unsigned char)c < 0x20 || c == 0x7f || (in_quotes && c == '"'))
+        if (mr_is_ctl((unsigned char)c) || (in_quotes && c == '"'))
             c = in_quotes && *s == '"' ? '\'' : ' ';
         if (mr_buf_append(out, &c, 1))
             return MR_ETOOBIG;

@@ -45,6 +45,7 @@
 
 #include "core/error.h"
 #include "core/limits.h"
+#include "core/str.h"
 #include "core/token.h"
 #include "net/url.h"
 
@@ -249,7 +250,7 @@ static bool plain_absolute(const char *u)
     p += n;
     for (const char *s = p; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '#')
+        if (!mr_is_vchar(c) || c == '\\' || c == '#')
             return false;
     }
     /* no "//" (curl keeps it, but a tail may not have it) and no "/." */
@@ -1367,7 +1368,7 @@ static bool plain_name(const char *s)
         return false;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c >= 0x7f || c == '/' || c == '?' || c == '#' || c == '$' || c == '\\')
+        if (!mr_is_vchar(c) || c == '/' || c == '?' || c == '#' || c == '$' || c == '\\')
             return false;
     }
     return true;

@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/limits.h"
+#include "core/str.h"
 
 #define MPD_NS      "urn:mpeg:dash:schema:mpd:2011"
 #define MPD_PROFILE "urn:mpeg:dash:profile:isoff-on-demand:2011"
@@ -49,7 +50,7 @@ static bool text_ok(const char *s, size_t max)
     while (i < n) {
         unsigned char c = p[i];
         if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
+            if (mr_is_ctl(c))
                 return false;
             i++;
             continue;

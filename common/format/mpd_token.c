@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/limits.h"
+#include "core/str.h"
 #include "net/url.h"
 
 static bool is_hex(char c)
@@ -70,7 +71,7 @@ bool mr_mpd_stays_under(struct mr_str t)
     }
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c <= 0x20 || c == 0x7f || c == '\\' || c == '#')
+        if (mr_is_ctl(c) || c == ' ' || c == '\\' || c == '#')
             return false;
         if (c == '%' && i + 2 < n && p[i + 1] == '0' && p[i + 2] == '0')
             return false;

@@ -45,12 +45,6 @@ static bool is_name_char(unsigned char c)
     return is_alnum(c) || (c && strchr("!#$&^_.+-", c));
 }
 
-/* RFC 9110 tchar. */
-static bool is_tchar(unsigned char c)
-{
-    return is_alnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 /* RFC 9110 qdtext, without obs-text. */
 static bool is_qdtext(unsigned char c)
 {
@@ -99,7 +93,7 @@ static bool allowed(const char *type, size_t tlen, const char *sub, size_t slen)
 static bool params_ok(const char *p, const char *end)
 {
     while (p < end) {
-        const char *s;
+        size_t n;
         while (p < end && is_ows(*p))
             p++;
         if (p == end || *p != ';')
@@ -107,9 +101,9 @@ static bool params_ok(const char *p, const char *end)
         p++;
         while (p < end && is_ows(*p))
             p++;
-        for (s = p; p < end && is_tchar((unsigned char)*p); p++)
-            ;
-        if (p == s || p == end || *p != '=')
+        n = mr_http_token_span(p, (size_t)(end - p));
+        p += n;
+        if (!n || p == end || *p != '=')
             return false;
         p++;
         if (p < end && *p == '"') {
@@ -119,9 +113,9 @@ static bool params_ok(const char *p, const char *end)
                 return false;
             p++;
         } else {
-            for (s = p; p < end && is_tchar((unsigned char)*p); p++)
-                ;
-            if (p == s)
+            n = mr_http_token_span(p, (size_t)(end - p));
+            p += n;
+            if (!n)
                 return false;
         }
     }

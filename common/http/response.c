@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "http/mimetype.h"
 #include "http/request.h"
 
@@ -36,35 +37,13 @@ void mr_resp_status(struct mr_response *r, int status)
     r->status = status;
 }
 
-static bool token_ok(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c))
-            return false;
-    }
-    return true;
-}
-
-static bool value_ok(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 int mr_resp_header(struct mr_response *r, const char *name, const char *value)
 {
     char *n, *v;
 
     if (r->headers_sent)
         return MR_EINTERNAL;
-    if (!token_ok(name) || !value_ok(value))
+    if (!mr_http_token(name, strlen(name)) || mr_str_has_ctl_but_tab(value, strlen(value)))
         return MR_EINVAL;
     if (r->nheaders == MR_RESP_MAX_HEADERS)
         return MR_ETOOBIG;
@@ -106,7 +85,7 @@ int mr_resp_set_header(struct mr_response *r, const char *name, const char *valu
     for (size_t i = 0; i < r->nheaders; i++)
         if (!strcasecmp(r->headers[i].name, name)) {
             char *v;
-            if (!value_ok(value))
+            if (mr_str_has_ctl_but_tab(value, strlen(value)))
                 return MR_EINVAL;
             if (!(v = mr_arena_strdup(r->arena, value)))
                 return MR_ENOMEM;

@@ -316,6 +316,35 @@ long mr_store_lock_ttl(long work_ms)
     return work_ms + MR_STORE_LOCK_MARGIN_MS;
 }
 
+static void pause_us(long us)
+{
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+int mr_store_lock_or_wait(struct mr_store *s, const char *key, long ttl_ms,
+                          const struct mr_store_wait *w, struct mr_store_lock *l)
+{
+    long long deadline = now_ms() + (w->wait_ms > 0 ? w->wait_ms : 0);
+    long pause = w->pause_us > 0 ? w->pause_us : 1000;
+    int rc;
+
+    for (;;) {
+        long long left;
+        if ((rc = mr_store_lock(s, key, ttl_ms, l)) != MR_EBUSY)
+            return rc;
+        left = deadline - now_ms();
+        if (left <= 0 || (w->give_up && w->give_up(w->arg)))
+            return MR_EBUSY;
+        pause_us(pause < left * 1000 ? pause : (long)(left * 1000));
+        if (pause < w->max_pause_us)
+            pause = pause * 2 < w->max_pause_us ? pause * 2 : w->max_pause_us;
+        if (w->ready && (rc = w->ready(w->arg)) != MR_ENOTFOUND)
+            return rc;
+    }
+}
+
 /* Hash fields live in the fallback as "key\x1ffield". */
 static int hash_key(const struct mr_store *s, const char *key, const char *field,
                     char *buf, size_t len)

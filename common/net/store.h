@@ -82,6 +82,34 @@ int mr_store_unlock(struct mr_store *s, struct mr_store_lock *l);
 #define MR_STORE_LOCK_MARGIN_MS 2000
 long mr_store_lock_ttl(long work_ms);
 
+/* The waiter's half of single flight: take the lock, or wait for what its
+ * holder makes.  Each turn tries the lock (so a holder that lets go
+ * without a result hands the work to a waiter, still one at a time), then
+ * pauses (pause_us, doubling up to max_pause_us, never past the deadline)
+ * and asks ready() whether the holder's result is there. */
+struct mr_store_wait {
+    long wait_ms;           /* how long to wait for the holder; 0: do not */
+    long pause_us;          /* the first pause between turns (> 0) */
+    long max_pause_us;
+    /* MR_OK: the holder's result is there; MR_ENOTFOUND: not yet; any
+     * other code ends the wait with that code.  NULL: never there. */
+    int (*ready)(void *arg);
+    /* Optional: true ends the wait (the client went away). */
+    bool (*give_up)(void *arg);
+    void *arg;
+};
+/* Takes `key` for ttl_ms as mr_store_lock, or waits as *w says.
+ *   MR_OK, l->held:  this call took the lock: do the work, then
+ *                    mr_store_unlock(l).
+ *   MR_OK, !l->held: ready() said the holder's result is there.
+ *   MR_EBUSY:        someone held it all along: the deadline passed or
+ *                    give_up() said so.
+ *   anything else:   from mr_store_lock (MR_ETOOBIG, MR_EINTERNAL) or
+ *                    from ready().
+ * *l is always initialized, so mr_store_unlock may be called on it. */
+int mr_store_lock_or_wait(struct mr_store *s, const char *key, long ttl_ms,
+                          const struct mr_store_wait *w, struct mr_store_lock *l);
+
 /* HINCRBYs and SADDs in one pipeline (one round trip).  While Redis is
  * down, counters go to the fallback and set members are dropped. */
 struct mr_store_op {

@@ -102,66 +102,14 @@ static int get_url(struct mr_arena *a, CURLU *h, char **out)
     return *out ? MR_OK : MR_ENOMEM;
 }
 
-/* Byte tests eight bytes at a time (SWAR): a high bit set in a byte of
- * the result when a byte of x is below n (n <= 0x80), or equal to c.  The
- * bits themselves may be wrong above a byte that matches, but the result
- * is not 0 exactly when some byte matches. */
-#define ONES  0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-static inline uint64_t bytes_below(uint64_t x, unsigned n)
-{
-    return (x - ONES * n) & ~x & HIGHS;
-}
-
-static inline uint64_t bytes_equal(uint64_t x, unsigned char c)
-{
-    return bytes_below(x ^ (ONES * c), 1);
-}
-
-static inline uint64_t word_bad(uint64_t x, bool plain)
-{
-    uint64_t r = bytes_below(x, plain ? 0x21 : 0x20) | bytes_equal(x, 0x7f);
-    if (plain)
-        r |= bytes_equal(x, '\\') | bytes_equal(x, '%');
-    return r;
-}
-
-/* Whether s holds a control byte, or when `plain`, also a space, a
- * backslash or a '%'.  A tail shorter than a word is read as the last
- * eight bytes (some read twice, which an existence test does not mind). */
-static inline bool any_ctl(const char *s, size_t n, bool plain)
-{
-    uint64_t acc = 0, x;
-    size_t i;
-
-    if (n < 8) {
-        for (i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)s[i];
-            if (c < 0x20 || c == 0x7f || (plain && (c == ' ' || c == '\\' || c == '%')))
-                return true;
-        }
-        return false;
-    }
-    for (i = 0; i + 8 <= n; i += 8) {
-        memcpy(&x, s + i, 8);
-        acc |= word_bad(x, plain);
-    }
-    if (i < n) {
-        memcpy(&x, s + n - 8, 8);
-        acc |= word_bad(x, plain);
-    }
-    return acc != 0;
-}
-
 bool mr_url_has_ctl(struct mr_str s)
 {
-    return any_ctl(s.p, s.len, false);
+    return mr_str_has_ctl(s.p, s.len);
 }
 
 static bool has_ctl(const char *s)
 {
-    return any_ctl(s, strlen(s), false);
+    return mr_str_has_ctl(s, strlen(s));
 }
 
 int mr_url_normalize(struct mr_arena *a, const char *url, char **out)
@@ -243,7 +191,8 @@ static bool plain_name(const char *ref, size_t n)
     size_t i;
 
     if (!n || n > MR_URL_MAX || ref[0] == '/' || ref[0] == '?' || ref[0] == '#' ||
-        ref[0] == '.' || any_ctl(ref, n, true))
+        ref[0] == '.' || mr_str_has_ctl(ref, n) || memchr(ref, ' ', n) ||
+        memchr(ref, '\\', n) || memchr(ref, '%', n))
         return false;
     if ((ref[0] >= 'a' && ref[0] <= 'z') || (ref[0] >= 'A' && ref[0] <= 'Z')) {
         for (i = 1; i < n && scheme_char(ref[i]); i++)

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/header.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "http/range.h"
 #include "app/server.h"
 #include "app/stats.h"
@@ -34,12 +35,7 @@ static const char *const pass_on[] = {
 static bool value_ok(const char *v)
 {
     size_t n = strlen(v);
-    if (n > 512)
-        return false;
-    for (; *v; v++)
-        if ((unsigned char)*v < 0x20 || *v == 0x7f)
-            return false;
-    return true;
+    return n <= 512 && !mr_str_has_ctl(v, n);
 }
 
 struct pump {

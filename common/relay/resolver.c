@@ -193,12 +193,6 @@ static int resolve_and_store(struct mr_ctx *ctx, const struct mr_provider *p,
     return MR_OK;
 }
 
-static void pause_us(long us)
-{
-    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-    nanosleep(&ts, NULL);
-}
-
 /* Whether a resolution read from the cache can be used: any, for a plain
  * resolve; for a resolve-again, one whose link is not the one that failed
  * (another request resolved it again already), or one younger than
@@ -252,6 +246,48 @@ static int resolve_now(struct mr_ctx *ctx, const struct mr_provider *p, const st
     return rc;
 }
 
+/* A request waiting for another's resolution of the same item. */
+struct waiter {
+    struct mr_ctx *ctx;
+    const char *key, *lock, *ekey, *failed;
+    struct mr_source *out;
+    bool remembered;            /* ready() gave the holder's failure */
+};
+
+/* mr_store_wait.ready: the holder's answer, when it is there. */
+static int resolved(void *arg)
+{
+    struct waiter *w = arg;
+    struct mr_ctx *ctx = w->ctx;
+    long long refresh_at;
+    struct mr_str v;
+    int rc;
+
+    if (!mr_store_get(ctx->store, ctx->arena, w->key, &v) &&
+        !mr_source_from_json(ctx->arena, v.p, v.len, w->out, &refresh_at) &&
+        usable(ctx, w->out, w->failed))
+        return MR_OK;
+    if (mr_store_get(ctx->store, ctx->arena, w->lock, &v) != MR_ENOTFOUND)
+        return MR_ENOTFOUND;
+    /* It is done: its answer, even with the same link (one resolution for
+     * all), or its failure; or it gave up, and the lock is the waiter's
+     * next turn. */
+    if (!mr_store_get(ctx->store, ctx->arena, w->key, &v) &&
+        !mr_source_from_json(ctx->arena, v.p, v.len, w->out, &refresh_at))
+        return MR_OK;
+    if (remembered_failure(ctx, w->ekey, &rc)) {
+        w->remembered = true;
+        return rc;
+    }
+    return MR_ENOTFOUND;
+}
+
+static bool client_gone(void *arg)
+{
+    struct waiter *w = arg;
+    return mr_resp_client_gone(&w->ctx->resp);
+}
+
 /* mr_resolve (failed NULL) and mr_resolve_again. */
 static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *failed,
                    struct mr_source *out)
@@ -260,7 +296,8 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
     char *key, *lock, *ekey;
     struct mr_store_lock lk;
     struct mr_str v;
-    long long refresh_at = 0, waited_until;
+    long long refresh_at = 0;
+    long lock_ms = ctx->conf->resolve.lock_timeout_s * 1000;
     bool have = false;
     int rc;
 
@@ -285,8 +322,18 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
     }
     if (!have && remembered_failure(ctx, ekey, &rc))
         return rc;
-    rc = mr_store_lock(ctx->store, lock, ctx->conf->resolve.lock_timeout_s * 1000, &lk);
-    if (rc == MR_OK) {
+    {
+        /* Another request resolving it: a still-valid link is used as it
+         * is, else its answer is waited for. */
+        struct waiter wt = { ctx, key, lock, ekey, failed, out, false };
+        struct mr_store_wait w = { .wait_ms = have ? 0 : lock_ms, .pause_us = 5000,
+                                   .max_pause_us = POLL_MAX_US, .ready = resolved,
+                                   .give_up = client_gone, .arg = &wt };
+        rc = mr_store_lock_or_wait(ctx->store, lock, lock_ms, &w, &lk);
+        if (wt.remembered)
+            return rc;
+    }
+    if (rc == MR_OK && lk.held) {
         struct mr_source fresh;
         rc = resolve_now(ctx, p, m, key, ekey, &fresh);
         mr_store_unlock(ctx->store, &lk);
@@ -302,28 +349,10 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
         }
         return rc;
     }
-    if (have)
-        return MR_OK;   /* another request is refreshing it */
-    /* Another request is resolving it: wait for its answer. */
-    waited_until = (long long)mr_clock_wall_s() + ctx->conf->resolve.lock_timeout_s;
-    for (long us = 5000; (long long)mr_clock_wall_s() < waited_until &&
-         !mr_resp_client_gone(&ctx->resp); us = us < POLL_MAX_US ? us * 2 : POLL_MAX_US) {
-        pause_us(us);
-        if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&
-            !mr_source_from_json(ctx->arena, v.p, v.len, out, &refresh_at) &&
-            usable(ctx, out, failed))
-            return MR_OK;
-        if (mr_store_get(ctx->store, ctx->arena, lock, &v) == MR_ENOTFOUND) {
-            /* It is done: its answer, even with the same link (one
-             * resolution for all), or it gave up and we try ourselves. */
-            if (!mr_store_get(ctx->store, ctx->arena, key, &v) &&
-                !mr_source_from_json(ctx->arena, v.p, v.len, out, &refresh_at))
-                return MR_OK;
-            if (remembered_failure(ctx, ekey, &rc))
-                return rc;
-            break;
-        }
-    }
+    if (rc == MR_OK || have)
+        return MR_OK;   /* its answer, or the valid link while it refreshes */
+    /* It did not finish in time (or the lock could not be taken): ask
+     * the provider without it. */
     {
         struct mr_source fresh;
         if (!(rc = resolve_now(ctx, p, m, key, ekey, &fresh)))

@@ -767,13 +767,31 @@ static int make_keys(struct seg *s, const char *key_url)
     return MR_OK;
 }
 
-/* The fill lock, through the store's owner-token lock; it is let go by
- * the scripts above (lua_done, lua_drop), which compare the owner as
- * mr_store_unlock does, in the same step as their writes. */
-static int take_lock(struct seg *s)
+/* Whether the object can be served now: done and whole, or being filled
+ * by a live fill (one that holds the lock). */
+static bool followable(const struct seg *s)
 {
-    return mr_store_lock(s->store, s->lock + strlen(s->ctx->conf->key_prefix), LOCK_MS,
-                         &s->lk);
+    return (s->st == ST_DONE && s->len >= 0 && s->have == s->len) ||
+           (s->st == ST_FILL && s->locked);
+}
+
+/* mr_store_wait.ready: the head of another request's fill, once written.
+ * An object marked not to be cached ends the wait (MR_EBUSY: relay it). */
+static int head_ready(void *arg)
+{
+    struct seg *s = arg;
+
+    if (read_meta(s))
+        return MR_EUNAVAILABLE;
+    if (s->st == ST_SKIP)
+        return MR_EBUSY;
+    return followable(s) ? MR_OK : MR_ENOTFOUND;
+}
+
+static bool client_gone(void *arg)
+{
+    struct seg *s = arg;
+    return mr_resp_client_gone(&s->ctx->resp);
 }
 
 static void record(struct seg *s)
@@ -795,7 +813,6 @@ int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *
                       enum mr_outcome *out)
 {
     struct seg *s;
-    long long waited_from = mr_clock_mono_ms();
     int rc;
 
     *out = MR_ANSWERED;
@@ -811,39 +828,33 @@ int mr_segcache_serve(struct mr_ctx *ctx, const struct mr_relay *r, const char *
     if ((rc = make_keys(s, key_url)))
         return rc == MR_ETOOBIG ? declined(out) : rc;
 
-    for (long pause = 1000;; pause = pause < POLL_MAX_US ? pause * 2 : POLL_MAX_US) {
-        if (read_meta(s))
-            return declined(out);
-        if (s->st == ST_SKIP)
-            return declined(out);
-        if (s->st == ST_DONE && s->len >= 0 && s->have == s->len) {
-            rc = follow(s);
-            break;
-        }
-        if (s->st == ST_FILL && s->locked) {
-            rc = follow(s);
-            break;
-        }
+    if (read_meta(s) || s->st == ST_SKIP)
+        return declined(out);
+    if (!followable(s)) {
+        /* Fill it, or wait for the head of the fill someone else is
+         * starting.  The fill lock is the store's owner-token lock; the
+         * scripts above (lua_done, lua_drop) let it go, comparing the
+         * owner as mr_store_unlock does, in the same step as their
+         * writes. */
+        struct mr_store_wait w = { .wait_ms = WAIT_HEAD_MS, .pause_us = 1000,
+                                   .max_pause_us = POLL_MAX_US, .ready = head_ready,
+                                   .give_up = client_gone, .arg = s };
         if (ctx->resp.head_only)
             return declined(out);
-        if (!s->locked) {
-            rc = take_lock(s);
-            if (rc == MR_OK) {
-                rc = fill(s, out);
-                if (!rc && *out == MR_DECLINED)
-                    return MR_OK;
-                if (rc || *out != MR_LINK_DEAD)    /* counted when found again */
-                    record(s);
-                return rc;
-            }
-            if (rc != MR_EBUSY)     /* not "the lock is held": Redis failed */
-                return declined(out);
+        rc = mr_store_lock_or_wait(s->store, s->lock + strlen(ctx->conf->key_prefix), LOCK_MS,
+                                   &w, &s->lk);
+        if (rc)
+            return declined(out);   /* no head in time, Redis failed, or not to be cached */
+        if (s->lk.held) {
+            rc = fill(s, out);
+            if (!rc && *out == MR_DECLINED)
+                return MR_OK;
+            if (rc || *out != MR_LINK_DEAD)     /* counted when found again */
+                record(s);
+            return rc;
         }
-        /* Someone else is starting a fill: wait for its head. */
-        if (mr_clock_mono_ms() - waited_from > WAIT_HEAD_MS || mr_resp_client_gone(&ctx->resp))
-            return declined(out);
-        pause_us(pause);
     }
+    rc = follow(s);
     if (rc == MR_ECLIENT) {
         ctx->resp.failed = true;
         rc = MR_OK;

@@ -23,61 +23,24 @@
 #include "app/server.h"
 #include "net/store.h"
 
-#include "redis_helper.h"
-
-#define SECRET "0123456789abcdef0123456789abcdef"
+#include "fixtures.h"
 
 struct fx {
-    struct test_redis redis;
-    struct mr_conf *conf;
-    struct mr_lru *lru;
-    struct mr_store *store;
-    struct mr_arena arena;
+    struct test_fx t;
     struct mr_ctx ctx;
-    redisContext *raw;
 };
 
-static struct mr_conf *conf_load(const char *body)
-{
-    char json[2048];
-    struct mr_conf *c = NULL;
-    struct mr_buf err;
-    int rc;
-
-    snprintf(json, sizeof(json), "{\"secret\": \"%s\", %s}", SECRET, body);
-    mr_buf_init(&err, 4096);
-    rc = mr_conf_load_string("t", json, strlen(json), &c, &err);
-    if (rc)
-        print_message("%s", err.p);
-    mr_buf_free(&err);
-    assert_int_equal(rc, MR_OK);
-    return c;
-}
-
 /* A fixture; with_redis starts a private redis-server (the test skips
- * without one). */
+ * without one: then there is no store either). */
 static struct fx *fx_new(const char *conf_body, bool with_redis)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    char body[1024];
 
     assert_non_null(f);
-    mr_arena_init(&f->arena, 0);
-    f->lru = mr_lru_new(64, 1 << 20);
-    assert_non_null(f->lru);
-    if (with_redis) {
-        if (!test_redis_installed())
-            return f;
-        assert_int_equal(test_redis_start(&f->redis), 0);
-        f->raw = test_redis_connect(&f->redis);
-        assert_non_null(f->raw);
-        snprintf(body, sizeof(body), "\"redis\": \"unix:%s\", %s", f->redis.sock, conf_body);
-    } else {
-        snprintf(body, sizeof(body), "\"redis\": \"\", %s", conf_body);
-    }
-    f->conf = conf_load(body);
-    f->store = mr_store_new(f->conf, f->lru);
-    assert_non_null(f->store);
+    test_fx_init(&f->t, 64);
+    if (with_redis && !test_fx_redis(&f->t))
+        return f;
+    test_fx_store(&f->t, conf_body);
     return f;
 }
 
@@ -86,13 +49,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     if (!f)
         return 0;
-    if (f->raw)
-        redisFree(f->raw);
-    mr_store_free(f->store);
-    mr_conf_free(f->conf);
-    mr_lru_free(f->lru);
-    mr_arena_free(&f->arena);
-    test_redis_cleanup(&f->redis);
+    test_fx_free(&f->t);
     free(f);
     return 0;
 }
@@ -101,21 +58,21 @@ static int teardown(void **state)
  * none). */
 static void ctx_request(struct fx *f, const char *remote, const char *xff)
 {
-    char **params = mr_arena_calloc(&f->arena, 5, sizeof(char *));
+    char **params = mr_arena_calloc(&f->t.arena, 5, sizeof(char *));
     size_t n = 0;
 
     assert_non_null(params);
-    params[n++] = mr_arena_strdup(&f->arena, "REQUEST_METHOD=GET");
-    params[n++] = mr_arena_strdup(&f->arena, "REQUEST_URI=/api/resolve?url=x");
+    params[n++] = mr_arena_strdup(&f->t.arena, "REQUEST_METHOD=GET");
+    params[n++] = mr_arena_strdup(&f->t.arena, "REQUEST_URI=/api/resolve?url=x");
     if (remote)
-        params[n++] = mr_arena_printf(&f->arena, "REMOTE_ADDR=%s", remote);
+        params[n++] = mr_arena_printf(&f->t.arena, "REMOTE_ADDR=%s", remote);
     if (xff)
-        params[n++] = mr_arena_printf(&f->arena, "HTTP_X_FORWARDED_FOR=%s", xff);
+        params[n++] = mr_arena_printf(&f->t.arena, "HTTP_X_FORWARDED_FOR=%s", xff);
     memset(&f->ctx, 0, sizeof(f->ctx));
-    f->ctx.conf = f->conf;
-    f->ctx.arena = &f->arena;
-    f->ctx.store = f->store;
-    assert_int_equal(mr_request_parse(&f->ctx.req, &f->arena, params), MR_OK);
+    f->ctx.conf = f->t.conf;
+    f->ctx.arena = &f->t.arena;
+    f->ctx.store = f->t.store;
+    assert_int_equal(mr_request_parse(&f->ctx.req, &f->t.arena, params), MR_OK);
 }
 
 static const char *client(struct fx *f, const char *remote, const char *xff)
@@ -192,29 +149,29 @@ static void test_budget(void **state)
     long retry;
 
     *state = f;
-    if (!f->store)
+    if (!f->t.store)
         skip();
     /* 3 at once, then one every 100 s (window 300 s). */
     for (int i = 0; i < 3; i++)
-        assert_int_equal(mr_adhoc_spend(f->store, "192.0.2.1", 3, 300, &retry), MR_OK);
-    assert_int_equal(mr_adhoc_spend(f->store, "192.0.2.1", 3, 300, &retry), MR_ELIMIT);
+        assert_int_equal(mr_adhoc_spend(f->t.store, "192.0.2.1", 3, 300, &retry), MR_OK);
+    assert_int_equal(mr_adhoc_spend(f->t.store, "192.0.2.1", 3, 300, &retry), MR_ELIMIT);
     assert_in_range(retry, 99, 100);
-    assert_int_equal(mr_adhoc_spend(f->store, "192.0.2.1", 3, 300, &retry), MR_ELIMIT);
+    assert_int_equal(mr_adhoc_spend(f->t.store, "192.0.2.1", 3, 300, &retry), MR_ELIMIT);
     /* Another client has its own. */
-    assert_int_equal(mr_adhoc_spend(f->store, "2001:db8::/64", 3, 300, &retry), MR_OK);
+    assert_int_equal(mr_adhoc_spend(f->t.store, "2001:db8::/64", 3, 300, &retry), MR_OK);
     /* One key per client, expiring when the budget is whole again. */
-    test_redis_cmd(f->raw, buf, sizeof(buf), "PTTL mr:rl:open:192.0.2.1");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "PTTL mr:rl:open:192.0.2.1");
     assert_in_range(strtol(buf, NULL, 10), 250000, 300000);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "DBSIZE");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "DBSIZE");
     assert_string_equal(buf, "2");
     /* As time passes, it comes back: the key moved 101 s back = one more. */
-    test_redis_cmd(f->raw, buf, sizeof(buf), "EVAL %s 1 mr:rl:open:192.0.2.1",
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "EVAL %s 1 mr:rl:open:192.0.2.1",
                    "redis.call('SET', KEYS[1], tonumber(redis.call('GET', KEYS[1])) - 101000)");
-    assert_int_equal(mr_adhoc_spend(f->store, "192.0.2.1", 3, 300, &retry), MR_OK);
-    assert_int_equal(mr_adhoc_spend(f->store, "192.0.2.1", 3, 300, &retry), MR_ELIMIT);
+    assert_int_equal(mr_adhoc_spend(f->t.store, "192.0.2.1", 3, 300, &retry), MR_OK);
+    assert_int_equal(mr_adhoc_spend(f->t.store, "192.0.2.1", 3, 300, &retry), MR_ELIMIT);
     /* A budget of 1 per second. */
-    assert_int_equal(mr_adhoc_spend(f->store, "192.0.2.2", 1, 1, &retry), MR_OK);
-    assert_int_equal(mr_adhoc_spend(f->store, "192.0.2.2", 1, 1, &retry), MR_ELIMIT);
+    assert_int_equal(mr_adhoc_spend(f->t.store, "192.0.2.2", 1, 1, &retry), MR_OK);
+    assert_int_equal(mr_adhoc_spend(f->t.store, "192.0.2.2", 1, 1, &retry), MR_ELIMIT);
     assert_int_equal(retry, 1);
 }
 
@@ -225,14 +182,14 @@ static void test_budget_without_redis(void **state)
     bool cached = true, registered = true;
 
     *state = f;
-    assert_int_equal(mr_adhoc_spend(f->store, "192.0.2.1", 3, 300, &retry), MR_EUNAVAILABLE);
+    assert_int_equal(mr_adhoc_spend(f->t.store, "192.0.2.1", 3, 300, &retry), MR_EUNAVAILABLE);
     assert_int_equal(retry, 0);
     ctx_request(f, "192.0.2.1", NULL);
     assert_int_equal(mr_adhoc_cached(&f->ctx, "ytdlp", true, "u-1", &registered, &cached),
                      MR_EUNAVAILABLE);
     assert_false(cached);
     assert_false(registered);
-    assert_int_equal(mr_adhoc_keep(f->store, "ytdlp", "u-1", true, 10, NULL), MR_EUNAVAILABLE);
+    assert_int_equal(mr_adhoc_keep(f->t.store, "ytdlp", "u-1", true, 10, NULL), MR_EUNAVAILABLE);
 }
 
 /* ---- the set of anonymous items ---------------------------------------------- */
@@ -240,17 +197,17 @@ static void test_budget_without_redis(void **state)
 static void put_item(struct fx *f, const char *prov, const char *id)
 {
     char buf[64];
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SET mr:media:%s {}", id);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SET mr:url:%s:%s {}", prov, id);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "HSET mr:stats:media:%s requests 1", id);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SADD mr:stats:index media:%s", id);
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SET mr:media:%s {}", id);
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SET mr:url:%s:%s {}", prov, id);
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "HSET mr:stats:media:%s requests 1", id);
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SADD mr:stats:index media:%s", id);
 }
 
 static bool exists(struct fx *f, const char *fmt, const char *id)
 {
     char key[128], buf[64];
     snprintf(key, sizeof(key), fmt, id);
-    return !strcmp(test_redis_cmd(f->raw, buf, sizeof(buf), "EXISTS %s", key), "1");
+    return !strcmp(test_redis_cmd(f->t.raw, buf, sizeof(buf), "EXISTS %s", key), "1");
 }
 
 static void test_cached(void **state)
@@ -260,27 +217,27 @@ static void test_cached(void **state)
     bool cached, reg;
 
     *state = f;
-    if (!f->store)
+    if (!f->t.store)
         skip();
     ctx_request(f, "192.0.2.1", NULL);
     assert_int_equal(mr_adhoc_cached(&f->ctx, "ytdlp", true, "u-a", &reg, &cached), MR_OK);
     assert_false(reg);                                  /* not registered */
     assert_false(cached);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SET mr:media:u-a {}");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SET mr:media:u-a {}");
     assert_int_equal(mr_adhoc_cached(&f->ctx, "ytdlp", true, "u-a", &reg, &cached), MR_OK);
     assert_true(reg);
     assert_false(cached);                               /* not resolved */
     assert_int_equal(mr_adhoc_cached(&f->ctx, "direct", false, "u-a", &reg, &cached), MR_OK);
     assert_true(cached);                                /* nothing to resolve */
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SET mr:fail:url:ytdlp:u-a 3");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SET mr:fail:url:ytdlp:u-a 3");
     assert_int_equal(mr_adhoc_cached(&f->ctx, "ytdlp", true, "u-a", &reg, &cached), MR_OK);
     assert_true(cached);                                /* a remembered failure */
-    test_redis_cmd(f->raw, buf, sizeof(buf), "DEL mr:fail:url:ytdlp:u-a");
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SET mr:url:ytdlp:u-a {}");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "DEL mr:fail:url:ytdlp:u-a");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SET mr:url:ytdlp:u-a {}");
     assert_int_equal(mr_adhoc_cached(&f->ctx, "ytdlp", true, "u-a", &reg, &cached), MR_OK);
     assert_true(cached);
     /* A resolution without its item (it went) is not enough. */
-    test_redis_cmd(f->raw, buf, sizeof(buf), "DEL mr:media:u-a");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "DEL mr:media:u-a");
     assert_int_equal(mr_adhoc_cached(&f->ctx, "ytdlp", true, "u-a", &reg, &cached), MR_OK);
     assert_false(reg);
     assert_false(cached);
@@ -293,16 +250,16 @@ static void test_keep_evicts_the_least_recently_used(void **state)
     size_t evicted;
 
     *state = f;
-    if (!f->store)
+    if (!f->t.store)
         skip();
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof(id), "u-%d", i);
         put_item(f, "ytdlp", id);
-        assert_int_equal(mr_adhoc_keep(f->store, "ytdlp", id, true, 3, &evicted), MR_OK);
+        assert_int_equal(mr_adhoc_keep(f->t.store, "ytdlp", id, true, 3, &evicted), MR_OK);
         assert_int_equal(evicted, i < 3 ? 0 : 1);
         test_sleep_ms(3);   /* distinct scores (ms) */
     }
-    test_redis_cmd(f->raw, buf, sizeof(buf), "ZCARD mr:adhoc");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "ZCARD mr:adhoc");
     assert_string_equal(buf, "3");
     /* u-0 and u-1 went, with their resolution and counters. */
     for (int i = 0; i < 5; i++) {
@@ -311,32 +268,32 @@ static void test_keep_evicts_the_least_recently_used(void **state)
         assert_int_equal(exists(f, "mr:url:ytdlp:%s", id), i >= 2);
         assert_int_equal(exists(f, "mr:stats:media:%s", id), i >= 2);
     }
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SISMEMBER mr:stats:index media:u-1");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SISMEMBER mr:stats:index media:u-1");
     assert_string_equal(buf, "0");
-    test_redis_cmd(f->raw, buf, sizeof(buf), "SISMEMBER mr:stats:index media:u-2");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "SISMEMBER mr:stats:index media:u-2");
     assert_string_equal(buf, "1");
     /* Using u-2 again makes u-3 the oldest. */
-    assert_int_equal(mr_adhoc_keep(f->store, "ytdlp", "u-2", true, 3, &evicted), MR_OK);
+    assert_int_equal(mr_adhoc_keep(f->t.store, "ytdlp", "u-2", true, 3, &evicted), MR_OK);
     assert_int_equal(evicted, 0);
     test_sleep_ms(3);
     put_item(f, "direct", "u-5");
-    assert_int_equal(mr_adhoc_keep(f->store, "direct", "u-5", true, 3, &evicted), MR_OK);
+    assert_int_equal(mr_adhoc_keep(f->t.store, "direct", "u-5", true, 3, &evicted), MR_OK);
     assert_int_equal(evicted, 1);
     assert_false(exists(f, "mr:media:%s", "u-3"));
     assert_true(exists(f, "mr:media:%s", "u-2"));
     assert_true(exists(f, "mr:url:direct:%s", "u-5"));
     /* The admin's items are not added, only touched when there. */
     put_item(f, "ytdlp", "u-admin");
-    assert_int_equal(mr_adhoc_keep(f->store, "ytdlp", "u-admin", false, 3, &evicted), MR_OK);
+    assert_int_equal(mr_adhoc_keep(f->t.store, "ytdlp", "u-admin", false, 3, &evicted), MR_OK);
     assert_int_equal(evicted, 0);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "ZSCORE mr:adhoc ytdlp:u-admin");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "ZSCORE mr:adhoc ytdlp:u-admin");
     assert_string_equal(buf, "");
     /* The one kept now never goes, even among equal scores or max 1. */
-    assert_int_equal(mr_adhoc_keep(f->store, "ytdlp", "u-4", true, 1, &evicted), MR_OK);
+    assert_int_equal(mr_adhoc_keep(f->t.store, "ytdlp", "u-4", true, 1, &evicted), MR_OK);
     assert_int_equal(evicted, 2);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "ZCARD mr:adhoc");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "ZCARD mr:adhoc");
     assert_string_equal(buf, "1");
-    test_redis_cmd(f->raw, buf, sizeof(buf), "ZSCORE mr:adhoc ytdlp:u-4");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "ZSCORE mr:adhoc ytdlp:u-4");
     assert_string_not_equal(buf, "");
     assert_true(exists(f, "mr:media:%s", "u-4"));
 }
@@ -348,19 +305,19 @@ static void test_keep_drops_what_outlived_its_ttl(void **state)
     size_t evicted;
 
     *state = f;
-    if (!f->store)
+    if (!f->t.store)
         skip();
     put_item(f, "ytdlp", "u-old");
-    test_redis_cmd(f->raw, buf, sizeof(buf), "ZADD mr:adhoc 1000 ytdlp:u-old");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "ZADD mr:adhoc 1000 ytdlp:u-old");
     /* Members that are not ours are dropped from the set and nothing else. */
-    test_redis_cmd(f->raw, buf, sizeof(buf), "ZADD mr:adhoc 1000 no-colon");
-    test_redis_cmd(f->raw, buf, sizeof(buf), "ZADD mr:adhoc 1000 ytdlp:../../x");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "ZADD mr:adhoc 1000 no-colon");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "ZADD mr:adhoc 1000 ytdlp:../../x");
     put_item(f, "ytdlp", "u-new");
-    assert_int_equal(mr_adhoc_keep(f->store, "ytdlp", "u-new", true, 100, &evicted), MR_OK);
+    assert_int_equal(mr_adhoc_keep(f->t.store, "ytdlp", "u-new", true, 100, &evicted), MR_OK);
     assert_int_equal(evicted, 3);
     assert_false(exists(f, "mr:media:%s", "u-old"));
     assert_true(exists(f, "mr:media:%s", "u-new"));
-    test_redis_cmd(f->raw, buf, sizeof(buf), "ZCARD mr:adhoc");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "ZCARD mr:adhoc");
     assert_string_equal(buf, "1");
 }
 
@@ -371,18 +328,18 @@ static void test_keep_drops_a_bounded_number_per_call(void **state)
     size_t evicted;
 
     *state = f;
-    if (!f->store)
+    if (!f->t.store)
         skip();
     /* 300 members (as after open_max_items was lowered). */
-    test_redis_cmd(f->raw, buf, sizeof(buf), "EVAL %s 1 mr:adhoc",
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "EVAL %s 1 mr:adhoc",
                    "local now = tonumber(redis.call('TIME')[1]) * 1000 "
                    "for i = 1, 300 do "
                    "redis.call('ZADD', KEYS[1], now - 1000 + i, 'direct:u-' .. i) end");
-    assert_int_equal(mr_adhoc_keep(f->store, "direct", "u-new", true, 10, &evicted), MR_OK);
+    assert_int_equal(mr_adhoc_keep(f->t.store, "direct", "u-new", true, 10, &evicted), MR_OK);
     assert_int_equal(evicted, MR_ADHOC_EVICT_MAX);
-    assert_int_equal(mr_adhoc_keep(f->store, "direct", "u-new", true, 10, &evicted), MR_OK);
+    assert_int_equal(mr_adhoc_keep(f->t.store, "direct", "u-new", true, 10, &evicted), MR_OK);
     assert_int_equal(evicted, 301 - MR_ADHOC_EVICT_MAX - 10);
-    test_redis_cmd(f->raw, buf, sizeof(buf), "ZCARD mr:adhoc");
+    test_redis_cmd(f->t.raw, buf, sizeof(buf), "ZCARD mr:adhoc");
     assert_string_equal(buf, "10");
 }
 

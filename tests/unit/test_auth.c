@@ -23,50 +23,24 @@
 #include "app/server.h"
 #include "net/store.h"
 
-#include "redis_helper.h"
+#include "fixtures.h"
 
-#define SECRET "0123456789abcdef0123456789abcdef"
 #define ADMIN "admin-token-0123456789abcdef0123456789"
 #define METRICS "metrics-0123456789abcdef0123456789abcdef"
 
 struct fx {
-    struct test_redis redis;
-    struct mr_conf *conf;
-    struct mr_lru *lru;
-    struct mr_store *store;
-    struct mr_arena arena;
+    struct test_fx t;
     struct mr_ctx ctx;
 };
 
-static struct mr_conf *conf_load(const char *body)
-{
-    char json[1024];
-    struct mr_conf *c = NULL;
-    struct mr_buf err;
-    int rc;
-
-    snprintf(json, sizeof(json), "{\"secret\": \"%s\", %s}", SECRET, body);
-    mr_buf_init(&err, 4096);
-    rc = mr_conf_load_string("t", json, strlen(json), &c, &err);
-    if (rc)
-        print_message("%s", err.p);
-    mr_buf_free(&err);
-    assert_int_equal(rc, MR_OK);
-    return c;
-}
-
+/* conf_body NULL: no configuration or store yet (the test makes them). */
 static struct fx *fx_new(const char *conf_body)
 {
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    mr_arena_init(&f->arena, 0);
-    f->lru = mr_lru_new(64, 1 << 20);
-    assert_non_null(f->lru);
-    if (conf_body) {
-        f->conf = conf_load(conf_body);
-        f->store = mr_store_new(f->conf, f->lru);
-        assert_non_null(f->store);
-    }
+    test_fx_init(&f->t, 64);
+    if (conf_body)
+        test_fx_store(&f->t, conf_body);
     return f;
 }
 
@@ -75,11 +49,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     if (!f)
         return 0;
-    mr_store_free(f->store);
-    mr_conf_free(f->conf);
-    mr_lru_free(f->lru);
-    mr_arena_free(&f->arena);
-    test_redis_cleanup(&f->redis);
+    test_fx_free(&f->t);
     free(f);
     return 0;
 }
@@ -88,21 +58,21 @@ static int teardown(void **state)
  * context's request. */
 static void ctx_request(struct fx *f, const char *p1, const char *p2)
 {
-    char **params = mr_arena_calloc(&f->arena, 5, sizeof(char *));
+    char **params = mr_arena_calloc(&f->t.arena, 5, sizeof(char *));
     size_t n = 0;
 
     assert_non_null(params);
-    params[n++] = mr_arena_strdup(&f->arena, "REQUEST_METHOD=GET");
-    params[n++] = mr_arena_strdup(&f->arena, "REQUEST_URI=/api/media/x/source");
+    params[n++] = mr_arena_strdup(&f->t.arena, "REQUEST_METHOD=GET");
+    params[n++] = mr_arena_strdup(&f->t.arena, "REQUEST_URI=/api/media/x/source");
     if (p1)
-        params[n++] = mr_arena_strdup(&f->arena, p1);
+        params[n++] = mr_arena_strdup(&f->t.arena, p1);
     if (p2)
-        params[n++] = mr_arena_strdup(&f->arena, p2);
+        params[n++] = mr_arena_strdup(&f->t.arena, p2);
     memset(&f->ctx, 0, sizeof(f->ctx));
-    f->ctx.conf = f->conf;
-    f->ctx.arena = &f->arena;
-    f->ctx.store = f->store;
-    assert_int_equal(mr_request_parse(&f->ctx.req, &f->arena, params), MR_OK);
+    f->ctx.conf = f->t.conf;
+    f->ctx.arena = &f->t.arena;
+    f->ctx.store = f->t.store;
+    assert_int_equal(mr_request_parse(&f->ctx.req, &f->t.arena, params), MR_OK);
 }
 
 /* ---- admin -------------------------------------------------------------------- */
@@ -132,8 +102,7 @@ static void test_admin(void **state)
         { "HTTP_COOKIE=admin_token=s3cret-admin-token-0123456789abcdef", MR_EUNAUTHORIZED },
         { NULL, MR_EUNAUTHORIZED },
     };
-    struct fx *f = fx_new("\"redis\": \"\", "
-                          "\"admin_token\": \"s3cret-admin-token-0123456789abcdef\"");
+    struct fx *f = fx_new("\"admin_token\": \"s3cret-admin-token-0123456789abcdef\"");
 
     *state = f;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -153,7 +122,7 @@ static void test_admin_without_token(void **state)
         "HTTP_AUTHORIZATION=Bearer ", "HTTP_AUTHORIZATION=Bearer", "HTTP_AUTHORIZATION=Bearer x",
         "HTTP_AUTHORIZATION=", NULL,
     };
-    struct fx *f = fx_new("\"redis\": \"\"");
+    struct fx *f = fx_new("");
 
     *state = f;
     for (size_t i = 0; i < sizeof(auths) / sizeof(auths[0]); i++) {
@@ -181,7 +150,7 @@ static void test_metrics(void **state)
         { "HTTP_AUTHORIZATION=", MR_EUNAUTHORIZED, MR_EUNAUTHORIZED },
         { NULL, MR_EUNAUTHORIZED, MR_EUNAUTHORIZED },
     };
-    struct fx *f = fx_new("\"redis\": \"\", \"admin_token\": \"" ADMIN "\", "
+    struct fx *f = fx_new("\"admin_token\": \"" ADMIN "\", "
                           "\"metrics_token\": \"" METRICS "\"");
 
     *state = f;
@@ -199,7 +168,7 @@ static void test_metrics(void **state)
  * either, no one does (an empty Bearer never matches an empty token). */
 static void test_metrics_without_token(void **state)
 {
-    struct fx *f = fx_new("\"redis\": \"\", \"admin_token\": \"" ADMIN "\"");
+    struct fx *f = fx_new("\"admin_token\": \"" ADMIN "\"");
 
     *state = f;
     ctx_request(f, "HTTP_AUTHORIZATION=Bearer " ADMIN, NULL);
@@ -208,10 +177,10 @@ static void test_metrics_without_token(void **state)
     assert_int_equal(mr_auth_metrics(&f->ctx), MR_EUNAUTHORIZED);
     ctx_request(f, "HTTP_AUTHORIZATION=Bearer ", NULL);
     assert_int_equal(mr_auth_metrics(&f->ctx), MR_EUNAUTHORIZED);
-    mr_conf_free(f->conf);
-    mr_store_free(f->store);
-    f->conf = conf_load("\"redis\": \"\"");
-    f->store = mr_store_new(f->conf, f->lru);
+    mr_conf_free(f->t.conf);
+    mr_store_free(f->t.store);
+    f->t.conf = test_conf_load("", "");
+    f->t.store = mr_store_new(f->t.conf, f->t.lru);
     for (int i = 0; i < 3; i++) {
         ctx_request(f, i == 0 ? "HTTP_AUTHORIZATION=Bearer " : i == 1 ? "HTTP_AUTHORIZATION=Bearer"
                     : NULL, NULL);
@@ -223,7 +192,7 @@ static void test_metrics_without_token(void **state)
 
 static void test_room_open_media(void **state)
 {
-    struct fx *f = fx_new("\"redis\": \"\"");
+    struct fx *f = fx_new("");
     struct mr_media m = { .id = "x", .provider = "direct" };
 
     *state = f;
@@ -237,12 +206,12 @@ static void test_room_open_media(void **state)
 /* Sessions live in Redis only: without it, a room cannot be checked. */
 static void test_room_without_redis(void **state)
 {
-    struct fx *f = fx_new("\"redis\": \"\"");
+    struct fx *f = fx_new("");
     struct mr_media m = { .id = "x", .provider = "direct", .room = "r1" };
 
     *state = f;
     /* Even a session the fallback happens to hold is not trusted. */
-    assert_int_equal(mr_store_set(f->store, "session:sid1", "alice", 5, 0), MR_OK);
+    assert_int_equal(mr_store_set(f->t.store, "session:sid1", "alice", 5, 0), MR_OK);
     ctx_request(f, "HTTP_COOKIE=session=sid1", NULL);
     assert_int_equal(mr_auth_room(&f->ctx, &m), MR_EUNAVAILABLE);
     /* Without a cookie it is simply unauthenticated. */
@@ -273,28 +242,20 @@ static void test_room_with_redis(void **state)
         { NULL, "r1", MR_EUNAUTHORIZED },
     };
     struct fx *f = fx_new(NULL);
-    char addr[200], body[300], buf[128];
+    char buf[128];
     redisContext *raw;
 
     *state = f;
-    if (!test_redis_installed())
+    if (!test_fx_redis(&f->t))
         skip();
-    assert_int_equal(test_redis_start(&f->redis), 0);
-    snprintf(addr, sizeof(addr), "unix:%s", f->redis.sock);
-    snprintf(body, sizeof(body), "\"redis\": \"%s\", \"store\": {\"timeout_ms\": 300,"
-             " \"retry_ms\": 100}", addr);
-    f->conf = conf_load(body);
-    f->store = mr_store_new(f->conf, f->lru);
-    assert_non_null(f->store);
+    test_fx_store(&f->t, "\"store\": {\"timeout_ms\": 300, \"retry_ms\": 100}");
 
     /* What the host application writes. */
-    raw = test_redis_connect(&f->redis);
-    assert_non_null(raw);
+    raw = f->t.raw;
     test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:sid-alice alice");
     test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:sid-bob bob");
     test_redis_cmd(raw, buf, sizeof(buf), "SADD mr:room:r1:members alice carol");
     test_redis_cmd(raw, buf, sizeof(buf), "SADD mr:room:r2:members bob");
-    redisFree(raw);
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct mr_media m = { .id = "x", .provider = "direct", .room = cases[i].room };
@@ -307,7 +268,7 @@ static void test_room_with_redis(void **state)
     }
 
     /* Redis goes away: a room cannot be checked, whoever asks. */
-    test_redis_stop(&f->redis);
+    test_redis_stop(&f->t.redis);
     {
         struct mr_media m = { .id = "x", .provider = "direct", .room = "r1" };
         ctx_request(f, "HTTP_COOKIE=session=sid-alice", NULL);
@@ -325,24 +286,17 @@ static void test_room_conf_names(void **state)
 {
     struct fx *f = fx_new(NULL);
     struct mr_media m = { .id = "x", .provider = "direct", .room = "lobby" };
-    char body[300], buf[128];
+    char buf[128];
     redisContext *raw;
 
     *state = f;
-    if (!test_redis_installed())
+    if (!test_fx_redis(&f->t))
         skip();
-    assert_int_equal(test_redis_start(&f->redis), 0);
-    snprintf(body, sizeof(body), "\"redis\": \"unix:%s\", \"key_prefix\": \"app1:\","
-             " \"auth\": {\"cookie\": \"sid\"}", f->redis.sock);
-    f->conf = conf_load(body);
-    f->store = mr_store_new(f->conf, f->lru);
-    assert_non_null(f->store);
-    raw = test_redis_connect(&f->redis);
-    assert_non_null(raw);
+    test_fx_store(&f->t, "\"key_prefix\": \"app1:\", \"auth\": {\"cookie\": \"sid\"}");
+    raw = f->t.raw;
     test_redis_cmd(raw, buf, sizeof(buf), "SET app1:session:abc dora");
     test_redis_cmd(raw, buf, sizeof(buf), "SADD app1:room:lobby:members dora");
     test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:abc mallory");
-    redisFree(raw);
 
     ctx_request(f, "HTTP_COOKIE=sid=abc", NULL);
     assert_int_equal(mr_auth_room(&f->ctx, &m), MR_OK);
@@ -378,7 +332,7 @@ static int gate(struct fx *f, const char *cookie, const char *room, struct sink 
     memset(k, 0, sizeof(*k));
     out = (struct mr_out){ .write = sink_write, .arg = k };
     ctx_request(f, cookie, NULL);
-    mr_resp_init(&f->ctx.resp, &f->arena, &out, false);
+    mr_resp_init(&f->ctx.resp, &f->t.arena, &out, false);
     return mr_auth_media(&f->ctx, &m);
 }
 
@@ -400,25 +354,18 @@ static void test_media_gate(void **state)
           "\"code\":\"forbidden\"" },
     };
     struct fx *f = fx_new(NULL);
-    char body[300], buf[128];
+    char buf[128];
     redisContext *raw;
     struct sink k;
 
     *state = f;
-    if (!test_redis_installed())
+    if (!test_fx_redis(&f->t))
         skip();
-    assert_int_equal(test_redis_start(&f->redis), 0);
-    snprintf(body, sizeof(body), "\"redis\": \"unix:%s\", \"store\": {\"timeout_ms\": 300,"
-             " \"retry_ms\": 100}", f->redis.sock);
-    f->conf = conf_load(body);
-    f->store = mr_store_new(f->conf, f->lru);
-    assert_non_null(f->store);
-    raw = test_redis_connect(&f->redis);
-    assert_non_null(raw);
+    test_fx_store(&f->t, "\"store\": {\"timeout_ms\": 300, \"retry_ms\": 100}");
+    raw = f->t.raw;
     test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:sid-alice alice");
     test_redis_cmd(raw, buf, sizeof(buf), "SET mr:session:sid-bob bob");
     test_redis_cmd(raw, buf, sizeof(buf), "SADD mr:room:r1:members alice");
-    redisFree(raw);
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc = gate(f, cases[i].cookie, cases[i].room, &k);
@@ -437,7 +384,7 @@ static void test_media_gate(void **state)
     }
 
     /* Redis down: 503, and open media need nothing from it. */
-    test_redis_stop(&f->redis);
+    test_redis_stop(&f->t.redis);
     assert_int_equal(gate(f, "HTTP_COOKIE=session=sid-alice", "r1", &k), MR_EUNAVAILABLE);
     assert_non_null(strstr(k.buf, "Status: 503"));
     assert_non_null(strstr(k.buf, "\"code\":\"unavailable\""));

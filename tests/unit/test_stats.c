@@ -20,54 +20,37 @@
 #include "app/stats.h"
 #include "net/store.h"
 
-#include "redis_helper.h"
+#include "fixtures.h"
+
+#define STORE_OPTS "\"store\": {\"timeout_ms\": 300, \"retry_ms\": 100}"
 
 struct fx {
-    struct test_redis redis;
-    struct mr_conf *conf;
-    struct mr_lru *lru;
-    struct mr_store *store;
-    struct mr_arena a;
+    struct test_fx t;
 };
 
 static struct mr_conf *conf_for(const char *redis)
 {
-    char json[512];
-    struct mr_conf *c = NULL;
-    snprintf(json, sizeof(json), "{\"secret\": \"0123456789abcdef0123456789abcdef\", "
-             "\"redis\": \"%s\", \"store\": {\"timeout_ms\": 300, \"retry_ms\": 100}}", redis);
-    assert_int_equal(mr_conf_load_string("t", json, strlen(json), &c, NULL), MR_OK);
-    return c;
+    return test_conf_load(redis, STORE_OPTS);
 }
 
+/* On a private redis-server when there is one, else the fallback alone. */
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    char addr[200] = "";
 
     if (!f)
         return -1;
     *state = f;
-    mr_arena_init(&f->a, 0);
-    f->lru = mr_lru_new(256, 1 << 20);
-    if (test_redis_installed()) {
-        if (test_redis_start(&f->redis))
-            return -1;
-        snprintf(addr, sizeof(addr), "unix:%s", f->redis.sock);
-    }
-    f->conf = conf_for(addr);
-    f->store = mr_store_new(f->conf, f->lru);
-    return f->lru && f->store ? 0 : -1;
+    test_fx_init(&f->t, 256);
+    test_fx_redis(&f->t);
+    test_fx_store(&f->t, STORE_OPTS);
+    return 0;
 }
 
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    mr_store_free(f->store);
-    mr_conf_free(f->conf);
-    mr_lru_free(f->lru);
-    mr_arena_free(&f->a);
-    test_redis_stop(&f->redis);
+    test_fx_free(&f->t);
     free(f);
     return 0;
 }
@@ -79,12 +62,12 @@ static void test_record_and_read(void **state)
     struct mr_stats_req a = { "media", "intro", 1000, 900, false };
     struct mr_stats_req b = { "stream", "cdn.example:8080", 50, 50, true };
 
-    if (!f->redis.pid)
+    if (!f->t.redis.pid)
         skip();
-    mr_stats_record(f->store, &a);
-    mr_stats_record(f->store, &a);
-    mr_stats_record(f->store, &b);
-    assert_int_equal(mr_stats_read(f->store, &f->a, &st), MR_OK);
+    mr_stats_record(f->t.store, &a);
+    mr_stats_record(f->t.store, &a);
+    mr_stats_record(f->t.store, &b);
+    assert_int_equal(mr_stats_read(f->t.store, &f->t.arena, &st), MR_OK);
     assert_true(st.redis_up);
     assert_int_equal(st.total.v[0], 3);
     assert_int_equal(st.total.v[1], 2050);
@@ -105,12 +88,12 @@ static void test_redis_down(void **state)
 {
     struct fx *f = *state;
     struct mr_conf *c = conf_for("");
-    struct mr_store *s = mr_store_new(c, f->lru);
+    struct mr_store *s = mr_store_new(c, f->t.lru);
     struct mr_stats st;
     struct mr_stats_req a = { "media", "x", 10, 10, false };
 
     mr_stats_record(s, &a);   /* goes to the fallback, does not fail */
-    assert_int_equal(mr_stats_read(s, &f->a, &st), MR_OK);
+    assert_int_equal(mr_stats_read(s, &f->t.arena, &st), MR_OK);
     assert_false(st.redis_up);
     assert_int_equal(st.n, 0);
     mr_store_free(s);

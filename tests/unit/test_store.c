@@ -19,65 +19,31 @@
 #include "core/lru.h"
 #include "net/store.h"
 
-#include "redis_helper.h"
+#include "fixtures.h"
 
-#define SECRET "0123456789abcdef0123456789abcdef"
+#define STORE_OPTS "\"store\": {\"timeout_ms\": 300, \"retry_ms\": 100}"
 
 struct fx {
-    struct test_redis redis;
-    struct mr_conf *conf;
-    struct mr_lru *lru;
-    struct mr_store *store;
-    struct mr_arena arena;
-    redisContext *raw;
+    struct test_fx t;
     char buf[512];
 };
 
 static struct mr_conf *conf_for(const char *redis)
 {
-    char json[1024];
-    struct mr_buf err;
-    struct mr_conf *c = NULL;
-    int rc;
-
-    snprintf(json, sizeof(json),
-             "{\"secret\": \"%s\", \"redis\": \"%s\","
-             " \"store\": {\"timeout_ms\": 300, \"retry_ms\": 100}}", SECRET, redis);
-    mr_buf_init(&err, 4096);
-    rc = mr_conf_load_string("test", json, strlen(json), &c, &err);
-    if (rc)
-        print_message("conf errors: %s\n", err.p ? err.p : "");
-    mr_buf_free(&err);
-    assert_int_equal(rc, MR_OK);
-    assert_non_null(c);
-    return c;
+    return test_conf_load(redis, STORE_OPTS);
 }
 
 /* With a running redis-server (skipped when none is installed). */
 static int setup_redis(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    char addr[200];
 
     if (!f)
         return -1;
     *state = f;
-    mr_arena_init(&f->arena, 0);
-    f->lru = mr_lru_new(256, 1 << 20);
-    if (!f->lru)
-        return -1;
-    if (!test_redis_installed())
-        return 0;
-    if (test_redis_start(&f->redis)) {
-        print_message("cannot start redis-server\n");
-        return -1;
-    }
-    snprintf(addr, sizeof(addr), "unix:%s", f->redis.sock);
-    f->conf = conf_for(addr);
-    f->store = mr_store_new(f->conf, f->lru);
-    f->raw = test_redis_connect(&f->redis);
-    if (!f->store || !f->raw)
-        return -1;
+    test_fx_init(&f->t, 256);
+    if (test_fx_redis(&f->t))
+        test_fx_store(&f->t, STORE_OPTS);
     return 0;
 }
 
@@ -88,9 +54,8 @@ static int setup_plain(void **state)
     if (!f)
         return -1;
     *state = f;
-    mr_arena_init(&f->arena, 0);
-    f->lru = mr_lru_new(256, 1 << 20);
-    return f->lru ? 0 : -1;
+    test_fx_init(&f->t, 256);
+    return 0;
 }
 
 static int teardown(void **state)
@@ -98,14 +63,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     if (!f)
         return 0;
-    if (f->raw)
-        redisFree(f->raw);
-    mr_store_free(f->store);
-    mr_conf_free(f->conf);
-    if (f->lru)
-        mr_lru_free(f->lru);
-    mr_arena_free(&f->arena);
-    test_redis_cleanup(&f->redis);
+    test_fx_free(&f->t);
     free(f);
     return 0;
 }
@@ -128,11 +86,11 @@ static void assert_readable_error(const struct mr_store *s)
     assert_true(ok);
 }
 
-#define NEED_REDIS(f) do { if (!(f)->redis.pid) skip(); } while (0)
+#define NEED_REDIS(f) do { if (!(f)->t.redis.pid) skip(); } while (0)
 
 static const char *raw(struct fx *f, const char *fmt, const char *a1, const char *a2)
 {
-    return test_redis_cmd(f->raw, f->buf, sizeof(f->buf), fmt, a1, a2);
+    return test_redis_cmd(f->t.raw, f->buf, sizeof(f->buf), fmt, a1, a2);
 }
 
 static void test_get_set_del(void **state)
@@ -142,51 +100,51 @@ static void test_get_set_del(void **state)
     char longkey[600];
 
     NEED_REDIS(f);
-    assert_false(mr_store_redis_up(f->store));     /* no I/O yet */
-    assert_int_equal(mr_store_ping(f->store), MR_OK);
-    assert_true(mr_store_redis_up(f->store));
-    assert_string_equal(mr_store_last_error(f->store), "");
+    assert_false(mr_store_redis_up(f->t.store));     /* no I/O yet */
+    assert_int_equal(mr_store_ping(f->t.store), MR_OK);
+    assert_true(mr_store_redis_up(f->t.store));
+    assert_string_equal(mr_store_last_error(f->t.store), "");
 
-    assert_int_equal(mr_store_set(f->store, "k1", "v1", 2, 0), MR_OK);
+    assert_int_equal(mr_store_set(f->t.store, "k1", "v1", 2, 0), MR_OK);
     /* The prefix is added: the raw key is "mr:k1". */
     assert_string_equal(raw(f, "GET %s", "mr:k1", NULL), "v1");
     assert_string_equal(raw(f, "EXISTS %s", "k1", NULL), "0");
     assert_string_equal(raw(f, "PTTL %s", "mr:k1", NULL), "-1");
-    assert_int_equal(mr_store_get(f->store, &f->arena, "k1", &v), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "k1", &v), MR_OK);
     assert_int_equal(v.len, 2);
     assert_string_equal(v.p, "v1");
 
     /* Written raw, read through the store. */
     raw(f, "SET %s %s", "mr:from-raw", "hello");
-    assert_int_equal(mr_store_get(f->store, &f->arena, "from-raw", &v), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "from-raw", &v), MR_OK);
     assert_string_equal(v.p, "hello");
 
     /* Binary-safe, NUL-terminated. */
-    assert_int_equal(mr_store_set(f->store, "bin", "a\0b\xff", 4, 0), MR_OK);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "bin", &v), MR_OK);
+    assert_int_equal(mr_store_set(f->t.store, "bin", "a\0b\xff", 4, 0), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "bin", &v), MR_OK);
     assert_int_equal(v.len, 4);
     assert_memory_equal(v.p, "a\0b\xff", 4);
     assert_int_equal(v.p[4], '\0');
 
     /* Overwrite, missing, delete. */
-    assert_int_equal(mr_store_set(f->store, "k1", "v2", 2, 0), MR_OK);
+    assert_int_equal(mr_store_set(f->t.store, "k1", "v2", 2, 0), MR_OK);
     assert_string_equal(raw(f, "GET %s", "mr:k1", NULL), "v2");
-    assert_int_equal(mr_store_get(f->store, &f->arena, "missing", &v), MR_ENOTFOUND);
-    assert_int_equal(mr_store_del(f->store, "k1"), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "missing", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_del(f->t.store, "k1"), MR_OK);
     assert_string_equal(raw(f, "EXISTS %s", "mr:k1", NULL), "0");
-    assert_int_equal(mr_store_get(f->store, &f->arena, "k1", &v), MR_ENOTFOUND);
-    assert_int_equal(mr_store_del(f->store, "k1"), MR_OK);   /* absent: still OK */
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "k1", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_del(f->t.store, "k1"), MR_OK);   /* absent: still OK */
 
     /* A key of the wrong type is an error, not "absent". */
     raw(f, "HSET %s f %s", "mr:hash", "1");
-    assert_int_equal(mr_store_get(f->store, &f->arena, "hash", &v), MR_EINTERNAL);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "hash", &v), MR_EINTERNAL);
 
     /* Keys past MR_STORE_KEY_MAX are refused before any I/O. */
     memset(longkey, 'k', sizeof(longkey) - 1);
     longkey[sizeof(longkey) - 1] = '\0';
-    assert_int_equal(mr_store_set(f->store, longkey, "x", 1, 0), MR_ETOOBIG);
-    assert_int_equal(mr_store_get(f->store, &f->arena, longkey, &v), MR_ETOOBIG);
-    assert_true(mr_store_redis_up(f->store));
+    assert_int_equal(mr_store_set(f->t.store, longkey, "x", 1, 0), MR_ETOOBIG);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, longkey, &v), MR_ETOOBIG);
+    assert_true(mr_store_redis_up(f->t.store));
 }
 
 static void test_set_nx_and_ttl(void **state)
@@ -196,24 +154,24 @@ static void test_set_nx_and_ttl(void **state)
     long pttl;
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_set_nx(f->store, "lock:a", "1", 1, 5000), MR_OK);
-    assert_int_equal(mr_store_set_nx(f->store, "lock:a", "2", 1, 5000), MR_EBUSY);
+    assert_int_equal(mr_store_set_nx(f->t.store, "lock:a", "1", 1, 5000), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->t.store, "lock:a", "2", 1, 5000), MR_EBUSY);
     assert_string_equal(raw(f, "GET %s", "mr:lock:a", NULL), "1");
     pttl = strtol(raw(f, "PTTL %s", "mr:lock:a", NULL), NULL, 10);
     assert_true(pttl > 0 && pttl <= 5000);
-    assert_int_equal(mr_store_del(f->store, "lock:a"), MR_OK);
-    assert_int_equal(mr_store_set_nx(f->store, "lock:a", "3", 1, 0), MR_OK);
+    assert_int_equal(mr_store_del(f->t.store, "lock:a"), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->t.store, "lock:a", "3", 1, 0), MR_OK);
     assert_string_equal(raw(f, "PTTL %s", "mr:lock:a", NULL), "-1");
 
     /* PX is honoured: gone after it expires. */
-    assert_int_equal(mr_store_set(f->store, "short", "x", 1, 1000), MR_OK);
+    assert_int_equal(mr_store_set(f->t.store, "short", "x", 1, 1000), MR_OK);
     pttl = strtol(raw(f, "PTTL %s", "mr:short", NULL), NULL, 10);
     assert_true(pttl > 0 && pttl <= 1000);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "short", &v), MR_OK);
-    assert_int_equal(mr_store_set_nx(f->store, "short-nx", "x", 1, 1000), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "short", &v), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->t.store, "short-nx", "x", 1, 1000), MR_OK);
     test_sleep_ms(1600);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "short", &v), MR_ENOTFOUND);
-    assert_int_equal(mr_store_set_nx(f->store, "short-nx", "y", 1, 1000), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "short", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_set_nx(f->t.store, "short-nx", "y", 1, 1000), MR_OK);
 }
 
 /* Polls until key is gone from Redis (its TTL ran out), at most 5 s. */
@@ -246,7 +204,7 @@ static void test_lock_owner(void **state)
     long pttl;
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_lock(f->store, "lock:x", 5000, &a), MR_OK);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:x", 5000, &a), MR_OK);
     assert_true(a.held);
     assert_true(all_hex(a.owner, MR_STORE_LOCK_OWNER_HEX));
     assert_string_equal(raw(f, "GET %s", "mr:lock:x", NULL), a.owner);
@@ -254,38 +212,38 @@ static void test_lock_owner(void **state)
     assert_true(pttl > 0 && pttl <= 5000);
 
     /* Held: the next one is busy, and is left with nothing to release. */
-    assert_int_equal(mr_store_lock(f->store, "lock:x", 5000, &b), MR_EBUSY);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:x", 5000, &b), MR_EBUSY);
     assert_false(b.held);
-    assert_int_equal(mr_store_unlock(f->store, &b), MR_OK);
+    assert_int_equal(mr_store_unlock(f->t.store, &b), MR_OK);
     assert_string_equal(raw(f, "GET %s", "mr:lock:x", NULL), a.owner);
 
     /* A release by anyone but the owner leaves it as it is. */
     forged = a;
     memcpy(forged.owner, "00000000000000000000000000000000", MR_STORE_LOCK_OWNER_HEX);
-    assert_int_equal(mr_store_unlock(f->store, &forged), MR_EBUSY);
+    assert_int_equal(mr_store_unlock(f->t.store, &forged), MR_EBUSY);
     assert_false(forged.held);
     assert_string_equal(raw(f, "GET %s", "mr:lock:x", NULL), a.owner);
 
     /* The owner's release deletes it; a second one is a no-op. */
-    assert_int_equal(mr_store_unlock(f->store, &a), MR_OK);
+    assert_int_equal(mr_store_unlock(f->t.store, &a), MR_OK);
     assert_false(a.held);
     assert_string_equal(raw(f, "EXISTS %s", "mr:lock:x", NULL), "0");
-    assert_int_equal(mr_store_unlock(f->store, &a), MR_OK);
+    assert_int_equal(mr_store_unlock(f->t.store, &a), MR_OK);
 
     /* Every take draws a new owner. */
     snprintf(owner, sizeof(owner), "%s", a.owner);
-    assert_int_equal(mr_store_lock(f->store, "lock:x", 5000, &b), MR_OK);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:x", 5000, &b), MR_OK);
     assert_string_not_equal(b.owner, owner);
-    assert_int_equal(mr_store_unlock(f->store, &b), MR_OK);
+    assert_int_equal(mr_store_unlock(f->t.store, &b), MR_OK);
 
     /* Nonsense is refused before any I/O. */
     {
         char longkey[600];
         memset(longkey, 'k', sizeof(longkey) - 1);
         longkey[sizeof(longkey) - 1] = '\0';
-        assert_int_equal(mr_store_lock(f->store, longkey, 5000, &a), MR_ETOOBIG);
+        assert_int_equal(mr_store_lock(f->t.store, longkey, 5000, &a), MR_ETOOBIG);
         assert_false(a.held);
-        assert_int_equal(mr_store_lock(f->store, "lock:y", 0, &a), MR_EINTERNAL);
+        assert_int_equal(mr_store_lock(f->t.store, "lock:y", 0, &a), MR_EINTERNAL);
         assert_false(a.held);
         assert_string_equal(raw(f, "EXISTS %s", "mr:lock:y", NULL), "0");
     }
@@ -299,19 +257,19 @@ static void test_lock_lapsed_then_taken(void **state)
     struct mr_store_lock a, b, c;
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_lock(f->store, "lock:slow", 100, &a), MR_OK);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:slow", 100, &a), MR_OK);
     assert_true(wait_gone(f, "mr:lock:slow"));
-    assert_int_equal(mr_store_lock(f->store, "lock:slow", 5000, &b), MR_OK);
-    assert_int_equal(mr_store_unlock(f->store, &a), MR_EBUSY);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:slow", 5000, &b), MR_OK);
+    assert_int_equal(mr_store_unlock(f->t.store, &a), MR_EBUSY);
     assert_string_equal(raw(f, "GET %s", "mr:lock:slow", NULL), b.owner);
     /* So C still finds it held. */
-    assert_int_equal(mr_store_lock(f->store, "lock:slow", 5000, &c), MR_EBUSY);
-    assert_int_equal(mr_store_unlock(f->store, &b), MR_OK);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:slow", 5000, &c), MR_EBUSY);
+    assert_int_equal(mr_store_unlock(f->t.store, &b), MR_OK);
     assert_string_equal(raw(f, "EXISTS %s", "mr:lock:slow", NULL), "0");
     /* A lapsed lock nobody took: the late release finds nothing. */
-    assert_int_equal(mr_store_lock(f->store, "lock:slow", 100, &a), MR_OK);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:slow", 100, &a), MR_OK);
     assert_true(wait_gone(f, "mr:lock:slow"));
-    assert_int_equal(mr_store_unlock(f->store, &a), MR_EBUSY);
+    assert_int_equal(mr_store_unlock(f->t.store, &a), MR_EBUSY);
 }
 
 /* A lock's TTL is the bound of the work it covers plus the margin: the
@@ -321,17 +279,17 @@ static void test_lock_ttl(void **state)
 {
     struct fx *f = *state;
     struct mr_store_lock a;
-    long ttl = mr_store_lock_ttl(f->conf->upstream.fetch_timeout_ms), pttl;
+    long ttl = mr_store_lock_ttl(f->t.conf->upstream.fetch_timeout_ms), pttl;
 
     NEED_REDIS(f);
-    assert_int_equal(f->conf->upstream.fetch_timeout_ms, 15000);
+    assert_int_equal(f->t.conf->upstream.fetch_timeout_ms, 15000);
     assert_int_equal(ttl, 15000 + MR_STORE_LOCK_MARGIN_MS);
     assert_true(MR_STORE_LOCK_MARGIN_MS > 0);
     assert_int_equal(mr_store_lock_ttl(1), 1 + MR_STORE_LOCK_MARGIN_MS);
-    assert_int_equal(mr_store_lock(f->store, "lock:pl:t", ttl, &a), MR_OK);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:pl:t", ttl, &a), MR_OK);
     pttl = strtol(raw(f, "PTTL %s", "mr:lock:pl:t", NULL), NULL, 10);
     assert_true(pttl > 15000 && pttl <= ttl);
-    assert_int_equal(mr_store_unlock(f->store, &a), MR_OK);
+    assert_int_equal(mr_store_unlock(f->t.store, &a), MR_OK);
 }
 
 /* Redis goes away while a lock is held, and comes back while another is
@@ -343,28 +301,28 @@ static void test_lock_across_failover(void **state)
     struct mr_str v;
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_lock(f->store, "lock:f", 5000, &a), MR_OK);
-    redisFree(f->raw);
-    f->raw = NULL;
-    test_redis_stop(&f->redis);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:f", 5000, &a), MR_OK);
+    redisFree(f->t.raw);
+    f->t.raw = NULL;
+    test_redis_stop(&f->t.redis);
     /* The release cannot reach Redis: not released (it lapses there). */
-    assert_int_equal(mr_store_unlock(f->store, &a), MR_EBUSY);
-    assert_false(mr_store_redis_up(f->store));
+    assert_int_equal(mr_store_unlock(f->t.store, &a), MR_EBUSY);
+    assert_false(mr_store_redis_up(f->t.store));
     /* While Redis is down the fallback holds locks. */
-    assert_int_equal(mr_store_lock(f->store, "lock:f", 5000, &b), MR_OK);
-    assert_int_equal(mr_store_lock(f->store, "lock:f", 5000, &c), MR_EBUSY);
-    assert_int_equal(mr_lru_get(f->lru, "mr:lock:f", &f->arena, &v), MR_OK);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:f", 5000, &b), MR_OK);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:f", 5000, &c), MR_EBUSY);
+    assert_int_equal(mr_lru_get(f->t.lru, "mr:lock:f", &f->t.arena, &v), MR_OK);
     assert_string_equal(v.p, b.owner);
 
-    assert_int_equal(test_redis_start(&f->redis), 0);
-    f->raw = test_redis_connect(&f->redis);
-    assert_non_null(f->raw);
+    assert_int_equal(test_redis_start(&f->t.redis), 0);
+    f->t.raw = test_redis_connect(&f->t.redis);
+    assert_non_null(f->t.raw);
     raw(f, "SET %s %s", "mr:lock:f", "someone-else");
     test_sleep_ms(150);                   /* past store.retry_ms (100) */
     /* Released in the fallback; what Redis holds now is not b's. */
-    assert_int_equal(mr_store_unlock(f->store, &b), MR_OK);
-    assert_true(mr_store_redis_up(f->store));
-    assert_int_equal(mr_lru_get(f->lru, "mr:lock:f", &f->arena, &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_unlock(f->t.store, &b), MR_OK);
+    assert_true(mr_store_redis_up(f->t.store));
+    assert_int_equal(mr_lru_get(f->t.lru, "mr:lock:f", &f->t.arena, &v), MR_ENOTFOUND);
     assert_string_equal(raw(f, "GET %s", "mr:lock:f", NULL), "someone-else");
 }
 
@@ -377,34 +335,34 @@ static void test_lock_fallback(void **state)
     struct mr_store *other;
     struct mr_str v;
 
-    f->conf = conf_for("");
-    f->store = mr_store_new(f->conf, f->lru);
-    other = mr_store_new(f->conf, f->lru);
-    assert_non_null(f->store);
+    f->t.conf = conf_for("");
+    f->t.store = mr_store_new(f->t.conf, f->t.lru);
+    other = mr_store_new(f->t.conf, f->t.lru);
+    assert_non_null(f->t.store);
     assert_non_null(other);
 
-    assert_int_equal(mr_store_lock(f->store, "lock:p", 5000, &a), MR_OK);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:p", 5000, &a), MR_OK);
     assert_true(all_hex(a.owner, MR_STORE_LOCK_OWNER_HEX));
     assert_int_equal(mr_store_lock(other, "lock:p", 5000, &b), MR_EBUSY);
-    assert_int_equal(mr_store_get(other, &f->arena, "lock:p", &v), MR_OK);  /* waiters see it */
+    assert_int_equal(mr_store_get(other, &f->t.arena, "lock:p", &v), MR_OK);  /* waiters see it */
     assert_string_equal(v.p, a.owner);
     forged = a;
     forged.owner[0] = forged.owner[0] == 'a' ? 'b' : 'a';
     assert_int_equal(mr_store_unlock(other, &forged), MR_EBUSY);
-    assert_int_equal(mr_store_get(other, &f->arena, "lock:p", &v), MR_OK);
-    assert_int_equal(mr_store_unlock(f->store, &a), MR_OK);
-    assert_int_equal(mr_store_get(other, &f->arena, "lock:p", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_get(other, &f->t.arena, "lock:p", &v), MR_OK);
+    assert_int_equal(mr_store_unlock(f->t.store, &a), MR_OK);
+    assert_int_equal(mr_store_get(other, &f->t.arena, "lock:p", &v), MR_ENOTFOUND);
 
     /* Lapsed, taken by another thread, released late by the first. */
-    assert_int_equal(mr_store_lock(f->store, "lock:p", 50, &a), MR_OK);
-    for (int i = 0; i < 500 && mr_store_get(other, &f->arena, "lock:p", &v) == MR_OK; i++)
+    assert_int_equal(mr_store_lock(f->t.store, "lock:p", 50, &a), MR_OK);
+    for (int i = 0; i < 500 && mr_store_get(other, &f->t.arena, "lock:p", &v) == MR_OK; i++)
         test_sleep_ms(10);
     assert_int_equal(mr_store_lock(other, "lock:p", 5000, &b), MR_OK);
-    assert_int_equal(mr_store_unlock(f->store, &a), MR_EBUSY);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "lock:p", &v), MR_OK);
+    assert_int_equal(mr_store_unlock(f->t.store, &a), MR_EBUSY);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "lock:p", &v), MR_OK);
     assert_string_equal(v.p, b.owner);
     assert_int_equal(mr_store_unlock(other, &b), MR_OK);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "lock:p", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "lock:p", &v), MR_ENOTFOUND);
     mr_store_free(other);
 }
 
@@ -420,22 +378,22 @@ static void test_hash(void **state)
     };
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_batch(f->store, incr, 4), MR_OK);
+    assert_int_equal(mr_store_batch(f->t.store, incr, 4), MR_OK);
     assert_string_equal(raw(f, "HGET %s %s", "mr:stats:x", "a"), "5");
     assert_string_equal(raw(f, "HGET %s %s", "mr:stats:x", "b"), "5");
     assert_string_equal(raw(f, "HGET %s %s", "mr:stats:y", "a"), "-4");
-    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:x", "a", &v), MR_OK);
+    assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "stats:x", "a", &v), MR_OK);
     assert_string_equal(v.p, "5");
-    assert_int_equal(mr_store_batch(f->store, incr, 1), MR_OK);
-    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:x", "a", &v), MR_OK);
+    assert_int_equal(mr_store_batch(f->t.store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "stats:x", "a", &v), MR_OK);
     assert_string_equal(v.p, "7");
-    assert_int_equal(mr_store_batch(f->store, incr, 0), MR_OK);
+    assert_int_equal(mr_store_batch(f->t.store, incr, 0), MR_OK);
 
     raw(f, "HSET %s name %s", "mr:settings", "value with spaces");
-    assert_int_equal(mr_store_hget(f->store, &f->arena, "settings", "name", &v), MR_OK);
+    assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "settings", "name", &v), MR_OK);
     assert_string_equal(v.p, "value with spaces");
-    assert_int_equal(mr_store_hget(f->store, &f->arena, "settings", "nope", &v), MR_ENOTFOUND);
-    assert_int_equal(mr_store_hget(f->store, &f->arena, "nohash", "a", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "settings", "nope", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "nohash", "a", &v), MR_ENOTFOUND);
 }
 
 /* HINCRBY and SADD in one pipeline; SMEMBERS; HGETALL of many keys. */
@@ -456,12 +414,12 @@ static void test_batch_and_sets(void **state)
     bool seen_b = false, seen_c = false;
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_batch(f->store, ops, 6), MR_OK);
+    assert_int_equal(mr_store_batch(f->t.store, ops, 6), MR_OK);
     assert_string_equal(raw(f, "HGET %s %s", "mr:stats:b", "bytes"), "5");
     assert_string_equal(raw(f, "SCARD %s", "mr:stats:index", NULL), "2");
-    assert_int_equal(mr_store_batch(f->store, ops, 0), MR_OK);
+    assert_int_equal(mr_store_batch(f->t.store, ops, 0), MR_OK);
 
-    assert_int_equal(mr_store_smembers(f->store, &f->arena, "stats:index", 10, &members, &n),
+    assert_int_equal(mr_store_smembers(f->t.store, &f->t.arena, "stats:index", 10, &members, &n),
                      MR_OK);
     assert_int_equal(n, 2);
     assert_null(members[2]);
@@ -470,19 +428,19 @@ static void test_batch_and_sets(void **state)
         seen_c |= !strcmp(members[i], "c");
     }
     assert_true(seen_b && seen_c);
-    assert_int_equal(mr_store_smembers(f->store, &f->arena, "stats:index", 1, &members, &n),
+    assert_int_equal(mr_store_smembers(f->t.store, &f->t.arena, "stats:index", 1, &members, &n),
                      MR_OK);
     assert_int_equal(n, 1);
     assert_null(members[1]);
-    assert_int_equal(mr_store_smembers(f->store, &f->arena, "stats:none", 10, &members, &n),
+    assert_int_equal(mr_store_smembers(f->t.store, &f->t.arena, "stats:none", 10, &members, &n),
                      MR_OK);
     assert_int_equal(n, 0);
     assert_null(members[0]);
     raw(f, "SET %s %s", "mr:plain", "x");
-    assert_int_equal(mr_store_smembers(f->store, &f->arena, "plain", 10, &members, &n),
+    assert_int_equal(mr_store_smembers(f->t.store, &f->t.arena, "plain", 10, &members, &n),
                      MR_EINTERNAL);
 
-    assert_int_equal(mr_store_hgetall_many(f->store, &f->arena, keys, 2, &all), MR_OK);
+    assert_int_equal(mr_store_hgetall_many(f->t.store, &f->t.arena, keys, 2, &all), MR_OK);
     assert_non_null(all[0]);
     n = 0;
     for (char **kv = all[0]; *kv; kv += 2) {
@@ -500,7 +458,7 @@ static void test_batch_and_sets(void **state)
     assert_null(all[1][0]);
     assert_null(all[2]);
     /* The connection is still in step after the pipelines. */
-    assert_int_equal(mr_store_set(f->store, "after-pipe", "1", 1, 0), MR_OK);
+    assert_int_equal(mr_store_set(f->t.store, "after-pipe", "1", 1, 0), MR_OK);
     assert_string_equal(raw(f, "GET %s", "mr:after-pipe", NULL), "1");
 }
 
@@ -511,16 +469,16 @@ static void test_sismember(void **state)
 
     NEED_REDIS(f);
     raw(f, "SADD %s %s", "mr:room:r1:members", "alice");
-    assert_int_equal(mr_store_sismember(f->store, "room:r1:members", "alice", &in), MR_OK);
+    assert_int_equal(mr_store_sismember(f->t.store, "room:r1:members", "alice", &in), MR_OK);
     assert_true(in);
-    assert_int_equal(mr_store_sismember(f->store, "room:r1:members", "bob", &in), MR_OK);
+    assert_int_equal(mr_store_sismember(f->t.store, "room:r1:members", "bob", &in), MR_OK);
     assert_false(in);
     in = true;
-    assert_int_equal(mr_store_sismember(f->store, "room:none:members", "alice", &in), MR_OK);
+    assert_int_equal(mr_store_sismember(f->t.store, "room:none:members", "alice", &in), MR_OK);
     assert_false(in);
     /* Not a set: an error reply, not "no". */
     raw(f, "SET %s %s", "mr:str", "x");
-    assert_int_equal(mr_store_sismember(f->store, "str", "x", &in), MR_EINTERNAL);
+    assert_int_equal(mr_store_sismember(f->t.store, "str", "x", &in), MR_EINTERNAL);
 }
 
 /* Redis goes away: every call works on the fallback; it comes back: the
@@ -533,60 +491,60 @@ static void test_failover_and_back(void **state)
     bool in;
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_set(f->store, "before", "1", 1, 0), MR_OK);
-    assert_true(mr_store_redis_up(f->store));
+    assert_int_equal(mr_store_set(f->t.store, "before", "1", 1, 0), MR_OK);
+    assert_true(mr_store_redis_up(f->t.store));
 
-    redisFree(f->raw);
-    f->raw = NULL;
-    test_redis_stop(&f->redis);
+    redisFree(f->t.raw);
+    f->t.raw = NULL;
+    test_redis_stop(&f->t.redis);
 
     /* The first call finds the connection dead and falls back. */
-    assert_int_equal(mr_store_set(f->store, "after", "x", 1, 0), MR_OK);
-    assert_false(mr_store_redis_up(f->store));
-    assert_string_not_equal(mr_store_last_error(f->store), "");
-    assert_int_equal(mr_store_get(f->store, &f->arena, "after", &v), MR_OK);
+    assert_int_equal(mr_store_set(f->t.store, "after", "x", 1, 0), MR_OK);
+    assert_false(mr_store_redis_up(f->t.store));
+    assert_string_not_equal(mr_store_last_error(f->t.store), "");
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "after", &v), MR_OK);
     assert_string_equal(v.p, "x");
-    assert_int_equal(mr_store_get(f->store, &f->arena, "absent", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "absent", &v), MR_ENOTFOUND);
 
-    assert_int_equal(mr_store_set_nx(f->store, "lock:b", "1", 1, 5000), MR_OK);
-    assert_int_equal(mr_store_set_nx(f->store, "lock:b", "2", 1, 5000), MR_EBUSY);
-    assert_int_equal(mr_store_del(f->store, "lock:b"), MR_OK);
-    assert_int_equal(mr_store_set_nx(f->store, "lock:b", "3", 1, 5000), MR_OK);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "lock:b", &v), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->t.store, "lock:b", "1", 1, 5000), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->t.store, "lock:b", "2", 1, 5000), MR_EBUSY);
+    assert_int_equal(mr_store_del(f->t.store, "lock:b"), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->t.store, "lock:b", "3", 1, 5000), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "lock:b", &v), MR_OK);
     assert_string_equal(v.p, "3");
 
     /* TTLs hold in the fallback too. */
-    assert_int_equal(mr_store_set(f->store, "fb-short", "x", 1, 300), MR_OK);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "fb-short", &v), MR_OK);
+    assert_int_equal(mr_store_set(f->t.store, "fb-short", "x", 1, 300), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "fb-short", &v), MR_OK);
 
     /* Counters are kept in-process. */
-    assert_int_equal(mr_store_batch(f->store, incr, 1), MR_OK);
-    assert_int_equal(mr_store_batch(f->store, incr, 1), MR_OK);
-    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:z", "n", &v), MR_OK);
+    assert_int_equal(mr_store_batch(f->t.store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_batch(f->t.store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "stats:z", "n", &v), MR_OK);
     assert_string_equal(v.p, "4");
 
     /* Sessions and rooms need Redis; so does the health check. */
-    assert_int_equal(mr_store_sismember(f->store, "room:r1:members", "alice", &in),
+    assert_int_equal(mr_store_sismember(f->t.store, "room:r1:members", "alice", &in),
                      MR_EUNAVAILABLE);
-    assert_int_equal(mr_store_ping(f->store), MR_EUNAVAILABLE);
-    assert_false(mr_store_redis_up(f->store));
+    assert_int_equal(mr_store_ping(f->t.store), MR_EUNAVAILABLE);
+    assert_false(mr_store_redis_up(f->t.store));
 
     test_sleep_ms(800);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "fb-short", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "fb-short", &v), MR_ENOTFOUND);
 
     /* Back on the same socket: after retry_ms the next call reconnects. */
-    assert_int_equal(test_redis_start(&f->redis), 0);
-    f->raw = test_redis_connect(&f->redis);
-    assert_non_null(f->raw);
+    assert_int_equal(test_redis_start(&f->t.redis), 0);
+    f->t.raw = test_redis_connect(&f->t.redis);
+    assert_non_null(f->t.raw);
     test_sleep_ms(300);
-    assert_int_equal(mr_store_set(f->store, "back", "yes", 3, 0), MR_OK);
-    assert_true(mr_store_redis_up(f->store));
+    assert_int_equal(mr_store_set(f->t.store, "back", "yes", 3, 0), MR_OK);
+    assert_true(mr_store_redis_up(f->t.store));
     assert_string_equal(raw(f, "GET %s", "mr:back", NULL), "yes");
-    assert_string_equal(mr_store_last_error(f->store), "");
-    assert_int_equal(mr_store_ping(f->store), MR_OK);
+    assert_string_equal(mr_store_last_error(f->t.store), "");
+    assert_int_equal(mr_store_ping(f->t.store), MR_OK);
     in = false;
     raw(f, "SADD %s %s", "mr:room:r2:members", "carol");
-    assert_int_equal(mr_store_sismember(f->store, "room:r2:members", "carol", &in), MR_OK);
+    assert_int_equal(mr_store_sismember(f->t.store, "room:r2:members", "carol", &in), MR_OK);
     assert_true(in);
 }
 
@@ -596,14 +554,14 @@ static void test_ping_reconnects_at_once(void **state)
     struct fx *f = *state;
 
     NEED_REDIS(f);
-    redisFree(f->raw);
-    f->raw = NULL;
-    assert_int_equal(mr_store_ping(f->store), MR_OK);
-    test_redis_stop(&f->redis);
-    assert_int_equal(mr_store_ping(f->store), MR_EUNAVAILABLE);
-    assert_int_equal(test_redis_start(&f->redis), 0);
-    assert_int_equal(mr_store_ping(f->store), MR_OK);
-    assert_true(mr_store_redis_up(f->store));
+    redisFree(f->t.raw);
+    f->t.raw = NULL;
+    assert_int_equal(mr_store_ping(f->t.store), MR_OK);
+    test_redis_stop(&f->t.redis);
+    assert_int_equal(mr_store_ping(f->t.store), MR_EUNAVAILABLE);
+    assert_int_equal(test_redis_start(&f->t.redis), 0);
+    assert_int_equal(mr_store_ping(f->t.store), MR_OK);
+    assert_true(mr_store_redis_up(f->t.store));
 }
 
 /* Redis restarted while this store was idle: its connection is dead but
@@ -614,13 +572,13 @@ static void test_ping_after_an_unnoticed_restart(void **state)
     struct fx *f = *state;
 
     NEED_REDIS(f);
-    redisFree(f->raw);
-    f->raw = NULL;
-    assert_int_equal(mr_store_ping(f->store), MR_OK);
-    test_redis_stop(&f->redis);
-    assert_int_equal(test_redis_start(&f->redis), 0);
-    assert_int_equal(mr_store_ping(f->store), MR_OK);
-    assert_true(mr_store_redis_up(f->store));
+    redisFree(f->t.raw);
+    f->t.raw = NULL;
+    assert_int_equal(mr_store_ping(f->t.store), MR_OK);
+    test_redis_stop(&f->t.redis);
+    assert_int_equal(test_redis_start(&f->t.redis), 0);
+    assert_int_equal(mr_store_ping(f->t.store), MR_OK);
+    assert_true(mr_store_redis_up(f->t.store));
 }
 
 /* The pipelined HINCRBY finds Redis gone: the counts go in-process. */
@@ -633,15 +591,15 @@ static void test_batch_when_redis_dies(void **state)
     struct mr_str v;
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_ping(f->store), MR_OK);
-    redisFree(f->raw);
-    f->raw = NULL;
-    test_redis_stop(&f->redis);
-    assert_int_equal(mr_store_batch(f->store, incr, 2), MR_OK);
-    assert_false(mr_store_redis_up(f->store));
-    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:d", "n", &v), MR_OK);
+    assert_int_equal(mr_store_ping(f->t.store), MR_OK);
+    redisFree(f->t.raw);
+    f->t.raw = NULL;
+    test_redis_stop(&f->t.redis);
+    assert_int_equal(mr_store_batch(f->t.store, incr, 2), MR_OK);
+    assert_false(mr_store_redis_up(f->t.store));
+    assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "stats:d", "n", &v), MR_OK);
     assert_string_equal(v.p, "3");
-    assert_readable_error(f->store);
+    assert_readable_error(f->t.store);
 }
 
 /* The connection dies under a plain command: the reason is kept. */
@@ -650,13 +608,13 @@ static void test_last_error_after_loss(void **state)
     struct fx *f = *state;
 
     NEED_REDIS(f);
-    assert_int_equal(mr_store_ping(f->store), MR_OK);
-    redisFree(f->raw);
-    f->raw = NULL;
-    test_redis_stop(&f->redis);
-    assert_int_equal(mr_store_set(f->store, "k", "v", 1, 0), MR_OK);
-    assert_false(mr_store_redis_up(f->store));
-    assert_readable_error(f->store);
+    assert_int_equal(mr_store_ping(f->t.store), MR_OK);
+    redisFree(f->t.raw);
+    f->t.raw = NULL;
+    test_redis_stop(&f->t.redis);
+    assert_int_equal(mr_store_set(f->t.store, "k", "v", 1, 0), MR_OK);
+    assert_false(mr_store_redis_up(f->t.store));
+    assert_readable_error(f->t.store);
 }
 
 /* "redis": "": the fallback only, no connection attempts. */
@@ -667,25 +625,25 @@ static void test_fallback_only(void **state)
     struct mr_str v;
     bool in;
 
-    f->conf = conf_for("");
-    f->store = mr_store_new(f->conf, f->lru);
-    assert_non_null(f->store);
+    f->t.conf = conf_for("");
+    f->t.store = mr_store_new(f->t.conf, f->t.lru);
+    assert_non_null(f->t.store);
 
-    assert_int_equal(mr_store_set(f->store, "a", "1", 1, 0), MR_OK);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "a", &v), MR_OK);
+    assert_int_equal(mr_store_set(f->t.store, "a", "1", 1, 0), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "a", &v), MR_OK);
     assert_string_equal(v.p, "1");
-    assert_int_equal(mr_store_set_nx(f->store, "a", "2", 1, 0), MR_EBUSY);
-    assert_int_equal(mr_store_set_nx(f->store, "b", "2", 1, 0), MR_OK);
-    assert_int_equal(mr_store_del(f->store, "a"), MR_OK);
-    assert_int_equal(mr_store_get(f->store, &f->arena, "a", &v), MR_ENOTFOUND);
-    assert_int_equal(mr_store_batch(f->store, incr, 1), MR_OK);
-    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:q", "n", &v), MR_OK);
+    assert_int_equal(mr_store_set_nx(f->t.store, "a", "2", 1, 0), MR_EBUSY);
+    assert_int_equal(mr_store_set_nx(f->t.store, "b", "2", 1, 0), MR_OK);
+    assert_int_equal(mr_store_del(f->t.store, "a"), MR_OK);
+    assert_int_equal(mr_store_get(f->t.store, &f->t.arena, "a", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_batch(f->t.store, incr, 1), MR_OK);
+    assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "stats:q", "n", &v), MR_OK);
     assert_string_equal(v.p, "7");
-    assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:q", "m", &v), MR_ENOTFOUND);
-    assert_int_equal(mr_store_sismember(f->store, "room:r:members", "u", &in), MR_EUNAVAILABLE);
-    assert_int_equal(mr_store_ping(f->store), MR_EUNAVAILABLE);
-    assert_false(mr_store_redis_up(f->store));
-    assert_non_null(strstr(mr_store_last_error(f->store), "no redis"));
+    assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "stats:q", "m", &v), MR_ENOTFOUND);
+    assert_int_equal(mr_store_sismember(f->t.store, "room:r:members", "u", &in), MR_EUNAVAILABLE);
+    assert_int_equal(mr_store_ping(f->t.store), MR_EUNAVAILABLE);
+    assert_false(mr_store_redis_up(f->t.store));
+    assert_non_null(strstr(mr_store_last_error(f->t.store), "no redis"));
 
     /* Batches: counters in-process, set members dropped; reads of sets
      * and hashes need Redis. */
@@ -697,20 +655,20 @@ static void test_fallback_only(void **state)
         const char *const keys[] = { "stats:q" };
         char **members, ***all;
         size_t n;
-        assert_int_equal(mr_store_batch(f->store, ops, 2), MR_OK);
-        assert_int_equal(mr_store_hget(f->store, &f->arena, "stats:q", "n", &v), MR_OK);
+        assert_int_equal(mr_store_batch(f->t.store, ops, 2), MR_OK);
+        assert_int_equal(mr_store_hget(f->t.store, &f->t.arena, "stats:q", "n", &v), MR_OK);
         assert_string_equal(v.p, "10");
-        assert_int_equal(mr_store_smembers(f->store, &f->arena, "stats:index", 10, &members, &n),
+        assert_int_equal(mr_store_smembers(f->t.store, &f->t.arena, "stats:index", 10, &members, &n),
                          MR_EUNAVAILABLE);
-        assert_int_equal(mr_store_hgetall_many(f->store, &f->arena, keys, 1, &all),
+        assert_int_equal(mr_store_hgetall_many(f->t.store, &f->t.arena, keys, 1, &all),
                          MR_EUNAVAILABLE);
     }
 
     /* The fallback is the process's: another thread's store sees it. */
     {
-        struct mr_store *other = mr_store_new(f->conf, f->lru);
+        struct mr_store *other = mr_store_new(f->t.conf, f->t.lru);
         assert_non_null(other);
-        assert_int_equal(mr_store_get(other, &f->arena, "b", &v), MR_OK);
+        assert_int_equal(mr_store_get(other, &f->t.arena, "b", &v), MR_OK);
         assert_string_equal(v.p, "2");
         mr_store_free(other);
     }
@@ -733,12 +691,12 @@ static void test_tcp(void **state)
     assert_int_equal(test_redis_start(&tcp), 0);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", tcp.port);
     c = conf_for(addr);
-    s = mr_store_new(c, f->lru);
+    s = mr_store_new(c, f->t.lru);
     assert_non_null(s);
     assert_int_equal(mr_store_ping(s), MR_OK);
     assert_true(mr_store_redis_up(s));
     assert_int_equal(mr_store_set(s, "tcp-key", "over tcp", 8, 0), MR_OK);
-    assert_int_equal(mr_store_get(s, &f->arena, "tcp-key", &v), MR_OK);
+    assert_int_equal(mr_store_get(s, &f->t.arena, "tcp-key", &v), MR_OK);
     assert_string_equal(v.p, "over tcp");
     mr_store_free(s);
     mr_conf_free(c);
@@ -757,7 +715,7 @@ static void test_nothing_listening(void **state)
 
     for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
         struct mr_conf *c = conf_for(addrs[i]);
-        struct mr_store *s = mr_store_new(c, f->lru);
+        struct mr_store *s = mr_store_new(c, f->t.lru);
         struct mr_str v;
         bool in;
         char key[32];
@@ -767,7 +725,7 @@ static void test_nothing_listening(void **state)
         assert_int_equal(mr_store_set(s, key, "v", 1, 0), MR_OK);
         assert_false(mr_store_redis_up(s));
         assert_string_not_equal(mr_store_last_error(s), "");
-        assert_int_equal(mr_store_get(s, &f->arena, key, &v), MR_OK);
+        assert_int_equal(mr_store_get(s, &f->t.arena, key, &v), MR_OK);
         assert_string_equal(v.p, "v");
         assert_int_equal(mr_store_set_nx(s, key, "w", 1, 0), MR_EBUSY);
         assert_int_equal(mr_store_sismember(s, "room:r:members", "u", &in), MR_EUNAVAILABLE);
@@ -775,6 +733,146 @@ static void test_nothing_listening(void **state)
         mr_store_free(s);
         mr_conf_free(c);
     }
+}
+
+/* --- mr_store_lock_or_wait ------------------------------------------ */
+
+/* The holder is played by the waiter's ready() itself, at a set turn, so
+ * the tests need neither threads nor sleeps. */
+struct holder {
+    struct fx *f;
+    struct mr_store_lock lk;    /* the other request's lock */
+    int turns;                  /* ready() calls so far */
+    int finish_at;              /* the turn it finishes at (0: never) */
+    bool with_result;           /* it leaves "res:k" when it finishes */
+    int rc;                     /* what ready() says when not MR_ENOTFOUND */
+    int give_up_at;             /* give_up() is true from that call on */
+    int give_ups;
+};
+
+static int holder_ready(void *arg)
+{
+    struct holder *h = arg;
+    struct mr_str v;
+
+    h->turns++;
+    if (h->rc)
+        return h->rc;
+    if (h->turns == h->finish_at) {
+        if (h->with_result)
+            assert_int_equal(mr_store_set(h->f->t.store, "res:k", "done", 4, 5000), MR_OK);
+        assert_int_equal(mr_store_unlock(h->f->t.store, &h->lk), MR_OK);
+    }
+    return mr_store_get(h->f->t.store, &h->f->t.arena, "res:k", &v) == MR_OK ? MR_OK : MR_ENOTFOUND;
+}
+
+static bool holder_give_up(void *arg)
+{
+    struct holder *h = arg;
+    return h->give_up_at && ++h->give_ups >= h->give_up_at;
+}
+
+static struct mr_store_wait holder_wait(struct holder *h, long wait_ms)
+{
+    return (struct mr_store_wait){ .wait_ms = wait_ms, .pause_us = 100, .max_pause_us = 2000,
+                                   .ready = holder_ready, .give_up = holder_give_up, .arg = h };
+}
+
+/* A free lock is taken at once, and nothing is waited for. */
+static void test_lock_or_wait_free(void **state)
+{
+    struct fx *f = *state;
+    struct holder h = { .f = f };
+    struct mr_store_wait w = holder_wait(&h, 10000);
+    struct mr_store_lock l;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_OK);
+    assert_true(l.held);
+    assert_int_equal(h.turns, 0);
+    assert_string_equal(raw(f, "GET %s", "mr:lock:w", NULL), l.owner);
+    assert_int_equal(mr_store_unlock(f->t.store, &l), MR_OK);
+    /* A key too long for a lock is said so, not waited on. */
+    {
+        char longkey[MR_STORE_KEY_MAX + 10];
+        memset(longkey, 'k', sizeof(longkey) - 1);
+        longkey[sizeof(longkey) - 1] = '\0';
+        assert_int_equal(mr_store_lock_or_wait(f->t.store, longkey, 5000, &w, &l), MR_ETOOBIG);
+        assert_false(l.held);
+    }
+}
+
+/* The holder finishes with a result: the waiter gets it, without the lock. */
+static void test_lock_or_wait_result(void **state)
+{
+    struct fx *f = *state;
+    struct holder h = { .f = f, .finish_at = 3, .with_result = true };
+    struct mr_store_wait w = holder_wait(&h, 60000);
+    struct mr_store_lock l;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:w", 60000, &h.lk), MR_OK);
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_OK);
+    assert_false(l.held);
+    assert_int_equal(h.turns, 3);
+    assert_string_equal(raw(f, "EXISTS %s", "mr:lock:w", NULL), "0");
+    assert_int_equal(mr_store_unlock(f->t.store, &l), MR_OK);
+}
+
+/* The holder lets go without a result: the waiter takes the lock (and the
+ * work) instead of waiting on, or working unlocked. */
+static void test_lock_or_wait_handover(void **state)
+{
+    struct fx *f = *state;
+    struct holder h = { .f = f, .finish_at = 2 };
+    struct mr_store_wait w = holder_wait(&h, 60000);
+    struct mr_store_lock l;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:w", 60000, &h.lk), MR_OK);
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_OK);
+    assert_true(l.held);
+    assert_int_equal(h.turns, 2);
+    assert_string_equal(raw(f, "GET %s", "mr:lock:w", NULL), l.owner);
+    assert_int_equal(mr_store_unlock(f->t.store, &l), MR_OK);
+}
+
+/* A holder that never finishes: MR_EBUSY at the deadline, at once for a
+ * wait of 0, and when give_up() says so; an error from ready() ends the
+ * wait with it. */
+static void test_lock_or_wait_busy(void **state)
+{
+    struct fx *f = *state;
+    struct holder h = { .f = f };
+    struct mr_store_wait w = holder_wait(&h, 0);
+    struct mr_store_lock l;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:w", 60000, &h.lk), MR_OK);
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_EBUSY);
+    assert_false(l.held);
+    assert_int_equal(h.turns, 0);
+
+    w = holder_wait(&h, 30);
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_EBUSY);
+    assert_false(l.held);
+    assert_true(h.turns >= 1);
+
+    h.turns = 0;
+    h.give_up_at = 3;
+    w = holder_wait(&h, 60000);
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_EBUSY);
+    assert_int_equal(h.turns, 2);
+
+    h.turns = 0;
+    h.give_up_at = 0;
+    h.rc = MR_EUPSTREAM;
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_EUPSTREAM);
+    assert_int_equal(h.turns, 1);
+    assert_false(l.held);
+    /* The holder's lock is still the holder's. */
+    assert_string_equal(raw(f, "GET %s", "mr:lock:w", NULL), h.lk.owner);
+    assert_int_equal(mr_store_unlock(f->t.store, &h.lk), MR_OK);
 }
 
 int main(void)
@@ -787,6 +885,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_ttl, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_lock_across_failover, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_lock_fallback, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_or_wait_free, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_or_wait_result, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_or_wait_handover, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_or_wait_busy, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_hash, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_batch_and_sets, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_sismember, setup_redis, teardown),

@@ -2,6 +2,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -252,6 +253,91 @@ static void test_unescape_bounds(void **state)
     assert_int_equal(mr_str_unescape((struct mr_str){ "a\0b", 3 }, dst, 16, false), -1);
 }
 
+/* Every byte against RFC 9110's tchar list, spelled out here apart from
+ * the code's own. */
+static void test_http_tchar(void **state)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+                                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        bool want = c && memchr(tchar, c, sizeof(tchar) - 1);
+        if (mr_http_tchar((unsigned char)c) != want)
+            fail_msg("tchar 0x%02x: got %d", c, !want);
+    }
+}
+
+static void test_http_token(void **state)
+{
+    (void)state;
+    assert_true(mr_http_token("GET", 3));
+    assert_true(mr_http_token("X-Forwarded-For", 15));
+    assert_true(mr_http_token("a!#$%&'*+-.^_`|~z", 17));
+    assert_true(mr_http_token("GET /", 3));     /* only len bytes count */
+    assert_false(mr_http_token("", 0));
+    assert_false(mr_http_token(NULL, 0));
+    assert_false(mr_http_token("GET /", 5));
+    assert_false(mr_http_token("X-Foo:", 6));
+    assert_false(mr_http_token("a\tb", 3));
+    assert_false(mr_http_token("a\0b", 3));     /* a NUL inside */
+    assert_false(mr_http_token("a\x7f", 2));
+    assert_false(mr_http_token("caf\xc3\xa9", 5));
+    assert_false(mr_http_token("a\"b", 3));
+    assert_false(mr_http_token("(a)", 3));
+    assert_int_equal(mr_http_token_span("text/html", 9), 4);
+    assert_int_equal(mr_http_token_span("charset=utf-8", 13), 7);
+    assert_int_equal(mr_http_token_span("abc", 3), 3);
+    assert_int_equal(mr_http_token_span(";", 1), 0);
+    assert_int_equal(mr_http_token_span(NULL, 0), 0);
+}
+
+static void test_ctl_bytes(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        assert_int_equal(mr_is_ctl((unsigned char)c), c <= 0x1f || c == 0x7f);
+        assert_int_equal(mr_is_vchar((unsigned char)c), c >= '!' && c <= '~');
+    }
+}
+
+/* Every byte at every position of strings of 1 to 40 bytes (the check
+ * reads eight bytes at a time, the tail as the last eight): a control byte
+ * is found, nothing else is, and nothing past the end counts. */
+static void test_has_ctl(void **state)
+{
+    char s[40];
+    (void)state;
+
+    assert_false(mr_str_has_ctl("", 0));
+    assert_false(mr_str_has_ctl(NULL, 0));
+    assert_false(mr_str_has_ctl_but_tab(NULL, 0));
+    for (size_t n = 1; n <= sizeof(s); n++) {
+        memset(s, 'a', sizeof(s));
+        assert_false(mr_str_has_ctl(s, n));
+        for (int c = 0; c < 256; c++) {
+            bool ctl = c < 0x20 || c == 0x7f;
+            for (size_t pos = 0; pos < n; pos++) {
+                s[pos] = (char)c;
+                if (mr_str_has_ctl(s, n) != ctl)
+                    fail_msg("has_ctl: byte 0x%02x at %zu of %zu", c, pos, n);
+                if (mr_str_has_ctl_but_tab(s, n) != (ctl && c != '\t'))
+                    fail_msg("has_ctl_but_tab: byte 0x%02x at %zu of %zu", c, pos, n);
+                s[pos] = 'a';
+            }
+            if (n < sizeof(s)) {
+                s[n] = (char)c;
+                assert_false(mr_str_has_ctl(s, n));
+                assert_false(mr_str_has_ctl_but_tab(s, n));
+                s[n] = 'a';
+            }
+        }
+    }
+    assert_true(mr_str_has_ctl("a\tb", 3));
+    assert_false(mr_str_has_ctl_but_tab("a\tb", 3));
+    assert_true(mr_str_has_ctl_but_tab("a\tb\r\n", 5));
+    assert_false(mr_str_has_ctl("caf\xc3\xa9 ~", 7));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +347,10 @@ int main(void)
         cmocka_unit_test(test_to_long),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_unescape_bounds),
+        cmocka_unit_test(test_http_tchar),
+        cmocka_unit_test(test_http_token),
+        cmocka_unit_test(test_ctl_bytes),
+        cmocka_unit_test(test_has_ctl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
