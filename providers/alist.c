@@ -27,14 +27,15 @@
 
 #include <json-c/json.h>
 
-#include "core/buf.h"
-#include "core/error.h"
-#include "format/expiry.h"
-#include "core/json.h"
-#include "core/log.h"
 #include "app/media.h"
 #include "app/provider.h"
 #include "app/server.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "format/expiry.h"
 #include "net/upstream.h"
 
 #define ALIST_MAX_PATH        4096        /* source.path */
@@ -112,10 +113,7 @@ static bool in_table(const char *s, const char *const *t, size_t n)
 /* Any byte below 0x20, or DEL. */
 static bool has_ctl(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
+    return mr_str_has_ctl(s, strlen(s));
 }
 
 static bool http_url(const char *s)
@@ -232,7 +230,7 @@ static void clean_msg(const char *m, char *out, size_t outlen)
 {
     size_t k = 0;
     for (; m && *m && k + 1 < outlen && k < ALIST_MAX_MSG; m++)
-        out[k++] = ((unsigned char)*m < 0x20 || *m == 0x7f) ? '?' : *m;
+        out[k++] = mr_is_ctl((unsigned char)*m) ? '?' : *m;
     out[k] = '\0';
 }
 

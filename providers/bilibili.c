@@ -45,16 +45,17 @@
 
 #include <json-c/json.h>
 
+#include "app/media.h"
+#include "app/provider.h"
+#include "app/server.h"
 #include "core/buf.h"
 #include "core/error.h"
-#include "format/expiry.h"
 #include "core/json.h"
 #include "core/limits.h"
 #include "core/log.h"
-#include "app/media.h"
+#include "core/str.h"
+#include "format/expiry.h"
 #include "format/mpd_build.h"
-#include "app/provider.h"
-#include "app/server.h"
 #include "net/upstream.h"
 
 #define BILI_REFERER        "https://www.bilibili.com"
@@ -113,10 +114,7 @@ static bool url_ok(const char *s)
     n = strlen(s);
     if (n > MR_URL_MAX)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
-            return false;
-    return true;
+    return !mr_str_has_ctl(s, n) && !memchr(s, ' ', n);
 }
 
 /* "BV" and 10 letters or digits. */
@@ -138,7 +136,7 @@ static bool field_ok(const char *s)
     if (!n || n > MR_MPD_BUILD_MAX_FIELD)
         return false;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+        if (!mr_is_vchar((unsigned char)s[i]))
             return false;
     return true;
 }
@@ -331,9 +329,8 @@ static int api_init(struct mr_ctx *ctx, const struct mr_media *media, struct api
     api->hv[api->nh++] = (struct mr_header){ "User-Agent", ctx->conf->upstream.user_agent };
     if (cookie && *cookie) {
         size_t cn = strlen(cookie);
-        for (size_t i = 0; i < cn; i++)
-            if ((unsigned char)cookie[i] < 0x20 || cookie[i] == 0x7f)
-                cn = 0;
+        if (mr_str_has_ctl(cookie, cn))
+            cn = 0;
         if (!cn || cn > BILI_MAX_COOKIE) {
             mr_error("providers.bilibili.cookie holds control bytes or is too long: not sent");
         } else {

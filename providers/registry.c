@@ -12,10 +12,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/error.h"
-#include "core/log.h"
 #include "app/media.h"
 #include "app/server.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/str.h"
 
 #define PROVIDERS(X) \
     X(direct) \
@@ -65,7 +66,7 @@ int mr_fail(struct mr_ctx *ctx, const char *media_id, int rc, const char *fmt, .
     /* The message may quote an upstream: no control bytes reach a log line
      * or an answer. */
     for (unsigned char *p = (unsigned char *)ctx->why; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
+        if (mr_is_ctl(*p))
             *p = '?';
     mr_warn("media %s: %s", media_id ? media_id : "-", ctx->why);
     return rc;

@@ -42,14 +42,15 @@
 
 #include <json-c/json.h>
 
+#include "app/media.h"
+#include "app/provider.h"
+#include "app/server.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/header.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "app/media.h"
-#include "app/provider.h"
-#include "app/server.h"
+#include "core/str.h"
 #include "net/upstream.h"
 
 #define MAX_TITLE 1024
@@ -89,13 +90,12 @@ static bool ytdlp_is_direct(const struct mr_conf *c)
 
 /* --- small checks ------------------------------------------------------------ */
 
+/* At most max bytes, none a control byte or a space. */
 static bool no_ctl(const char *s, size_t max)
 {
-    size_t n = 0;
-    for (; *s; s++, n++)
-        if ((unsigned char)*s <= 0x20 || *s == 0x7f || n >= max)
-            return false;
-    return true;
+    size_t n = strnlen(s, max + 1);
+
+    return n <= max && !mr_str_has_ctl(s, n) && !memchr(s, ' ', n);
 }
 
 bool mr_ytdlp_url_ok(const char *s)
@@ -116,7 +116,7 @@ static void sanitize_line(char *dst, size_t dstlen, const char *s, size_t n)
         return;
     for (size_t i = 0; i < n && k + 1 < dstlen; i++) {
         unsigned char c = (unsigned char)s[i];
-        dst[k++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+        dst[k++] = mr_is_vchar(c) || c == ' ' ? (char)c : '?';
     }
     dst[k] = '\0';
 }

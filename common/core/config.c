@@ -26,6 +26,7 @@
 #include "core/header.h"
 #include "core/json.h"
 #include "core/limits.h"
+#include "core/str.h"
 
 #ifndef MR_SYSCONFDIR
 #define MR_SYSCONFDIR "/etc"
@@ -319,10 +320,7 @@ static void set_defaults(struct mr_conf_loader *l, const struct mr_conf_field *f
 
 static bool has_ctl(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
+    return mr_str_has_ctl(s, strlen(s));
 }
 
 bool mr_conf_id_ok(const char *s)

@@ -326,7 +326,7 @@ static void pause_us(long us)
 int mr_store_lock_or_wait(struct mr_store *s, const char *key, long ttl_ms,
                           const struct mr_store_wait *w, struct mr_store_lock *l)
 {
-    long long deadline = now_ms() + (w->wait_ms > 0 ? w->wait_ms : 0);
+    long long deadline = mr_clock_mono_ms() + (w->wait_ms > 0 ? w->wait_ms : 0);
     long pause = w->pause_us > 0 ? w->pause_us : 1000;
     int rc;
 
@@ -334,7 +334,7 @@ int mr_store_lock_or_wait(struct mr_store *s, const char *key, long ttl_ms,
         long long left;
         if ((rc = mr_store_lock(s, key, ttl_ms, l)) != MR_EBUSY)
             return rc;
-        left = deadline - now_ms();
+        left = deadline - mr_clock_mono_ms();
         if (left <= 0 || (w->give_up && w->give_up(w->arg)))
             return MR_EBUSY;
         pause_us(pause < left * 1000 ? pause : (long)(left * 1000));

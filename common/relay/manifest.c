@@ -233,15 +233,38 @@ static void pl_keys(struct mr_ctx *ctx, const struct mr_manifest *m, char **key,
     *lock = mr_arena_printf(ctx->arena, "lock:pl:%s", h);
 }
 
+/* For mr_store_lock_or_wait: the copy another request is making. */
+struct pl_wait {
+    struct mr_ctx *ctx;
+    const char *key;
+    struct cached_pl *pl;
+};
+
+static int pl_ready(void *arg)
+{
+    struct pl_wait *w = arg;
+
+    return pl_get(w->ctx, w->key, w->pl) ? MR_ENOTFOUND : MR_OK;
+}
+
+static bool client_gone(void *arg)
+{
+    struct pl_wait *w = arg;
+
+    return mr_resp_client_gone(&w->ctx->resp);
+}
+
 int mr_manifest_serve(struct mr_ctx *ctx, const struct mr_manifest *m, enum mr_outcome *out)
 {
     const struct mr_conf *c = ctx->conf;
     struct cached_pl pl;
     struct mr_buf *o;
     struct mr_store_lock lk;
+    struct mr_store_wait w;
+    struct pl_wait pw = { ctx, NULL, &pl };
     char *key, *lock;
     long fresh = 0, lock_ms = mr_store_lock_ttl(c->upstream.fetch_timeout_ms);
-    bool have, locked, dead;
+    bool have, dead;
     int rc;
 
     *out = MR_ANSWERED;
@@ -256,33 +279,23 @@ int mr_manifest_serve(struct mr_ctx *ctx, const struct mr_manifest *m, enum mr_o
     pl_keys(ctx, m, &key, &lock);
     if (!key || !lock)
         return MR_ENOMEM;
+    pw.key = key;
     have = !pl_get(ctx, key, &pl);
     if (have && mr_clock_wall_ms() < pl.fresh_until)
         return send_manifest(ctx, m, pl.p, pl.n, "HIT");
 
-    locked = mr_store_lock(ctx->store, lock, lock_ms, &lk) == MR_OK;
-    if (!locked) {
-        /* Another request is refreshing it: the copy there is, or wait
-         * for the new one. */
-        long long deadline = mr_clock_mono_ms() + lock_ms;
-        if (have)
-            return send_manifest(ctx, m, pl.p, pl.n, "STALE");
-        for (long us = 1000; mr_clock_mono_ms() < deadline && !mr_resp_client_gone(&ctx->resp);
-             us = us < PL_POLL_MAX_US ? us * 2 : PL_POLL_MAX_US) {
-            struct timespec ts = { 0, us * 1000 };
-            struct mr_str v;
-            nanosleep(&ts, NULL);
-            if (!pl_get(ctx, key, &pl))
-                return send_manifest(ctx, m, pl.p, pl.n, "WAIT");
-            if (mr_store_get(ctx->store, ctx->arena, lock, &v) == MR_ENOTFOUND) {
-                /* Done since we looked (its copy is there now), or it
-                 * failed: then ask the upstream ourselves. */
-                if (!pl_get(ctx, key, &pl))
-                    return send_manifest(ctx, m, pl.p, pl.n, "WAIT");
-                break;
-            }
-        }
-    }
+    /* Refresh it under the lock, or (another request holds it) answer
+     * the copy there is, or wait for the new one. */
+    w = (struct mr_store_wait){ .wait_ms = have ? 0 : lock_ms, .pause_us = 1000,
+                                .max_pause_us = PL_POLL_MAX_US, .ready = pl_ready,
+                                .give_up = client_gone, .arg = &pw };
+    rc = mr_store_lock_or_wait(ctx->store, lock, lock_ms, &w, &lk);
+    if (!rc && !lk.held)
+        return send_manifest(ctx, m, pl.p, pl.n, "WAIT");
+    if (rc == MR_EBUSY && have)
+        return send_manifest(ctx, m, pl.p, pl.n, "STALE");
+    /* Ours to fetch: under the lock, or without it when the wait ended
+     * (its holder took too long, the client left, Redis failed). */
     rc = fetch_rewritten(ctx, m, &o, &fresh, &dead);
     if (!rc && o && fresh > 0)
         pl_put(ctx, key, o, fresh);
