@@ -16,11 +16,11 @@
 
 #include <json-c/json.h>
 
-#include "core/config.h"
-#include "core/error.h"
 #include "app/media.h"
 #include "app/provider.h"
 #include "app/server.h"
+#include "core/config.h"
+#include "core/error.h"
 
 /* providers.channel (app/provider.h): its section of mediarelay.json. */
 struct channel_conf {

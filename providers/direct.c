@@ -4,11 +4,11 @@
 
 #include <json-c/json.h>
 
-#include "core/error.h"
-#include "core/header.h"
 #include "app/media.h"
 #include "app/provider.h"
 #include "app/server.h"
+#include "core/error.h"
+#include "core/header.h"
 #include "net/upstream.h"
 
 /* providers.direct (app/provider.h): its section of mediarelay.json. */

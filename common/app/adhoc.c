@@ -9,11 +9,11 @@
 
 #include <hiredis/hiredis.h>
 
+#include "app/server.h"
 #include "core/error.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "net/netguard.h"
-#include "app/server.h"
 #include "net/store.h"
 
 /* ---- the client ------------------------------------------------------------ */

@@ -6,10 +6,10 @@
 
 #include <openssl/crypto.h>
 
+#include "app/server.h"
 #include "core/error.h"
 #include "core/limits.h"
 #include "core/str.h"
-#include "app/server.h"
 #include "net/store.h"
 
 /* The credential of "Authorization: Bearer <token>", or NULL. */

@@ -6,12 +6,12 @@
 
 #include <json-c/json.h>
 
+#include "app/provider.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/limits.h"
 #include "core/log.h"
-#include "app/provider.h"
 #include "net/store.h"
 
 static const char *opt_string(struct json_object *o, const char *key, bool *bad)

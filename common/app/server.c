@@ -35,11 +35,11 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/json.h"
-#include "http/fcgi_io.h"
 #include "core/log.h"
 #include "core/lru.h"
-#include "net/store.h"
 #include "core/token.h"
+#include "http/fcgi_io.h"
+#include "net/store.h"
 #include "net/upstream.h"
 
 #ifndef MR_SYSCONFDIR

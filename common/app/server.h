@@ -13,9 +13,9 @@
 
 #include <time.h>
 
+#include "app/media.h"
 #include "core/arena.h"
 #include "core/config.h"
-#include "app/media.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "http/route.h"

@@ -55,8 +55,8 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
-#include "format/m3u8.h"   /* MR_TOKEN_PLAYLIST: one namespace of token kinds */
 #include "core/str.h"
+#include "format/m3u8.h"   /* MR_TOKEN_PLAYLIST: one namespace of token kinds */
 
 struct mr_token_key;
 

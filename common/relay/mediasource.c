@@ -8,14 +8,14 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "core/error.h"
-#include "core/json.h"
 #include "app/media.h"
 #include "app/provider.h"
-#include "relay/relay.h"
 #include "app/server.h"
+#include "core/error.h"
+#include "core/json.h"
 #include "net/store.h"
 #include "net/upstream.h"
+#include "relay/relay.h"
 
 const char *mr_sniff_type(const char *ct, const void *head, size_t n)
 {

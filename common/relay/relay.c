@@ -8,14 +8,14 @@
 #include <strings.h>
 #include <time.h>
 
+#include "app/server.h"
+#include "app/stats.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/header.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "http/range.h"
-#include "app/server.h"
-#include "app/stats.h"
 #include "net/upstream.h"
 
 /* What comes back from the upstream; everything else (hop-by-hop headers,

@@ -7,15 +7,15 @@
 
 #include <json-c/json.h>
 
-#include "core/clock.h"
-#include "core/error.h"
-#include "format/expiry.h"
-#include "core/json.h"
-#include "core/limits.h"
-#include "core/log.h"
 #include "app/media.h"
 #include "app/provider.h"
 #include "app/server.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "format/expiry.h"
 #include "net/store.h"
 
 /* A link is never handed out closer to its expiry than this. */

@@ -12,15 +12,15 @@
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
+#include "app/server.h"
+#include "app/stats.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "http/range.h"
-#include "relay/relay.h"
-#include "app/server.h"
-#include "app/stats.h"
 #include "net/store.h"
 #include "net/upstream.h"
+#include "relay/relay.h"
 
 /* A filler renews its lock with every append; a lock this old means the
  * filler is gone (or its upstream sent nothing for that long). */

@@ -8,16 +8,16 @@
 
 #include "app/adhoc.h"
 #include "app/auth.h"
+#include "app/media.h"
+#include "app/provider.h"
+#include "app/server.h"
+#include "app/stats.h"
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/json.h"
-#include "app/media.h"
-#include "relay/mediasource.h"
-#include "app/provider.h"
-#include "relay/resolver.h"
-#include "app/server.h"
-#include "app/stats.h"
 #include "net/store.h"
+#include "relay/mediasource.h"
+#include "relay/resolver.h"
 
 /* GET /api/stats (admin_token or metrics_token) */
 static int get_stats(struct mr_ctx *ctx)
