@@ -299,6 +299,23 @@ static long edge_seconds(const struct seg *s, long long len)
     return n;
 }
 
+/* The object's validators and its caching rule (upstream values go back
+ * only if they are well-formed). */
+static int put_validators(struct seg *s)
+{
+    struct mr_response *resp = &s->ctx->resp;
+
+    if (s->etag)
+        mr_resp_set_header(resp, "ETag", s->etag);
+    if (s->lm)
+        mr_resp_set_header(resp, "Last-Modified", s->lm);
+    if (s->r->members_only)
+        return mr_relay_members_only(resp);
+    if (s->cc)
+        mr_resp_set_header(resp, "Cache-Control", s->cc);
+    return MR_OK;
+}
+
 static int send_head(struct seg *s, long long len, const char *how)
 {
     struct mr_response *resp = &s->ctx->resp;
@@ -331,17 +348,8 @@ static int send_head(struct seg *s, long long len, const char *how)
         if (rc)
             return rc;
     }
-    /* Upstream values go back only if they are well-formed. */
-    if (s->etag)
-        mr_resp_set_header(resp, "ETag", s->etag);
-    if (s->lm)
-        mr_resp_set_header(resp, "Last-Modified", s->lm);
-    if (s->r->members_only) {
-        if ((rc = mr_relay_members_only(resp)))
-            return rc;
-    } else if (s->cc) {
-        mr_resp_set_header(resp, "Cache-Control", s->cc);
-    }
+    if ((rc = put_validators(s)))
+        return rc;
     if (mr_resp_send_headers(resp) || mr_resp_flush(resp))
         return MR_ECLIENT;
     return MR_OK;
@@ -365,16 +373,8 @@ static int answer_304(struct seg *s)
     mr_resp_status(resp, 304);
     if ((rc = mr_resp_relayed(resp, s->ct)))
         return rc;
-    if (s->etag)
-        mr_resp_set_header(resp, "ETag", s->etag);
-    if (s->lm)
-        mr_resp_set_header(resp, "Last-Modified", s->lm);
-    if (s->r->members_only) {
-        if ((rc = mr_relay_members_only(resp)))
-            return rc;
-    } else if (s->cc) {
-        mr_resp_set_header(resp, "Cache-Control", s->cc);
-    }
+    if ((rc = put_validators(s)))
+        return rc;
     mr_resp_set_header(resp, "X-Cache", "HIT");
     return mr_resp_send_headers(resp) ? MR_ECLIENT : MR_OK;
 }
