@@ -194,7 +194,7 @@ static int relocate(struct mr_ctx *ctx, const struct mr_source *s, const char *t
         const char *final;
         struct mr_buf master;
         bool nested;
-        char *u;
+        char *u, *hinted = NULL;
         /* The entry playlist: the URI itself, or the variant the hint names
          * and the URI in it. */
         mr_buf_init(&master, (size_t)ctx->conf->hls.max_playlist_bytes);
@@ -206,18 +206,22 @@ static int relocate(struct mr_ctx *ctx, const struct mr_source *s, const char *t
             mr_buf_free(&master);
             return (*url = u) ? MR_OK : MR_ENOTFOUND;
         }
+        /* The same path first: in the variant the hint names, then (no
+         * hint, or a stale or made-up one) in the others, within a budget
+         * of bytes fetched; only then the position the hints give, in the
+         * hinted variant.  A hint never wins over the path: it cannot hand
+         * a player another rendition's segment while its own is there. */
         if (!rc) {
-            struct mr_m3u8_want inside = { want.path, -1, want.msn };
-            if (!(rc = find_in(ctx, u, policy, &inside, &u, &nested, &fetched)) && !nested) {
+            hinted = u;
+            if (!(rc = find_in(ctx, hinted, policy, &by_path, &u, &nested, &fetched)) &&
+                !nested) {
                 mr_buf_free(&master);
                 return (*url = u) ? MR_OK : MR_ENOTFOUND;
             }
         }
-        /* No hint, or a stale one: the same path in the other variants,
-         * within a budget of bytes fetched. */
         for (nth.variant = 0; master.len && rc != MR_ENOMEM && fetched < budget &&
              nth.variant < RELOCATE_MAX_VARIANTS; nth.variant++) {
-            if (nth.variant == want.variant)
+            if (hinted && nth.variant == want.variant)
                 continue;
             if ((rc = mr_m3u8_find(ctx->arena, mr_buf_str(&master), final, &nth, &u, &nested)) ||
                 !nested)
@@ -230,6 +234,13 @@ static int relocate(struct mr_ctx *ctx, const struct mr_source *s, const char *t
         mr_buf_free(&master);
         if (rc == MR_ENOMEM)
             return rc;
+        if (hinted && want.msn >= 0 && fetched < budget) {
+            struct mr_m3u8_want at = { NULL, -1, want.msn };
+            if (!(rc = find_in(ctx, hinted, policy, &at, &u, &nested, &fetched)) && !nested)
+                return (*url = u) ? MR_OK : MR_ENOTFOUND;
+            if (rc == MR_ENOMEM)
+                return rc;
+        }
     }
     /* The same directory as the source: its host and query, the old path. */
     if ((slash = strrchr(want.path, '/')) && entry) {

@@ -384,6 +384,22 @@ static void test_found_by_path(void **state)
     assert_true(pttl > 0 && pttl <= 600 * 1000);
 }
 
+/* A hint that names another variant (stale: the provider reordered its
+ * renditions; or made up) never wins over the path: the segment of the
+ * player's own rendition is found by its path in the other variant, not
+ * the hinted variant's segment at the same position. */
+static void test_path_before_hint(void **state)
+{
+    struct fx *f = *state;
+
+    if (!test_redis_installed())
+        skip();
+    links_die(f);
+    assert_int_equal(recover(f, "?v=0&n=102", "/hls/v1/seg-102.ts?sign=1", NULL), MR_OK);
+    assert_string_equal(f->tried, at(f, "/hls/v1/seg-102.ts?sign=2"));
+    assert_string_equal(f->body, "v1/seg-102.ts");
+}
+
 /* Segments renamed in the fresh resolution: found at the position the
  * hints give (the ?v= variant, the ?n= media sequence number). */
 static void test_found_by_position(void **state)
@@ -539,6 +555,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_found_by_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_before_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_found_by_position, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
