@@ -330,9 +330,21 @@ int mr_store_lock_or_wait(struct mr_store *s, const char *key, long ttl_ms,
     long pause = w->pause_us > 0 ? w->pause_us : 1000;
     int rc;
 
-    for (;;) {
+    for (bool waited = false;; waited = true) {
         long long left;
-        if ((rc = mr_store_lock(s, key, ttl_ms, l)) != MR_EBUSY)
+        rc = mr_store_lock(s, key, ttl_ms, l);
+        /* Taken on a later turn: the holder may have finished between
+         * ready()'s last look and this one (its result is written before
+         * its lock goes), so ready() looks once more, with l->held set,
+         * before the work is done twice. */
+        if (rc == MR_OK && waited && w->ready) {
+            int r = w->ready(w->arg);
+            if (r != MR_ENOTFOUND) {
+                mr_store_unlock(s, l);
+                return r;
+            }
+        }
+        if (rc != MR_EBUSY)
             return rc;
         left = deadline - mr_clock_mono_ms();
         if (left <= 0 || (w->give_up && w->give_up(w->arg)))

@@ -745,25 +745,35 @@ struct holder {
     int turns;                  /* ready() calls so far */
     int finish_at;              /* the turn it finishes at (0: never) */
     bool with_result;           /* it leaves "res:k" when it finishes */
+    bool after_look;            /* it finishes just after that turn's look */
     int rc;                     /* what ready() says when not MR_ENOTFOUND */
     int give_up_at;             /* give_up() is true from that call on */
     int give_ups;
 };
+
+static void holder_finish(struct holder *h)
+{
+    if (h->with_result)
+        assert_int_equal(mr_store_set(h->f->t.store, "res:k", "done", 4, 5000), MR_OK);
+    assert_int_equal(mr_store_unlock(h->f->t.store, &h->lk), MR_OK);
+}
 
 static int holder_ready(void *arg)
 {
     struct holder *h = arg;
     struct mr_str v;
 
+    bool there;
+
     h->turns++;
     if (h->rc)
         return h->rc;
-    if (h->turns == h->finish_at) {
-        if (h->with_result)
-            assert_int_equal(mr_store_set(h->f->t.store, "res:k", "done", 4, 5000), MR_OK);
-        assert_int_equal(mr_store_unlock(h->f->t.store, &h->lk), MR_OK);
-    }
-    return mr_store_get(h->f->t.store, &h->f->t.arena, "res:k", &v) == MR_OK ? MR_OK : MR_ENOTFOUND;
+    if (h->turns == h->finish_at && !h->after_look)
+        holder_finish(h);
+    there = mr_store_get(h->f->t.store, &h->f->t.arena, "res:k", &v) == MR_OK;
+    if (h->turns == h->finish_at && h->after_look)
+        holder_finish(h);
+    return there ? MR_OK : MR_ENOTFOUND;
 }
 
 static bool holder_give_up(void *arg)
@@ -832,9 +842,27 @@ static void test_lock_or_wait_handover(void **state)
     assert_int_equal(mr_store_lock(f->t.store, "lock:w", 60000, &h.lk), MR_OK);
     assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_OK);
     assert_true(l.held);
-    assert_int_equal(h.turns, 2);
+    assert_int_equal(h.turns, 3);       /* and one look after taking it */
     assert_string_equal(raw(f, "GET %s", "mr:lock:w", NULL), l.owner);
     assert_int_equal(mr_store_unlock(f->t.store, &l), MR_OK);
+}
+
+/* The holder writes its result and lets go just after a look: the lock
+ * the waiter then takes is given back, and the result taken, so the work
+ * is not done twice (20 requests, one yt-dlp run). */
+static void test_lock_or_wait_result_between_looks(void **state)
+{
+    struct fx *f = *state;
+    struct holder h = { .f = f, .finish_at = 2, .with_result = true, .after_look = true };
+    struct mr_store_wait w = holder_wait(&h, 60000);
+    struct mr_store_lock l;
+
+    NEED_REDIS(f);
+    assert_int_equal(mr_store_lock(f->t.store, "lock:w", 60000, &h.lk), MR_OK);
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_OK);
+    assert_false(l.held);
+    assert_int_equal(h.turns, 3);
+    assert_string_equal(raw(f, "EXISTS %s", "mr:lock:w", NULL), "0");
 }
 
 /* A holder that never finishes: MR_EBUSY at the deadline, at once for a
@@ -888,6 +916,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_or_wait_free, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_lock_or_wait_result, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_lock_or_wait_handover, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_or_wait_result_between_looks, setup_redis,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lock_or_wait_busy, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_hash, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_batch_and_sets, setup_redis, teardown),
