@@ -330,14 +330,14 @@ int mr_store_lock_or_wait(struct mr_store *s, const char *key, long ttl_ms,
     long pause = w->pause_us > 0 ? w->pause_us : 1000;
     int rc;
 
-    for (bool waited = false;; waited = true) {
+    for (;;) {
         long long left;
         rc = mr_store_lock(s, key, ttl_ms, l);
-        /* Taken on a later turn: the holder may have finished between
-         * ready()'s last look and this one (its result is written before
-         * its lock goes), so ready() looks once more, with l->held set,
-         * before the work is done twice. */
-        if (rc == MR_OK && waited && w->ready) {
+        /* A caller that waits has no result of its own: a lock it takes is
+         * not kept before ready() looked once more, with l->held set.  The
+         * holder may have finished between the caller's look (or ready()'s
+         * last) and this lock: its result is written before its lock goes. */
+        if (rc == MR_OK && w->wait_ms > 0 && w->ready) {
             int r = w->ready(w->arg);
             if (r != MR_ENOTFOUND) {
                 mr_store_unlock(s, l);

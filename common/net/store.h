@@ -106,9 +106,12 @@ struct mr_store_wait {
  *                    give_up() said so.
  *   anything else:   from mr_store_lock (MR_ETOOBIG, MR_EINTERNAL) or
  *                    from ready().
- * A lock taken after a wait is not kept before ready() looked once more
- * (with l->held set): the holder writes its result, then lets the lock
- * go, so a result written in between is found, not made again.
+ * With wait_ms > 0 (the caller has no result of its own), a lock taken is
+ * not kept before ready() looked once more, with l->held set: a holder
+ * writes its result, then lets the lock go, so a result that came in
+ * between the caller's look (or ready()'s last) and the lock is found,
+ * not made again.  With wait_ms 0 (the caller has a stale result and
+ * refreshes it), the lock is taken as it is.
  * *l is always initialized, so mr_store_unlock may be called on it. */
 int mr_store_lock_or_wait(struct mr_store *s, const char *key, long ttl_ms,
                           const struct mr_store_wait *w, struct mr_store_lock *l);

@@ -252,6 +252,7 @@ struct waiter {
     const char *key, *lock, *ekey, *failed;
     struct mr_source *out;
     const struct mr_store_lock *lk;   /* the waiter's own, once taken */
+    int looks;                  /* ready() calls so far */
     bool remembered;            /* ready() gave the holder's failure */
 };
 
@@ -268,6 +269,16 @@ static int resolved(void *arg)
         !mr_source_from_json(ctx->arena, v.p, v.len, w->out, &refresh_at) &&
         usable(ctx, w->out, w->failed))
         return MR_OK;
+    w->looks++;
+    if (w->lk->held && w->looks == 1) {
+        /* The lock taken at once: only what came in since the caller
+         * looked (a usable answer, above, or a failure) is a holder's. */
+        if (remembered_failure(ctx, w->ekey, &rc)) {
+            w->remembered = true;
+            return rc;
+        }
+        return MR_ENOTFOUND;
+    }
     /* Its lock still there (not ours: the last look after taking it). */
     if (!w->lk->held && mr_store_get(ctx->store, ctx->arena, w->lock, &v) != MR_ENOTFOUND)
         return MR_ENOTFOUND;
@@ -327,7 +338,7 @@ static int resolve(struct mr_ctx *ctx, const struct mr_media *m, const char *fai
     {
         /* Another request resolving it: a still-valid link is used as it
          * is, else its answer is waited for. */
-        struct waiter wt = { ctx, key, lock, ekey, failed, out, &lk, false };
+        struct waiter wt = { ctx, key, lock, ekey, failed, out, &lk, 0, false };
         struct mr_store_wait w = { .wait_ms = have ? 0 : lock_ms, .pause_us = 5000,
                                    .max_pause_us = POLL_MAX_US, .ready = resolved,
                                    .give_up = client_gone, .arg = &wt };

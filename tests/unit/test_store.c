@@ -788,7 +788,8 @@ static struct mr_store_wait holder_wait(struct holder *h, long wait_ms)
                                    .ready = holder_ready, .give_up = holder_give_up, .arg = h };
 }
 
-/* A free lock is taken at once, and nothing is waited for. */
+/* A free lock is taken at once, and nothing is waited for; it is kept
+ * unless the result came in meanwhile. */
 static void test_lock_or_wait_free(void **state)
 {
     struct fx *f = *state;
@@ -799,9 +800,24 @@ static void test_lock_or_wait_free(void **state)
     NEED_REDIS(f);
     assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_OK);
     assert_true(l.held);
-    assert_int_equal(h.turns, 0);
+    assert_int_equal(h.turns, 1);       /* one look, with the lock */
     assert_string_equal(raw(f, "GET %s", "mr:lock:w", NULL), l.owner);
     assert_int_equal(mr_store_unlock(f->t.store, &l), MR_OK);
+    /* A caller that refreshes what it has (a wait of 0) takes it as it is. */
+    w.wait_ms = 0;
+    h.turns = 0;
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_OK);
+    assert_true(l.held);
+    assert_int_equal(h.turns, 0);
+    assert_int_equal(mr_store_unlock(f->t.store, &l), MR_OK);
+    /* A result written by a holder that was gone before the first try
+     * (after the caller's own look): taken, the lock given back. */
+    w.wait_ms = 10000;
+    assert_int_equal(mr_store_set(f->t.store, "res:k", "done", 4, 5000), MR_OK);
+    assert_int_equal(mr_store_lock_or_wait(f->t.store, "lock:w", 5000, &w, &l), MR_OK);
+    assert_false(l.held);
+    assert_string_equal(raw(f, "EXISTS %s", "mr:lock:w", NULL), "0");
+    assert_int_equal(mr_store_del(f->t.store, "res:k"), MR_OK);
     /* A key too long for a lock is said so, not waited on. */
     {
         char longkey[MR_STORE_KEY_MAX + 10];
