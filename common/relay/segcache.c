@@ -785,6 +785,10 @@ static int head_ready(void *arg)
         return MR_EUNAVAILABLE;
     if (s->st == ST_SKIP)
         return MR_EBUSY;
+    /* The look after taking the lock: the lock read_meta saw is this
+     * request's own, so only a fill done since counts. */
+    if (s->lk.held)
+        return s->st == ST_DONE && s->len >= 0 && s->have == s->len ? MR_OK : MR_ENOTFOUND;
     return followable(s) ? MR_OK : MR_ENOTFOUND;
 }
 
