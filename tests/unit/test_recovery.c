@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,11 +108,15 @@ static void origin(struct test_origin *o, int fd, const char *method, const char
     struct fx *f = o->arg;
     const char *q = strstr(path, "?sign=");
     char buf[2048], name[64];
-    int sign = q ? atoi(q + 6) : -1, k, n;
+    long v;
+    int sign = -1, k, n;
     size_t len;
 
     (void)method;
     (void)body;
+    /* "?sign=N" up to the end of the path or the next parameter. */
+    if (q && mr_str_to_long((struct mr_str){ q + 6, strcspn(q + 6, "&") }, 0, INT_MAX, &v))
+        sign = (int)v;
     if (!strcmp(path, "/api/fs/get")) {
         n = atomic_fetch_add(&f->answered, 1) + 1;
         snprintf(buf, sizeof(buf), "{\"code\":200,\"message\":\"success\",\"data\":"
@@ -121,7 +126,7 @@ static void origin(struct test_origin *o, int fd, const char *method, const char
         return;
     }
     if (!strncmp(path, "/probe/", 7)) {
-        send_status(fd, atoi(path + 7));
+        send_status(fd, mr_str_to_long(mr_str_c(path + 7), 100, 599, &v) ? (int)v : 400);
         return;
     }
     if (strncmp(path, "/hls/", 5) || !q) {

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -485,15 +486,25 @@ static void keys_of(struct fx *f, const struct req *q, struct keys *k)
     snprintf(k->lock, sizeof(k->lock), "%slock:seg:%s", f->conf->key_prefix, h);
 }
 
+/* A Redis reply that must be a number (the test fails on anything else). */
+static long reply_long(const char *reply)
+{
+    long v = 0;
+
+    if (!mr_str_to_long(mr_str_c(reply), 0, LONG_MAX, &v))
+        fail_msg("not a number: \"%s\"", reply);
+    return v;
+}
+
 /* The cache holds the whole object, done, and no fill runs. */
 static void assert_cached(struct fx *f, const struct keys *k)
 {
     char buf[64];
 
     assert_string_equal(test_redis_cmd(f->raw, buf, sizeof(buf), "HGET %s st", k->meta), "done");
-    assert_int_equal(atoi(test_redis_cmd(f->raw, buf, sizeof(buf), "HGET %s len", k->meta)),
-                     OBJ_LEN);
-    assert_int_equal(atoi(test_redis_cmd(f->raw, buf, sizeof(buf), "STRLEN %s", k->body)),
+    assert_int_equal(reply_long(test_redis_cmd(f->raw, buf, sizeof(buf), "HGET %s len",
+                                               k->meta)), OBJ_LEN);
+    assert_int_equal(reply_long(test_redis_cmd(f->raw, buf, sizeof(buf), "STRLEN %s", k->body)),
                      OBJ_LEN);
     assert_string_equal(test_redis_cmd(f->raw, buf, sizeof(buf), "EXISTS %s", k->lock), "0");
 }
@@ -517,7 +528,7 @@ static bool cache_body_at_least(void *arg)
 {
     struct body_at_least *w = arg;
     char buf[32];
-    return atol(test_redis_cmd(w->f->raw, buf, sizeof(buf), "STRLEN %s", w->key)) >= w->n;
+    return reply_long(test_redis_cmd(w->f->raw, buf, sizeof(buf), "STRLEN %s", w->key)) >= w->n;
 }
 
 struct got_at_least {
