@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -38,6 +39,7 @@
 #include "core/log.h"
 #include "core/lru.h"
 #include "core/token.h"
+#include "http/cgi_io.h"
 #include "http/fcgi_io.h"
 #include "net/store.h"
 #include "net/upstream.h"
@@ -179,8 +181,11 @@ int mr_handle_not_implemented(struct mr_ctx *ctx)
 
 /* ---- worker threads --------------------------------------------------------- */
 
-static void serve_one(struct mr_ctx *ctx, FCGX_Request *fr)
+/* One request: from a FastCGI connection (fr) or, as a CGI program, from
+ * the environment and stdin (cgi). */
+static void serve_one(struct mr_ctx *ctx, FCGX_Request *fr, struct mr_cgi_io *cgi)
 {
+    extern char **environ;
     struct mr_out out;
     int rc;
 
@@ -189,8 +194,11 @@ static void serve_one(struct mr_ctx *ctx, FCGX_Request *fr)
     ctx->upstream_status = 0;
     ctx->why[0] = 0;
     memset(&ctx->match, 0, sizeof(ctx->match));
-    rc = mr_request_parse(&ctx->req, ctx->arena, fr->envp);
-    mr_fcgi_bind(fr, &out, &ctx->req);
+    rc = mr_request_parse(&ctx->req, ctx->arena, fr ? fr->envp : environ);
+    if (fr)
+        mr_fcgi_bind(fr, &out, &ctx->req);
+    else
+        mr_cgi_bind(cgi, &out, &ctx->req);
     mr_resp_init(&ctx->resp, ctx->arena, &out, mr_str_eq_c(ctx->req.method, "HEAD"));
     if (rc) {
         mr_resp_cors(&ctx->resp, ctx->conf, &ctx->req);
@@ -207,26 +215,38 @@ static void serve_one(struct mr_ctx *ctx, FCGX_Request *fr)
                       ctx->resp.bytes_out, ctx->upstream_status, elapsed_ms(ctx->start_us));
 }
 
+/* A thread's context: its arena, Redis connection and curl handle. */
+static int ctx_open(struct mr_ctx *ctx, struct mr_arena *arena, const struct mr_process *proc)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    mr_arena_init(arena, 0);
+    ctx->proc = proc;
+    ctx->conf = proc->conf;
+    ctx->arena = arena;
+    ctx->store = mr_store_new(proc->conf, proc->fallback);
+    ctx->up = mr_upstream_new(proc->conf);
+    return ctx->store && ctx->up ? MR_OK : MR_ENOMEM;
+}
+
+static void ctx_close(struct mr_ctx *ctx)
+{
+    mr_arena_free(ctx->arena);
+    mr_store_free(ctx->store);
+    mr_upstream_free(ctx->up);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    const struct mr_process *proc = w->proc;
     struct mr_arena arena;
     struct mr_ctx ctx;
     FCGX_Request fr;
 
-    memset(&ctx, 0, sizeof(ctx));
-    mr_arena_init(&arena, 0);
-    ctx.proc = proc;
-    ctx.conf = proc->conf;
-    ctx.arena = &arena;
-    ctx.store = mr_store_new(proc->conf, proc->fallback);
-    ctx.up = mr_upstream_new(proc->conf);
-    if (!ctx.store || !ctx.up || FCGX_InitRequest(&fr, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR)) {
+    if (ctx_open(&ctx, &arena, w->proc) ||
+        FCGX_InitRequest(&fr, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR)) {
         mr_error("worker %d: out of memory at start", w->index);
+        ctx_close(&ctx);
         atomic_store(&w->state, T_DONE);
-        mr_store_free(ctx.store);
-        mr_upstream_free(ctx.up);
         return NULL;
     }
 
@@ -244,7 +264,7 @@ static void *worker_main(void *arg)
             }
             continue;
         }
-        serve_one(&ctx, &fr);
+        serve_one(&ctx, &fr, NULL);
         if (ctx.resp.abort)
             mr_fcgi_abort(&fr);
         FCGX_Finish_r(&fr);
@@ -252,11 +272,28 @@ static void *worker_main(void *arg)
         mr_arena_reset(&arena);
     }
     FCGX_Free(&fr, 0);
-    mr_arena_free(&arena);
-    mr_store_free(ctx.store);
-    mr_upstream_free(ctx.up);
+    ctx_close(&ctx);
     atomic_store(&w->state, T_DONE);
     return NULL;
+}
+
+/* Plain CGI: the one request in this process's environment, in the main
+ * thread; then the process ends.  A body that broke off midway simply
+ * ends: the web server's response is then short of its Content-Length,
+ * which the client sees (there is no other way to say it in CGI). */
+static int serve_cgi(const struct mr_process *proc)
+{
+    struct mr_cgi_io io = { .in_fd = 0, .out_fd = 1 };
+    struct mr_arena arena;
+    struct mr_ctx ctx;
+
+    if (ctx_open(&ctx, &arena, proc)) {
+        ctx_close(&ctx);
+        return -1;
+    }
+    serve_one(&ctx, NULL, &io);
+    ctx_close(&ctx);
+    return 0;
 }
 
 static void on_wake(int sig)
@@ -280,13 +317,30 @@ static long threads_for(const struct mr_conf *c, const char *name)
 static void usage(const char *exe, FILE *f)
 {
     fprintf(f,
-            "usage: %s [--config FILE] [--listen SOCKET] [--check] [--version]\n"
+            "usage: %s [--config FILE] [--listen SOCKET] [--threads N] [--check] [--version]\n"
             "\n"
-            "A mediarelay FastCGI executable.  Run it under spawn-fcgi (the\n"
-            "listening socket on fd 0) or give --listen (a unix socket path or\n"
-            "[host]:port).  The configuration is FILE, else $MEDIARELAY_CONFIG,\n"
-            "else %s/mediarelay/mediarelay.json.  --check validates it and exits.\n",
+            "A mediarelay FastCGI executable.  Run it under spawn-fcgi or Apache's\n"
+            "mod_fcgid (the listening socket on fd 0), or give --listen (a unix\n"
+            "socket path, or host:port for TCP).  Started as a CGI program (the web\n"
+            "server set GATEWAY_INTERFACE, no socket on fd 0) it answers the one\n"
+            "request in its environment and exits.  --threads N serves N requests\n"
+            "at once instead of server.threads.<name> (mod_fcgid: 1).  The\n"
+            "configuration is FILE, else $MEDIARELAY_CONFIG, else\n"
+            "%s/mediarelay/mediarelay.json.  --check validates it and exits.\n",
             exe, MR_SYSCONFDIR);
+}
+
+/* A CGI program that cannot serve still answers, in the project's error
+ * shape; what went wrong is on stderr (the web server's error log), not in
+ * the answer. */
+static int cgi_fail(const char *exe)
+{
+    printf("Status: 500 Internal Server Error\r\n"
+           "Content-Type: application/json\r\n"
+           "Cache-Control: no-store\r\n\r\n"
+           "{\"error\":{\"code\":\"internal\",\"message\":\"%s cannot start: "
+           "see the web server's error log\"}}\n", exe);
+    return 1;
 }
 
 int mr_server_main(const struct mr_app *app, int argc, char **argv)
@@ -298,14 +352,19 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     struct worker *workers;
     struct sigaction sa;
     sigset_t stop_set;
-    bool check_only = false;
-    long nthreads;
+    bool check_only = false, cgi;
+    long nthreads = 0;
     int listen_fd = 0, sig = 0, rc;
 
     memset(&proc, 0, sizeof(proc));
     proc.app = app;
     snprintf(proc.exe, sizeof(proc.exe), "mediarelay-%s", app->name);
 
+    /* A CGI program's arguments are the web server's (an ISINDEX query's
+     * words), not options: its configuration comes from the environment. */
+    cgi = mr_cgi_started();
+    if (cgi)
+        argc = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(proc.exe, stdout);
@@ -317,6 +376,12 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
             check_only = true;
         } else if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
             listen_at = argv[++i];
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (!mr_str_to_long(mr_str_c(argv[++i]), 1, 1024, &nthreads)) {
+                fprintf(stderr, "%s: --threads takes a number from 1 to 1024, not \"%s\"\n",
+                        proc.exe, argv[i]);
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
             i++;
         } else if (strncmp(argv[i], "--config=", 9)) {
@@ -334,7 +399,7 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
         fprintf(stderr, "%s: refusing to start: the configuration %s has errors:\n%s",
                 proc.exe, path, errors.p ? errors.p : "");
         mr_buf_free(&errors);
-        return 1;
+        return cgi ? cgi_fail(proc.exe) : 1;
     }
     mr_buf_free(&errors);
     if (check_only) {
@@ -344,6 +409,27 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     }
     proc.conf = conf;
     mr_log_setup(proc.exe, conf->log.level, conf->log.target);
+    if (cgi) {
+        signal(SIGPIPE, SIG_IGN);
+        if (mr_upstream_global_init())
+            return cgi_fail(proc.exe);
+        proc.fallback = mr_lru_new((size_t)conf->store.fallback_entries,
+                                   (size_t)conf->store.fallback_bytes);
+        proc.key = mr_token_key_ring(conf->secret, conf->previous_secrets.v,
+                                     conf->previous_secrets.n);
+        if (!proc.fallback || !proc.key || (app->init && app->init(conf)))
+            rc = cgi_fail(proc.exe);
+        else if (serve_cgi(&proc))
+            rc = cgi_fail(proc.exe);
+        else
+            rc = 0;
+        fflush(stdout);
+        mr_token_key_free(proc.key);
+        mr_lru_free(proc.fallback);
+        mr_conf_free(conf);
+        mr_upstream_global_cleanup();
+        return rc;
+    }
 
     /* Signals: TERM/INT/HUP for the main thread's sigwait only; PIPE
      * ignored (a client that left is an error return, not a death). */
@@ -364,8 +450,9 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
             return 1;
         }
     } else if (FCGX_IsCGI()) {
-        fprintf(stderr, "%s: not started by a FastCGI server: run it under "
-                "spawn-fcgi, or give --listen SOCKET\n", proc.exe);
+        fprintf(stderr, "%s: not started by a web server: run it under spawn-fcgi or "
+                "mod_fcgid (FastCGI), give --listen SOCKET, or have the web server run it "
+                "as a CGI program (it sets GATEWAY_INTERFACE)\n", proc.exe);
         return 1;
     }
     /* After FCGX_Init, which installs handlers of its own. */
@@ -398,7 +485,8 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
         return 1;
     }
 
-    nthreads = threads_for(conf, app->name);
+    if (!nthreads)
+        nthreads = threads_for(conf, app->name);
     workers = calloc((size_t)nthreads, sizeof(*workers));
     if (!workers)
         return 1;
@@ -430,9 +518,15 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
             sig = SIGTERM;
     } while (sig == SIGHUP);   /* reload is a restart: nothing to do here */
 
-    /* Drain: stop accepting, let requests in flight finish. */
+    /* Drain: stop accepting, let requests in flight finish.  A socket of
+     * our own (--listen) is shut: connections wait in no backlog, and a
+     * front with several instances sees a refused connect and goes to
+     * another one at once.  One from spawn-fcgi or mod_fcgid is left
+     * alone (see the top of this file). */
     atomic_store(&stopping, true);
     FCGX_ShutdownPending();
+    if (listen_at)
+        shutdown(listen_fd, SHUT_RDWR);
     mr_info("%s received: finishing requests in flight (at most %lds)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", conf->server.drain_timeout_s);
     {
