@@ -36,15 +36,17 @@ static int cgi_write(void *arg, const void *p, size_t n)
 }
 
 /* The web server's end of stdout is gone: a pipe whose reader closed
- * (POLLERR) or a socket whose peer hung up (mod_cgid). */
+ * (POLLERR), or a socket whose peer closed both ways (POLLHUP).  Not a
+ * peer that only stopped sending: mod_cgid's stdin and stdout are one
+ * socket, which Apache half-closes once the request body is sent. */
 static int cgi_closed(void *arg)
 {
     struct mr_cgi_io *io = arg;
-    struct pollfd pfd = { .fd = io->out_fd, .events = POLLRDHUP };
+    struct pollfd pfd = { .fd = io->out_fd, .events = 0 };
 
     if (poll(&pfd, 1, 0) <= 0)
         return 0;
-    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+    return (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 static long cgi_read(void *arg, void *buf, size_t n)

@@ -434,13 +434,14 @@ class StackError(Exception):
 class Stack:
     """One stack started by contrib/dev/stack in its own directory."""
 
-    def __init__(self, config, no_redis=False, extra_nginx=None):
+    def __init__(self, config, no_redis=False, extra_nginx=None, front="nginx"):
         # Short paths: a unix socket path must fit in 107 bytes.
         self.dir = Path(tempfile.mkdtemp(prefix="mr-", dir="/tmp"))
         self.port = free_port()
         self.config = config
         self.no_redis = no_redis
         self.extra_nginx = extra_nginx
+        self.front = front          # contrib/dev/stack --front
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.pids = set()       # every pid seen, to reap at the end
         self.last_run = None    # CompletedProcess of the last start/stop
@@ -459,7 +460,7 @@ class Stack:
         # A restart clears the executables' logs: keep the UBSan reports of
         # the run before.
         self._san_pending = self.sanitizer_reports()
-        for name in EXES:
+        for name in (*EXES, "apache-error"):
             self._san_seen.pop(str(self.dir / f"{name}.log"), None)
         conf = self.dir / "config.in.json"
         if isinstance(self.config, (dict, list)):
@@ -469,6 +470,8 @@ class Stack:
         args = ["start", "--dir", str(self.dir), "--port", str(self.port), "--config", str(conf)]
         if self.no_redis:
             args.append("--no-redis")
+        if self.front != "nginx":
+            args += ["--front", self.front]
         if self.extra_nginx:
             extra = self.dir / "extra.in.conf"
             extra.write_text(self.extra_nginx)
@@ -504,8 +507,11 @@ class Stack:
         if not SANITIZED:
             return []
         pending, self._san_pending = self._san_pending, []
+        # UBSan writes to the executables' stderr: DIR/<exe>.log, or Apache's
+        # error log where Apache runs them (mod_fcgid, CGI).
         return pending + _read_reports(self.dir / "sanitizer",
-                                       [self.dir / f"{n}.log" for n in EXES], self._san_seen)
+                                       [self.dir / f"{n}.log" for n in EXES] +
+                                       [self.dir / "apache-error.log"], self._san_seen)
 
     # requests
     def url(self, path):

@@ -17,13 +17,15 @@ import http.server
 import json
 import os
 import select
+import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
 from pathlib import Path
 
-from conftest import ADMIN_TOKEN, Stack, _finish, deep_merge, free_port, wait_until
+from conftest import ADMIN_TOKEN, Stack, _finish, alive, deep_merge, free_port, wait_until
 
 MiB = 1024 * 1024
 
@@ -52,14 +54,14 @@ MODE_CONFIG = {
 
 # --- a stack per module ------------------------------------------------------------
 
-def module_stack(request, config, extra_nginx=None, mode=None):
+def module_stack(request, config, extra_nginx=None, mode=None, front="nginx"):
     """Start a Stack for a module-scoped fixture; yields it, stops it at teardown.
 
     mode (one of MODE_CONFIG) is merged into the configuration; the stack's
     .mode says which it is and .offload its stream.offload, either way."""
     if mode is not None:
         config = deep_merge(config, MODE_CONFIG[mode])
-    s = Stack(config, extra_nginx=extra_nginx)
+    s = Stack(config, extra_nginx=extra_nginx, front=front)
     s.offload = ((config.get("stream") or {}).get("offload", "off")
                  if isinstance(config, dict) else "off")
     s.mode = mode or s.offload
@@ -154,6 +156,71 @@ server {{
             return self.log_path.read_text().splitlines()
         except FileNotFoundError:
             return []
+
+
+class StandaloneOrigin:
+    """An NginxOrigin served by an nginx of its own, not the stack's: for
+    stacks whose front is not nginx (contrib/dev/stack --front).  Also logs
+    each request's body bytes sent (self.sent_log), to see an upstream
+    transfer that stopped."""
+
+    def __init__(self, origin, extra_locations=""):
+        self.origin = origin
+        self.dir = origin.dir / "nginx"
+        self.dir.mkdir(exist_ok=True)
+        self.sent_log = self.dir / "sent.log"
+        user = "user root;" if os.geteuid() == 0 else ""
+        server = origin.nginx_conf(extra_locations=extra_locations + f"""
+    access_log {self.sent_log} mr_sent;""")
+        (self.dir / "nginx.conf").write_text(f"""{user}
+daemon on;
+worker_processes 1;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    client_body_temp_path {self.dir}/client_body;
+    proxy_temp_path {self.dir}/proxy;
+    fastcgi_temp_path {self.dir}/fastcgi;
+    uwsgi_temp_path {self.dir}/uwsgi;
+    scgi_temp_path {self.dir}/scgi;
+    log_format mr_sent '$request_uri $status $body_bytes_sent';
+    sendfile on;
+    {server}
+}}
+""")
+        subprocess.run(["nginx", "-p", f"{self.dir}/", "-c", str(self.dir / "nginx.conf")],
+                       check=True, timeout=10, capture_output=True, stdin=subprocess.DEVNULL)
+        ok = wait_until(lambda: self._answers(), timeout=5)
+        assert ok, (self.dir / "error.log").read_text()
+
+    def _answers(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.origin.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def sent(self, path):
+        """[(status, body bytes sent)] of the requests for path that ended."""
+        try:
+            lines = self.sent_log.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            uri, status, sent = line.split()
+            if uri.split("?")[0] == path:
+                out.append((int(status), int(sent)))
+        return out
+
+    def close(self):
+        try:
+            pid = int((self.dir / "nginx.pid").read_text())
+        except (OSError, ValueError):
+            return
+        os.kill(pid, signal.SIGQUIT)
+        wait_until(lambda: not alive(pid), timeout=10)
 
 
 def make_sparse_file(path, size):
