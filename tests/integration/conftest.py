@@ -182,12 +182,14 @@ def fail_on_sanitizer_reports(reports, what):
 
 
 def run_binary(argv, timeout=10, env=None, **kwargs):
-    """subprocess.run for one of our executables or tools, stdin /dev/null,
-    stdout and stderr captured as text.  With an ASan+UBSan build, a report it
+    """subprocess.run for one of our executables or tools, stdin /dev/null
+    (or input=), stdout and stderr captured as text.  With an ASan+UBSan build, a report it
     writes fails the calling test."""
     logdir = Path(tempfile.mkdtemp(prefix="mr-san-", dir="/tmp")) if SANITIZED else None
     try:
-        r = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+        if "input" not in kwargs:
+            kwargs["stdin"] = subprocess.DEVNULL
+        r = subprocess.run([str(a) for a in argv],
                            capture_output=True, text=True, timeout=timeout,
                            env=sanitizer_env(logdir, env), **kwargs)
         if SANITIZED:
