@@ -159,6 +159,7 @@ static const struct mr_conf_field media_fields[] = {
 static const struct mr_conf_field root_fields[] = {
     STR("public_url", C(public_url), ""),
     STR("secret", C(secret), ""),
+    STR("secret_file", C(secret_file), ""),
     LIST("previous_secrets", C(previous_secrets), NULL),
     STR("admin_token", C(admin_token), ""),
     STR("metrics_token", C(metrics_token), ""),
@@ -573,11 +574,66 @@ static bool http_url(const char *s)
     return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
 }
 
+/* secret_file: the secret is the file's content, less a trailing newline
+ * (so that `openssl rand -hex 32 > FILE` makes one).  A relative path is
+ * taken from the configuration file's directory.  The file is read whole,
+ * at most 4 KiB; a secret with control bytes in it is refused (a stray
+ * second line, a binary file). */
+static void read_secret_file(struct mr_conf_loader *l)
+{
+    struct mr_conf *c = l->conf;
+    const char *path = c->secret_file;
+    char buf[4097];
+    size_t n = 0;
+    ssize_t k;
+    int fd;
+
+    if (c->secret[0]) {
+        mr_conf_report(l, "secret_file", "set \"secret\" or \"secret_file\", not both");
+        return;
+    }
+    if (path[0] != '/' && strrchr(c->path, '/'))
+        path = mr_arena_printf(&c->arena, "%.*s/%s", (int)(strrchr(c->path, '/') - c->path),
+                               c->path, path);
+    if (!path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        mr_conf_report(l, "secret_file", "cannot open %s: %s", path ? path : c->secret_file,
+                       strerror(errno));
+        return;
+    }
+    while (n < sizeof(buf) && (k = read(fd, buf + n, sizeof(buf) - n)) != 0) {
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            mr_conf_report(l, "secret_file", "cannot read %s: %s", path, strerror(errno));
+            close(fd);
+            return;
+        }
+        n += (size_t)k;
+    }
+    close(fd);
+    if (n == sizeof(buf)) {
+        mr_conf_report(l, "secret_file", "%s is larger than %zu bytes", path, sizeof(buf) - 1);
+        return;
+    }
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (mr_str_has_ctl(buf, n)) {
+        mr_conf_report(l, "secret_file", "%s holds more than one line or control bytes", path);
+        return;
+    }
+    c->secret = mr_arena_strndup(&c->arena, buf, n);
+    explicit_bzero(buf, sizeof(buf));
+    if (!c->secret)
+        mr_conf_report(l, "secret_file", "out of memory");
+}
+
 static void check(struct mr_conf_loader *l)
 {
     struct mr_conf *c = l->conf;
 
-    if (strlen(c->secret) < MR_CONF_KEY_MIN)
+    if (c->secret_file[0])
+        read_secret_file(l);
+    if (!c->secret || strlen(c->secret) < MR_CONF_KEY_MIN)
         mr_conf_report(l, "secret", "must be at least %d characters (generate one with "
                "`openssl rand -hex 32`)", MR_CONF_KEY_MIN);
     for (size_t i = 0; i < c->previous_secrets.n; i++)

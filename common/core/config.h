@@ -48,6 +48,7 @@ struct mr_conf_channel {
 struct mr_conf {
     char *public_url;
     char *secret;
+    char *secret_file;                  /* the secret read from a file, or "" */
     struct mr_strlist previous_secrets; /* still accepted in tokens and links */
     char *admin_token;               /* "": the admin routes are closed */
     char *metrics_token;             /* "": only admin_token reads the stats */

@@ -899,6 +899,89 @@ static void test_load_files(void **state)
     rmdir(dir);
 }
 
+static void write_file(const char *dir, const char *name, const char *body)
+{
+    char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(body, f);
+    fclose(f);
+}
+
+/* secret_file: the file's one line is the secret, wherever it is; what
+ * is wrong with it is said with the key's path. */
+static void test_secret_file(void **state)
+{
+    char dir[] = "/tmp/mr-unit-secret-XXXXXX", path[128], body[512];
+    struct mr_conf *c;
+    struct mr_buf err;
+    static const struct {
+        const char *secret, *conf, *error;
+    } bad[] = {
+        { SECRET "\n", "{\"secret\": \"" SECRET "\", \"secret_file\": \"secret\"}", "not both" },
+        { NULL, "{\"secret_file\": \"missing\"}", "cannot open" },
+        { SECRET "\nsecond line\n", "{\"secret_file\": \"secret\"}", "more than one line" },
+        { "short\n", "{\"secret_file\": \"secret\"}", "at least 32" },
+        { "\n", "{\"secret_file\": \"secret\"}", "at least 32" },
+    };
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/mediarelay.json", dir);
+
+    /* A relative path from the configuration's directory; the newline
+     * `openssl rand -hex 32 > FILE` leaves is not part of it. */
+    write_file(dir, "secret", SECRET "\r\n");
+    write_file(dir, "mediarelay.json", "{\"secret_file\": \"secret\"}");
+    mr_buf_init(&err, 4096);
+    assert_int_equal(mr_conf_load(path, &c, &err), MR_OK);
+    assert_string_equal(c->secret, SECRET);
+    mr_conf_free(c);
+    mr_buf_free(&err);
+    /* An absolute one. */
+    snprintf(body, sizeof(body), "{\"secret_file\": \"%s/secret\"}", dir);
+    write_file(dir, "mediarelay.json", body);
+    mr_buf_init(&err, 4096);
+    assert_int_equal(mr_conf_load(path, &c, &err), MR_OK);
+    assert_string_equal(c->secret, SECRET);
+    mr_conf_free(c);
+    mr_buf_free(&err);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(body, sizeof(body), "%s/secret", dir);
+        unlink(body);
+        if (bad[i].secret)
+            write_file(dir, "secret", bad[i].secret);
+        write_file(dir, "mediarelay.json", bad[i].conf);
+        mr_buf_init(&err, 4096);
+        assert_int_not_equal(mr_conf_load(path, &c, &err), MR_OK);
+        assert_null(c);
+        assert_non_null(err.p);
+        if (!strstr(err.p, bad[i].error) || !strstr(err.p, "secret"))
+            fail_msg("case %zu: %s", i, err.p);
+        mr_buf_free(&err);
+    }
+    /* A file too large to be a secret. */
+    {
+        char big[5000];
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        write_file(dir, "secret", big);
+        write_file(dir, "mediarelay.json", "{\"secret_file\": \"secret\"}");
+        mr_buf_init(&err, 4096);
+        assert_int_not_equal(mr_conf_load(path, &c, &err), MR_OK);
+        assert_non_null(strstr(err.p, "larger than"));
+        mr_buf_free(&err);
+    }
+    snprintf(body, sizeof(body), "%s/secret", dir);
+    unlink(body);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_load_string_too_big(void **state)
 {
     size_t n = MR_CONF_MAX_BYTES + 1;
@@ -940,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_conf_path),
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_load_string_too_big),
+        cmocka_unit_test(test_secret_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
