@@ -611,15 +611,16 @@ def _finish(stack, failed, check=True):
 
 @pytest.fixture
 def stack(request):
-    """Factory: stack(config=None, no_redis=False, extra_nginx=None, start=True) -> Stack.
+    """Factory: stack(config=None, no_redis=False, extra_nginx=None, start=True,
+    front="nginx") -> Stack.
 
     config is a dict (default MINIMAL_CONFIG) or raw text. Every stack made is
     stopped at teardown; on failure its logs are printed first."""
     made = []
 
-    def make(config=None, no_redis=False, extra_nginx=None, start=True):
+    def make(config=None, no_redis=False, extra_nginx=None, start=True, front="nginx"):
         s = Stack(MINIMAL_CONFIG if config is None else config, no_redis=no_redis,
-                  extra_nginx=extra_nginx)
+                  extra_nginx=extra_nginx, front=front)
         made.append(s)
         if start:
             s.start()
