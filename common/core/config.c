@@ -574,6 +574,15 @@ static bool http_url(const char *s)
     return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
 }
 
+const char *mr_conf_file_path(struct mr_conf *c, const char *path)
+{
+    const char *slash = strrchr(c->path, '/');
+
+    if (path[0] == '/' || !slash)
+        return path;
+    return mr_arena_printf(&c->arena, "%.*s/%s", (int)(slash - c->path), c->path, path);
+}
+
 /* secret_file: the secret is the file's content, less a trailing newline
  * (so that `openssl rand -hex 32 > FILE` makes one).  A relative path is
  * taken from the configuration file's directory.  The file is read whole,
@@ -592,9 +601,7 @@ static void read_secret_file(struct mr_conf_loader *l)
         mr_conf_report(l, "secret_file", "set \"secret\" or \"secret_file\", not both");
         return;
     }
-    if (path[0] != '/' && strrchr(c->path, '/'))
-        path = mr_arena_printf(&c->arena, "%.*s/%s", (int)(strrchr(c->path, '/') - c->path),
-                               c->path, path);
+    path = mr_conf_file_path(c, path);
     if (!path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         mr_conf_report(l, "secret_file", "cannot open %s: %s", path ? path : c->secret_file,
                        strerror(errno));

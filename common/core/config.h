@@ -203,6 +203,11 @@ const void *mr_conf_settings(const struct mr_conf *c, const struct mr_conf_secti
  * $MEDIARELAY_CONFIG, else SYSCONFDIR/mediarelay/mediarelay.json. */
 const char *mr_conf_path(int argc, char **argv);
 
+/* A path the configuration names (channels_m3u, secret_file): as it is when
+ * absolute, else from the configuration file's directory; in c's arena
+ * (NULL when out of memory). */
+const char *mr_conf_file_path(struct mr_conf *c, const char *path);
+
 /* Loads and validates a file.  On success *out is a new configuration (free
  * with mr_conf_free).  On failure returns MR_EINVAL (or MR_ENOTFOUND,
  * MR_ETOOBIG) and `errors` holds one line per problem, each starting with

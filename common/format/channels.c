@@ -380,9 +380,7 @@ void mr_channels_conf_import(struct mr_conf *c, struct mr_conf_loader *l)
 
     if (!path[0])
         return;
-    if (path[0] != '/' && strrchr(c->path, '/'))
-        path = mr_arena_printf(&c->arena, "%.*s/%s", (int)(strrchr(c->path, '/') - c->path),
-                               c->path, path);
+    path = mr_conf_file_path(c, path);
     if (!path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         mr_conf_report(l, "channels_m3u", "cannot open %s: %s", path ? path : c->channels_m3u,
                strerror(errno));
