@@ -16,13 +16,13 @@ origin's transfer stops).  The origin is an nginx of its own on 127.0.0.1
 import hashlib
 import os
 import shutil
+import signal
 import socket
-import subprocess
 import threading
 
 import pytest
 
-from conftest import assert_json_error, make_config, wait_until
+from conftest import alive, assert_json_error, make_config, reap, wait_until
 from proxyutil import (MiB, NginxOrigin, ScriptedOrigin, StandaloneOrigin, held, module_stack,
                        path_of, q, raw_get, sign)
 from test_dash_play import AV, ffmpeg
@@ -251,3 +251,30 @@ def test_stream_link(st, origin):
     assert r.status == 200, r
     link = path_of(r.json["url"])
     play(st.url(link))
+
+
+# --- the front's own errors --------------------------------------------------------------
+
+@pytest.mark.parametrize("front,status,code", [
+    ("nginx", 502, "bad_gateway"),
+    ("apache-proxy-fcgi", 503, "unavailable"),
+    ("apache-cgi", 500, "internal"),
+])
+def test_front_errors_are_json(stack, front, status, code):
+    """An executable that is down (or, as CGI, a program that fails) is
+    answered by the front itself: in the API's JSON shape, with CORS.
+    (lighttpd answers these with its own page: docs/hosting.md.)"""
+    st = stack(front=front)
+    if front == "apache-cgi":
+        broken = st.dir / "htdocs" / "cgi-bin" / "mediarelay-proxy"
+        broken.write_text("#!/bin/sh\nexit 1\n")
+    else:
+        pid = st.pid("proxy")
+        os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: not alive(pid), timeout=5)
+        reap(pid)
+    r = st.get("/api/health/proxy", headers={"Origin": "https://player.example"})
+    assert_json_error(r, status, code)
+    assert r.header("Content-Type").startswith("application/json"), r
+    assert r.header("Access-Control-Allow-Origin") == "*", r
+    assert st.get("/api/health/m3u8").status == 200
