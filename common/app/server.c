@@ -352,7 +352,7 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     struct worker *workers;
     struct sigaction sa;
     sigset_t stop_set;
-    bool check_only = false, cgi;
+    bool check_only = false, cgi, curl_ready = false;
     long nthreads = 0;
     int listen_fd = 0, sig = 0, rc;
 
@@ -441,19 +441,19 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
 
     if (FCGX_Init()) {
         fprintf(stderr, "%s: FCGX_Init failed\n", proc.exe);
-        return 1;
+        goto fail;
     }
     if (listen_at) {
         listen_fd = FCGX_OpenSocket(listen_at, 1024);
         if (listen_fd < 0) {
             fprintf(stderr, "%s: cannot listen on %s\n", proc.exe, listen_at);
-            return 1;
+            goto fail;
         }
     } else if (FCGX_IsCGI()) {
         fprintf(stderr, "%s: not started by a web server: run it under spawn-fcgi or "
                 "mod_fcgid (FastCGI), give --listen SOCKET, or have the web server run it "
                 "as a CGI program (it sets GATEWAY_INTERFACE)\n", proc.exe);
-        return 1;
+        goto fail;
     }
     /* After FCGX_Init, which installs handlers of its own. */
     memset(&sa, 0, sizeof(sa));
@@ -470,26 +470,27 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
 
     if (mr_upstream_global_init()) {
         fprintf(stderr, "%s: libcurl initialization failed\n", proc.exe);
-        return 1;
+        goto fail;
     }
+    curl_ready = true;
     proc.fallback = mr_lru_new((size_t)conf->store.fallback_entries,
                                (size_t)conf->store.fallback_bytes);
     proc.key = mr_token_key_ring(conf->secret, conf->previous_secrets.v,
                                  conf->previous_secrets.n);
     if (!proc.fallback || !proc.key) {
         fprintf(stderr, "%s: out of memory\n", proc.exe);
-        return 1;
+        goto fail;
     }
     if (app->init && (rc = app->init(conf))) {
         fprintf(stderr, "%s: initialization failed: %s\n", proc.exe, mr_strerror(rc));
-        return 1;
+        goto fail;
     }
 
     if (!nthreads)
         nthreads = threads_for(conf, app->name);
     workers = calloc((size_t)nthreads, sizeof(*workers));
     if (!workers)
-        return 1;
+        goto fail;
     for (long i = 0; i < nthreads; i++) {
         pthread_attr_t attr;
         workers[i].index = (int)i;
@@ -572,4 +573,12 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     mr_conf_free(conf);
     mr_upstream_global_cleanup();
     return 0;
+
+fail:   /* before any thread runs: free what main holds (LeakSanitizer) */
+    mr_token_key_free(proc.key);
+    mr_lru_free(proc.fallback);
+    mr_conf_free(conf);
+    if (curl_ready)
+        mr_upstream_global_cleanup();
+    return 1;
 }
