@@ -266,8 +266,12 @@ def test_front_errors_are_json(stack, front, status, code):
     (lighttpd answers these with its own page: docs/hosting.md.)"""
     st = stack(front=front)
     if front == "apache-cgi":
-        broken = st.dir / "htdocs" / "cgi-bin" / "mediarelay-proxy"
+        # A new file in its place (the old one may still be running: a
+        # program being run cannot be written to).
+        broken = st.dir / "htdocs" / "cgi-bin" / "broken.new"
         broken.write_text("#!/bin/sh\nexit 1\n")
+        broken.chmod(0o755)
+        os.replace(broken, st.dir / "htdocs" / "cgi-bin" / "mediarelay-proxy")
     else:
         pid = st.pid("proxy")
         os.kill(pid, signal.SIGKILL)
