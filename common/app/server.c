@@ -330,6 +330,42 @@ static void usage(const char *exe, FILE *f)
             exe, MR_SYSCONFDIR);
 }
 
+/* What every request of the process shares: libcurl's global state, the
+ * store's fallback cache, the token keys, the executable's own set-up.  On
+ * a failure (said on stderr) what was made is undone; else process_close
+ * undoes it. */
+static int process_open(struct mr_process *p)
+{
+    const struct mr_conf *c = p->conf;
+    int rc;
+
+    if (mr_upstream_global_init()) {
+        fprintf(stderr, "%s: libcurl initialization failed\n", p->exe);
+        return MR_EINTERNAL;
+    }
+    p->fallback = mr_lru_new((size_t)c->store.fallback_entries, (size_t)c->store.fallback_bytes);
+    p->key = mr_token_key_ring(c->secret, c->previous_secrets.v, c->previous_secrets.n);
+    if (!p->fallback || !p->key) {
+        fprintf(stderr, "%s: out of memory\n", p->exe);
+        rc = MR_ENOMEM;
+    } else if (p->app->init && (rc = p->app->init(c))) {
+        fprintf(stderr, "%s: initialization failed: %s\n", p->exe, mr_strerror(rc));
+    } else {
+        return MR_OK;
+    }
+    mr_token_key_free(p->key);
+    mr_lru_free(p->fallback);
+    mr_upstream_global_cleanup();
+    return rc;
+}
+
+static void process_close(struct mr_process *p)
+{
+    mr_token_key_free(p->key);
+    mr_lru_free(p->fallback);
+    mr_upstream_global_cleanup();
+}
+
 /* A CGI program that cannot serve still answers, in the project's error
  * shape; what went wrong is on stderr (the web server's error log), not in
  * the answer. */
@@ -352,7 +388,7 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     struct worker *workers;
     struct sigaction sa;
     sigset_t stop_set;
-    bool check_only = false, cgi, curl_ready = false;
+    bool check_only = false, cgi;
     long nthreads = 0;
     int listen_fd = 0, sig = 0, rc;
 
@@ -411,23 +447,14 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     mr_log_setup(proc.exe, conf->log.level, conf->log.target);
     if (cgi) {
         signal(SIGPIPE, SIG_IGN);
-        if (mr_upstream_global_init())
-            return cgi_fail(proc.exe);
-        proc.fallback = mr_lru_new((size_t)conf->store.fallback_entries,
-                                   (size_t)conf->store.fallback_bytes);
-        proc.key = mr_token_key_ring(conf->secret, conf->previous_secrets.v,
-                                     conf->previous_secrets.n);
-        if (!proc.fallback || !proc.key || (app->init && app->init(conf)))
+        if (process_open(&proc)) {
             rc = cgi_fail(proc.exe);
-        else if (serve_cgi(&proc))
-            rc = cgi_fail(proc.exe);
-        else
-            rc = 0;
+        } else {
+            rc = serve_cgi(&proc) ? cgi_fail(proc.exe) : 0;
+            process_close(&proc);
+        }
         fflush(stdout);
-        mr_token_key_free(proc.key);
-        mr_lru_free(proc.fallback);
         mr_conf_free(conf);
-        mr_upstream_global_cleanup();
         return rc;
     }
 
@@ -468,29 +495,16 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
      * of one heap per thread. */
     mallopt(M_ARENA_MAX, 4);
 
-    if (mr_upstream_global_init()) {
-        fprintf(stderr, "%s: libcurl initialization failed\n", proc.exe);
+    if (process_open(&proc))
         goto fail;
-    }
-    curl_ready = true;
-    proc.fallback = mr_lru_new((size_t)conf->store.fallback_entries,
-                               (size_t)conf->store.fallback_bytes);
-    proc.key = mr_token_key_ring(conf->secret, conf->previous_secrets.v,
-                                 conf->previous_secrets.n);
-    if (!proc.fallback || !proc.key) {
-        fprintf(stderr, "%s: out of memory\n", proc.exe);
-        goto fail;
-    }
-    if (app->init && (rc = app->init(conf))) {
-        fprintf(stderr, "%s: initialization failed: %s\n", proc.exe, mr_strerror(rc));
-        goto fail;
-    }
 
     if (!nthreads)
         nthreads = threads_for(conf, app->name);
     workers = calloc((size_t)nthreads, sizeof(*workers));
-    if (!workers)
+    if (!workers) {
+        process_close(&proc);
         goto fail;
+    }
     for (long i = 0; i < nthreads; i++) {
         pthread_attr_t attr;
         workers[i].index = (int)i;
@@ -568,17 +582,11 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
     for (long i = 0; i < nthreads; i++)
         pthread_join(workers[i].tid, NULL);
     free(workers);
-    mr_token_key_free(proc.key);
-    mr_lru_free(proc.fallback);
+    process_close(&proc);
     mr_conf_free(conf);
-    mr_upstream_global_cleanup();
     return 0;
 
 fail:   /* before any thread runs: free what main holds (LeakSanitizer) */
-    mr_token_key_free(proc.key);
-    mr_lru_free(proc.fallback);
     mr_conf_free(conf);
-    if (curl_ready)
-        mr_upstream_global_cleanup();
     return 1;
 }
