@@ -25,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -330,6 +333,72 @@ static void usage(const char *exe, FILE *f)
             exe, MR_SYSCONFDIR);
 }
 
+/* --listen SPEC: a unix socket path (anything with a '/', or without a
+ * ':'), or [HOST]:PORT for TCP (HOST a name, an address, [v6], or empty
+ * for every address).  Not libfcgi's FCGX_OpenSocket: it exit()s on a
+ * bind that fails and takes any number for a port.  A stale socket file
+ * is replaced; any other file at the path is not.  The fd, or -1 with
+ * why it failed in `why`. */
+static int open_listener(const char *spec, char *why, size_t n)
+{
+    struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM }, *ai, *a;
+    const char *colon = strrchr(spec, ':');
+    char host[256], port[8];
+    long portnum;
+    int fd = -1, e, one = 1;
+
+    if (strchr(spec, '/') || !colon) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct stat st;
+        if (strlen(spec) >= sizeof(sa.sun_path)) {
+            snprintf(why, n, "a unix socket path is at most %zu bytes", sizeof(sa.sun_path) - 1);
+            return -1;
+        }
+        strcpy(sa.sun_path, spec);
+        if (lstat(spec, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(spec);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1024)) {
+            snprintf(why, n, "%s", strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        return fd;
+    }
+    if (!mr_str_to_long(mr_str_c(colon + 1), 1, 65535, &portnum)) {
+        snprintf(why, n, "\"%s\" is not a port (1-65535)", colon + 1);
+        return -1;
+    }
+    snprintf(port, sizeof(port), "%ld", portnum);
+    if ((size_t)(colon - spec) >= sizeof(host)) {
+        snprintf(why, n, "the host is too long");
+        return -1;
+    }
+    if (colon - spec >= 2 && spec[0] == '[' && colon[-1] == ']')   /* [v6]:port */
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - spec) - 2, spec + 1);
+    else
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+    if ((e = getaddrinfo(host[0] && strcmp(host, "*") ? host : NULL, port, &hints, &ai))) {
+        snprintf(why, n, "%s", gai_strerror(e));
+        return -1;
+    }
+    snprintf(why, n, "no address");
+    for (a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, a->ai_addr, a->ai_addrlen) || listen(fd, 1024)) {
+            snprintf(why, n, "%s", strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
 /* What every request of the process shares: libcurl's global state, the
  * store's fallback cache, the token keys, the executable's own set-up.  On
  * a failure (said on stderr) what was made is undone; else process_close
@@ -471,9 +540,10 @@ int mr_server_main(const struct mr_app *app, int argc, char **argv)
         goto fail;
     }
     if (listen_at) {
-        listen_fd = FCGX_OpenSocket(listen_at, 1024);
+        char why[256];
+        listen_fd = open_listener(listen_at, why, sizeof(why));
         if (listen_fd < 0) {
-            fprintf(stderr, "%s: cannot listen on %s\n", proc.exe, listen_at);
+            fprintf(stderr, "%s: cannot listen on %s: %s\n", proc.exe, listen_at, why);
             goto fail;
         }
     } else if (FCGX_IsCGI()) {

@@ -2,11 +2,15 @@
 
 import json
 import re
+import signal
+import socket
+import subprocess
 
 import pytest
 
-from conftest import (EXES, MINIMAL_CONFIG, SECRET, binary, make_config, processes_mentioning,
-                      run_binary)
+from conftest import (EXES, MINIMAL_CONFIG, SECRET, _read_reports, binary,
+                      fail_on_sanitizer_reports, make_config, processes_mentioning, run_binary,
+                      sanitizer_env, wait_until)
 
 
 def run_exe(tmp_path, config, name="resolve"):
@@ -110,3 +114,66 @@ def test_stack_refuses_bad_config_without_redis(stack):
     assert r.returncode != 0, r
     assert "upstream.connect_timeout_ms" in r.stdout + r.stderr, r
     assert processes_mentioning(str(s.dir)) == []
+
+
+@pytest.mark.parametrize("args,status,says", [
+    (["--threads", "0"], 2, "--threads takes a number from 1 to 1024"),
+    (["--threads", "1025"], 2, "--threads takes a number from 1 to 1024"),
+    (["--threads", "8x"], 2, "--threads takes a number from 1 to 1024"),
+    (["--threads"], 2, "unknown argument \"--threads\""),
+    (["--bogus"], 2, "unknown argument \"--bogus\""),
+    (["--listen", "/nonexistent-dir/x.sock"], 1,
+     "cannot listen on /nonexistent-dir/x.sock: No such file or directory"),
+    (["--listen", "127.0.0.1:99999"], 1, "cannot listen on 127.0.0.1:99999: \"99999\" is not a port"),
+    (["--listen", "127.0.0.1:"], 1, "is not a port"),
+    (["--listen", "no-such-host.invalid:9000"], 1, "cannot listen on no-such-host.invalid:9000: "),
+    (["--listen", "/tmp/" + "x" * 120], 1, "a unix socket path is at most 107 bytes"),
+])
+def test_bad_arguments(tmp_path, args, status, says):
+    """Command-line arguments are checked too: a wrong one is said, with the
+    usage, and nothing starts."""
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps(MINIMAL_CONFIG))
+    r = run_binary([binary("proxy"), "--config", path, *args])
+    assert r.returncode == status, r
+    assert says in r.stderr, r
+
+
+def test_listen_on_a_port_in_use_is_refused(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        path = tmp_path / "ok.json"
+        path.write_text(json.dumps(MINIMAL_CONFIG))
+        r = run_binary([binary("proxy"), "--config", path, "--listen", f"127.0.0.1:{port}"])
+    assert r.returncode == 1, r
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr, r
+
+
+def test_listen_on_a_unix_socket_replaces_a_stale_one_only(tmp_path):
+    """A socket file left by an earlier run is replaced; a plain file is not."""
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps(MINIMAL_CONFIG))
+    plain = tmp_path / "plain"
+    plain.write_text("mine")
+    r = run_binary([binary("proxy"), "--config", path, "--listen", plain])
+    assert r.returncode == 1 and "Address already in use" in r.stderr, r
+    assert plain.read_text() == "mine"
+    stale = tmp_path / "stale.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(stale))           # closed without unlink: a stale socket file
+    log, san = tmp_path / "proxy.log", tmp_path / "san"
+    san.mkdir()
+    with open(log, "wb") as out:
+        p = subprocess.Popen([str(binary("proxy")), "--config", str(path), "--listen", str(stale)],
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             env=sanitizer_env(san))
+    try:
+        assert wait_until(lambda: "serving with" in log.read_text(), timeout=10), log.read_text()
+        with socket.socket(socket.AF_UNIX) as c:
+            c.connect(str(stale))    # the executable's socket now
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 0, log.read_text()
+    fail_on_sanitizer_reports(_read_reports(san, [log]), "mediarelay-proxy --listen")
