@@ -314,6 +314,8 @@ static long threads_for(const struct mr_conf *c, const char *name)
         return c->server.threads_m3u8;
     if (!strcmp(name, "segment"))
         return c->server.threads_segment;
+    if (!strcmp(name, "jobs"))
+        return c->server.threads_jobs;
     return c->server.threads_proxy;
 }
 

@@ -54,6 +54,7 @@ static const struct mr_conf_field threads_fields[] = {
     INT("m3u8", C(server.threads_m3u8), 16, 1, 1024),
     INT("segment", C(server.threads_segment), 64, 1, 1024),
     INT("proxy", C(server.threads_proxy), 128, 1, 1024),
+    INT("jobs", C(server.threads_jobs), 32, 1, 1024),
     END
 };
 static const struct mr_conf_field server_fields[] = {
@@ -136,6 +137,28 @@ static const struct mr_conf_field dash_fields[] = {
     END
 };
 
+static const struct mr_conf_field jobs_fields[] = {
+    STR("dir", C(jobs.dir), "/var/lib/mediarelay/jobs"),
+    INT("max_bytes", C(jobs.max_bytes), 5L << 30, 1 << 20, 1L << 42),
+    INT("max_running", C(jobs.max_running), 5, 1, 256),
+    INT("max_running_process", C(jobs.max_running_process), 2, 1, 256),
+    INT("timeout_s", C(jobs.timeout_s), 3600, 10, 7 * 86400),
+    INT("keep_s", C(jobs.keep_s), 86400, 60, 365L * 86400),
+    INT("max_queued_per_user", C(jobs.max_queued_per_user), 20, 1, 100000),
+    INT("claim_idle_s", C(jobs.claim_idle_s), 60, 2, 86400),
+    INT("max_attempts", C(jobs.max_attempts), 3, 1, 100),
+    INT("analyze_ttl_s", C(jobs.analyze_ttl_s), 600, 0, 7 * 86400),
+    INT("analyze_timeout_s", C(jobs.analyze_timeout_s), 60, 1, 600),
+    INT("analyze_max_bytes", C(jobs.analyze_max_bytes), 16 << 20, 4096, 256 << 20),
+    INT("progress_interval_ms", C(jobs.progress_interval_ms), 250, 50, 10000),
+    INT("queue_max_len", C(jobs.queue_max_len), 10000, 100, 10000000),
+    STR("ytdlp", C(jobs.ytdlp), "yt-dlp"),
+    STR("ffmpeg", C(jobs.ffmpeg), "ffmpeg"),
+    STR("ffprobe", C(jobs.ffprobe), "ffprobe"),
+    STR("accel_prefix", C(jobs.accel_prefix), "/_mr_jobs/"),
+    END
+};
+
 #define CH(m) offsetof(struct mr_conf_channel, m)
 static const struct mr_conf_field channel_fields[] = {
     { .key = "url", .kind = MR_CONF_K_STRING, .off = CH(url), .required = true },
@@ -175,6 +198,7 @@ static const struct mr_conf_field root_fields[] = {
     SECTION("hls", hls_fields),
     SECTION("dash", dash_fields),
     SECTION("resolve", resolve_fields),
+    SECTION("jobs", jobs_fields),
     MAP("channels", C(channels), struct mr_conf_channel, channel_fields),
     STR("channels_m3u", C(channels_m3u), ""),
     MAP("media", C(media), struct mr_conf_media, media_fields),

@@ -55,7 +55,7 @@ struct mr_conf {
     char *redis;
     char *key_prefix;
     struct {
-        long threads_resolve, threads_m3u8, threads_segment, threads_proxy;
+        long threads_resolve, threads_m3u8, threads_segment, threads_proxy, threads_jobs;
         long drain_timeout_s;
         long max_body_bytes;
         struct mr_strlist trusted_proxies;  /* whose X-Forwarded-For is believed */
@@ -120,6 +120,28 @@ struct mr_conf {
         long open_window_s;
         long open_max_items;
     } resolve;
+    struct {
+        char *dir;                    /* results: dir/<task id>/ */
+        long max_bytes;               /* one task's result */
+        long max_running;             /* tasks one worker runs at once */
+        long max_running_process;     /* of which ffmpeg jobs */
+        long timeout_s;               /* one attempt of a task */
+        long keep_s;                  /* a task and its result, once it ended */
+        long max_queued_per_user;     /* tasks not ended, per user */
+        long claim_idle_s;            /* a job whose worker went silent is
+                                         taken over after this */
+        long max_attempts;
+        long analyze_ttl_s;
+        long analyze_timeout_s;
+        long analyze_max_bytes;       /* yt-dlp's JSON */
+        long progress_interval_ms;    /* progress written at most this often */
+        long queue_max_len;           /* entries kept in each stream */
+        char *ytdlp;
+        char *ffmpeg;
+        char *ffprobe;
+        char *accel_prefix;           /* results by X-Accel-Redirect under this
+                                         internal location (stream.offload nginx) */
+    } jobs;
     struct mr_conf_map channels;      /* of struct mr_conf_channel; the
                                          configuration's, then channels_m3u's */
     char *channels_m3u;
