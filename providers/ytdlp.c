@@ -25,11 +25,7 @@
 #include "providers/ytdlp.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,14 +33,13 @@
 #include <strings.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "app/media.h"
 #include "app/provider.h"
 #include "app/server.h"
+#include "core/child.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/header.h"
@@ -54,7 +49,6 @@
 #include "net/upstream.h"
 
 #define MAX_TITLE 1024
-#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 /* providers.ytdlp (app/provider.h): its section of mediarelay.json. */
 struct ytdlp_conf {
@@ -107,155 +101,29 @@ bool mr_ytdlp_url_ok(const char *s)
     return no_ctl(s, MR_YTDLP_MAX_URL);
 }
 
-/* One printable ASCII line: other bytes become '?', cut at msglen - 1. */
-static void sanitize_line(char *dst, size_t dstlen, const char *s, size_t n)
-{
-    size_t k = 0;
-
-    if (!dstlen)
-        return;
-    for (size_t i = 0; i < n && k + 1 < dstlen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        dst[k++] = mr_is_vchar(c) || c == ' ' ? (char)c : '?';
-    }
-    dst[k] = '\0';
-}
-
 /* --- running yt-dlp ------------------------------------------------------------ */
 
-/* yt-dlp's whole environment, made once per process. */
-static char *child_env[4];
-static pthread_once_t child_env_once = PTHREAD_ONCE_INIT;
+struct run {
+    struct mr_buf *out;
+    struct mr_child_tail err;
+    bool too_big;
+};
 
-static void child_env_init(void)
+static int run_out(void *arg, const char *p, size_t n)
 {
-    static char path_default[] = "PATH=" DEFAULT_PATH;
-    static char home[] = "HOME=/nonexistent";
-    static char lang[] = "LANG=C.UTF-8";
-    const char *path = getenv("PATH");
-    char *p = NULL;
+    struct run *r = arg;
 
-    if (path && *path && (p = malloc(strlen(path) + 6)))
-        snprintf(p, strlen(path) + 6, "PATH=%s", path);    /* kept for the process */
-    child_env[0] = p ? p : path_default;
-    child_env[1] = home;
-    child_env[2] = lang;
-    child_env[3] = NULL;
-}
-
-/* A pipe whose ends are O_CLOEXEC and above stderr, so that the dup2 of the
- * file actions always makes a fresh, inheritable descriptor. */
-static int cloexec_pipe(int p[2])
-{
-    if (pipe2(p, O_CLOEXEC))
-        return -1;
-    for (int i = 0; i < 2; i++) {
-        if (p[i] <= 2) {
-            int fd = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
-            if (fd < 0) {
-                close(p[0]);
-                close(p[1]);
-                return -1;
-            }
-            close(p[i]);
-            p[i] = fd;
-        }
+    if (mr_buf_append(r->out, p, n)) {
+        r->too_big = true;
+        return 1;
     }
     return 0;
 }
 
-static void close_fd(int *fd)
+static int run_err(void *arg, const char *p, size_t n)
 {
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
-/* Keeps the last MR_YTDLP_STDERR_TAIL bytes of what arrives. */
-struct tail {
-    char b[2 * MR_YTDLP_STDERR_TAIL];
-    size_t n;
-};
-
-static void tail_add(struct tail *t, const char *p, size_t n)
-{
-    if (n >= MR_YTDLP_STDERR_TAIL) {
-        memcpy(t->b, p + n - MR_YTDLP_STDERR_TAIL, MR_YTDLP_STDERR_TAIL);
-        t->n = MR_YTDLP_STDERR_TAIL;
-        return;
-    }
-    if (t->n + n > sizeof(t->b)) {
-        size_t keep = MR_YTDLP_STDERR_TAIL - n;
-        memmove(t->b, t->b + t->n - keep, keep);
-        t->n = keep;
-    }
-    memcpy(t->b + t->n, p, n);
-    t->n += n;
-}
-
-/* The line to report: the last one that starts with "ERROR:", else the last
- * non-empty one. */
-static void tail_message(const struct tail *t, char *msg, size_t msglen, const char *fallback)
-{
-    const char *best = NULL, *last = NULL;
-    size_t bestn = 0, lastn = 0, i = 0;
-
-    while (i < t->n) {
-        size_t j = i;
-        while (j < t->n && t->b[j] != '\n' && t->b[j] != '\r')
-            j++;
-        if (j > i) {
-            last = t->b + i;
-            lastn = j - i;
-            if (lastn >= 6 && !memcmp(last, "ERROR:", 6)) {
-                best = last;
-                bestn = lastn;
-            }
-        }
-        i = j + 1;
-    }
-    if (!best) {
-        best = last;
-        bestn = lastn;
-    }
-    if (!best) {
-        snprintf(msg, msglen, "%s", fallback);
-        return;
-    }
-    sanitize_line(msg, msglen < MR_YTDLP_MAX_MESSAGE + 1 ? msglen : MR_YTDLP_MAX_MESSAGE + 1,
-                  best, bestn);
-}
-
-/* Reaps pid, waiting until deadline (ms) at most; then its whole group is
- * killed.  The group is killed before the reap in every case, while the
- * unreaped leader still holds the group's id: nothing it started outlives
- * it, and no other group can be hit.  Returns the wait status. */
-static int reap(pid_t pid, long long deadline, bool *timed_out)
-{
-    siginfo_t si;
-    int status = 0;
-
-    for (;;) {
-        memset(&si, 0, sizeof(si));
-        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0) {
-            if (si.si_pid == pid)
-                break;      /* exited, not reaped yet */
-        } else if (errno != EINTR) {
-            break;
-        }
-        if (mr_clock_mono_ms() >= deadline) {
-            *timed_out = true;
-            break;
-        }
-        {
-            struct timespec ts = { 0, 10 * 1000000L };
-            nanosleep(&ts, NULL);
-        }
-    }
-    kill(-pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return status;
+    mr_child_tail_add(&((struct run *)arg)->err, p, n);
+    return 0;
 }
 
 int mr_ytdlp_run(const char *path, const char *url, long timeout_s, struct mr_buf *out,
@@ -265,165 +133,59 @@ int mr_ytdlp_run(const char *path, const char *url, long timeout_s, struct mr_bu
         (char *)path, "--ignore-config", "--no-cache-dir", "--dump-single-json",
         "--no-playlist", "--no-warnings", "--no-progress", "--", (char *)url, NULL
     };
-    int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    bool fa_ok = false, attr_ok = false, timed_out = false, too_big = false;
-    struct tail *err = NULL;
-    long long deadline;
-    sigset_t set;
-    pid_t pid = -1;
-    int rc = MR_EINTERNAL, status;
+    struct run *run;
+    struct mr_child_spec spec = {
+        .path = path, .argv = argv, .on_out = run_out, .on_err = run_err,
+        .deadline_ms = mr_clock_mono_ms() + timeout_s * 1000,
+    };
+    struct mr_child_result res;
+    char what[300];
+    int rc;
 
     snprintf(msg, msglen, "yt-dlp failed");
     if (!path || !*path || !url) {
         snprintf(msg, msglen, "providers.ytdlp.path is empty");
         return MR_EUNAVAILABLE;
     }
-    pthread_once(&child_env_once, child_env_init);
-    if (!(err = calloc(1, sizeof(*err))))
+    if (!(run = calloc(1, sizeof(*run))))
         return MR_ENOMEM;
-    if (cloexec_pipe(outp) || cloexec_pipe(errp)) {
-        snprintf(msg, msglen, "cannot make a pipe: %s", strerror(errno));
-        goto fail;
-    }
-    if (posix_spawn_file_actions_init(&fa))
-        goto fail;
-    fa_ok = true;
-    if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) ||
-        posix_spawn_file_actions_adddup2(&fa, outp[1], 1) ||
-        posix_spawn_file_actions_adddup2(&fa, errp[1], 2))
-        goto fail;
-#if defined(__GLIBC__) && defined(__GLIBC_PREREQ)
-#if __GLIBC_PREREQ(2, 34)
-    /* Descriptors that are not O_CLOEXEC (a FastCGI connection, Redis,
-     * curl's) must not reach yt-dlp. */
-    if (posix_spawn_file_actions_addclosefrom_np(&fa, 3))
-        goto fail;
-#endif
-#if __GLIBC_PREREQ(2, 29)
-    /* In "/", not the server's directory: nothing yt-dlp would find or
-     * leave relative to it (a yt-dlp.conf there is its "home" config). */
-    if (posix_spawn_file_actions_addchdir_np(&fa, "/"))
-        goto fail;
-#endif
-#endif
-    if (posix_spawnattr_init(&attr))
-        goto fail;
-    attr_ok = true;
-    /* Its own group (to kill all of it), an empty signal mask (the server's
-     * threads block SIGTERM) and default dispositions (it ignores SIGPIPE). */
-    sigemptyset(&set);
-    if (posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF) ||
-        posix_spawnattr_setpgroup(&attr, 0) || posix_spawnattr_setsigmask(&attr, &set))
-        goto fail;
-    sigfillset(&set);
-    sigdelset(&set, SIGKILL);
-    sigdelset(&set, SIGSTOP);
-    if (posix_spawnattr_setsigdefault(&attr, &set))
-        goto fail;
-
-    {
-        /* posix_spawnp looks the name up in the server's own PATH. */
-        int e = strchr(path, '/') ? posix_spawn(&pid, path, &fa, &attr, argv, child_env)
-                                  : posix_spawnp(&pid, path, &fa, &attr, argv, child_env);
-        if (e) {
-            pid = -1;
-            snprintf(msg, msglen, "yt-dlp cannot be run (providers.ytdlp.path \"%.200s\"): %s",
-                     path, e == ENOENT ? "not found" : strerror(e));
-            rc = e == ENOENT || e == EACCES || e == ENOEXEC || e == ENOTDIR
-                 ? MR_EUNAVAILABLE : MR_EINTERNAL;
-            goto fail;
-        }
-    }
-    close_fd(&outp[1]);
-    close_fd(&errp[1]);
-    fcntl(outp[0], F_SETFL, fcntl(outp[0], F_GETFL) | O_NONBLOCK);
-    fcntl(errp[0], F_SETFL, fcntl(errp[0], F_GETFL) | O_NONBLOCK);
-
-    deadline = mr_clock_mono_ms() + timeout_s * 1000;
-    while (outp[0] >= 0 || errp[0] >= 0) {
-        struct pollfd pf[2] = { { outp[0], POLLIN, 0 }, { errp[0], POLLIN, 0 } };
-        long long left = deadline - mr_clock_mono_ms();
-        char chunk[16384];
-        int n;
-
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        n = poll(pf, 2, left > 1000 ? 1000 : (int)left);
-        if (n < 0 && errno != EINTR)
-            break;
-        if (n <= 0)
-            continue;
-        for (int i = 0; i < 2; i++) {
-            int *fd = i ? &errp[0] : &outp[0];
-            ssize_t got;
-            if (*fd < 0 || !pf[i].revents)
-                continue;
-            got = read(*fd, chunk, sizeof(chunk));
-            if (got > 0) {
-                if (i)
-                    tail_add(err, chunk, (size_t)got);
-                else if (mr_buf_append(out, chunk, (size_t)got))
-                    too_big = true;
-            } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-                close_fd(fd);
-            }
-        }
-        if (too_big)
-            break;
-    }
-    /* Whatever ended the loop, a child that is still there gets until the
-     * deadline to exit; a timeout or a cap overrun ends it at once. */
-    status = reap(pid, timed_out || too_big ? 0 : deadline, &timed_out);
-    pid = -1;
-    if (too_big) {
+    run->out = out;
+    spec.arg = run;
+    rc = mr_child_run(&spec, &res, msg, msglen);
+    if (rc)
+        goto done;
+    snprintf(what, sizeof(what), "yt-dlp cannot be run (providers.ytdlp.path \"%.200s\"): "
+             "%s", path, res.spawn_errno && res.spawn_errno != ENOENT
+             ? strerror(res.spawn_errno) : "not found");
+    if (res.end == MR_CHILD_NOT_RUN) {
+        int e = res.spawn_errno;
+        snprintf(msg, msglen, "%s", what);
+        rc = e == ENOENT || e == EACCES || e == ENOEXEC || e == ENOTDIR
+             ? MR_EUNAVAILABLE : MR_EINTERNAL;
+    } else if (run->too_big) {
         snprintf(msg, msglen, "yt-dlp printed more than providers.ytdlp.max_output_bytes "
                  "(%zu bytes)", out->cap);
         rc = MR_EUPSTREAM;
-    } else if (timed_out) {
+    } else if (res.end == MR_CHILD_TIMEOUT) {
         snprintf(msg, msglen, "yt-dlp did not finish within providers.ytdlp.timeout_s (%ld s)",
                  timeout_s);
         rc = MR_ETIMEOUT;
-    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    } else if (WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0) {
         rc = MR_OK;
-    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+    } else if (WIFEXITED(res.status) && WEXITSTATUS(res.status) == 127) {
         /* The exec failed after all (where posix_spawn cannot tell, as
          * under valgrind), or a wrapper's exec did: the shell's 127. */
-        char what[300];
-        snprintf(what, sizeof(what), "yt-dlp cannot be run (providers.ytdlp.path \"%.200s\"): "
-                 "not found", path);
-        tail_message(err, msg, msglen, what);
+        mr_child_tail_message(&run->err, msg, msglen, what);
         rc = MR_EUNAVAILABLE;
     } else {
-        char what[64];
-        if (WIFEXITED(status))
-            snprintf(what, sizeof(what), "yt-dlp exited with status %d", WEXITSTATUS(status));
-        else
-            snprintf(what, sizeof(what), "yt-dlp was killed by signal %d",
-                     WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-        tail_message(err, msg, msglen, what);
+        char st[64];
+        mr_child_status_str(res.status, st, sizeof(st));
+        snprintf(what, sizeof(what), "yt-dlp %s", st);
+        mr_child_tail_message(&run->err, msg, msglen, what);
         rc = MR_EUPSTREAM;
     }
-
-fail:
-    if (pid > 0) {
-        kill(-pid, SIGKILL);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-    }
-    if (attr_ok)
-        posix_spawnattr_destroy(&attr);
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    close_fd(&outp[0]);
-    close_fd(&outp[1]);
-    close_fd(&errp[0]);
-    close_fd(&errp[1]);
-    free(err);
+done:
+    free(run);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "core/child.h"
 #include "core/limits.h"
 
 struct mr_arena;
@@ -22,8 +23,7 @@ struct mr_source;
 #define MR_YTDLP_MAX_SUBS      16           /* subtitles */
 #define MR_YTDLP_MAX_HEADERS   16           /* http_headers kept */
 #define MR_YTDLP_MAX_HEADER    4096         /* one header value */
-#define MR_YTDLP_STDERR_TAIL   2048         /* stderr kept for the message */
-#define MR_YTDLP_MAX_MESSAGE   300          /* the error line handed on */
+#define MR_YTDLP_MAX_MESSAGE   MR_CHILD_MAX_MESSAGE  /* the error line handed on */
 
 /* Runs `path --ignore-config --no-cache-dir --dump-single-json --no-playlist
  * --no-warnings --no-progress -- url` (posix_spawnp when path has no '/',
