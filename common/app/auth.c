@@ -61,6 +61,36 @@ bool mr_auth_sid_ok(struct mr_str s)
     return true;
 }
 
+int mr_auth_user(struct mr_ctx *ctx, const char **user, bool *admin)
+{
+    struct mr_str sid, u;
+    char key[MR_STORE_KEY_MAX];
+    int rc;
+
+    *user = NULL;
+    *admin = false;
+    if (mr_auth_admin(ctx) == MR_OK) {
+        *user = "admin";
+        *admin = true;
+        return MR_OK;
+    }
+    if (mr_request_cookie(&ctx->req, ctx->conf->auth.cookie, &sid) || !mr_auth_sid_ok(sid))
+        return MR_EUNAUTHORIZED;
+    snprintf(key, sizeof(key), "session:%.*s", (int)sid.len, sid.p);
+    rc = mr_store_get(ctx->store, ctx->arena, key, &u);
+    if (!mr_store_redis_up(ctx->store))
+        return MR_EUNAVAILABLE;
+    if (rc == MR_ENOTFOUND)
+        return MR_EUNAUTHORIZED;
+    if (rc)
+        return rc;
+    /* A user name is a key part and a field in answers: printable, short. */
+    if (!u.len || u.len > 256 || mr_str_has_ctl(u.p, u.len) || !strcmp(u.p, "admin"))
+        return MR_EFORBIDDEN;
+    *user = u.p;
+    return MR_OK;
+}
+
 int mr_auth_room(struct mr_ctx *ctx, const struct mr_media *media)
 {
     struct mr_str sid, user;

@@ -34,6 +34,12 @@ int mr_auth_room(struct mr_ctx *ctx, const struct mr_media *media);
  * returned: the caller stops and answers nothing more. */
 int mr_auth_media(struct mr_ctx *ctx, const struct mr_media *media);
 
+/* Who calls: the admin (the admin token; *user "admin", *admin true), or
+ * the user of the session cookie (session:{sid}, as for rooms).
+ * MR_EUNAUTHORIZED with neither, MR_EUNAVAILABLE while Redis is down and
+ * there is no admin token.  *user lives in the arena. */
+int mr_auth_user(struct mr_ctx *ctx, const char **user, bool *admin);
+
 /* Whether a session id is one the relay would look up: 1 to 256 bytes of
  * printable ASCII without space, ';' or ','. */
 bool mr_auth_sid_ok(struct mr_str sid);

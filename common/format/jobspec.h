@@ -199,7 +199,7 @@ int mr_jobs_analyze_map(const char *json, size_t len, struct json_object **out,
 /* ---- download requests and names ------------------------------------------ */
 
 /* A yt-dlp format selector a client may send: 1 to MR_JOBS_MAX_FORMAT_ID
- * bytes of [A-Za-z0-9_.,:+/*?!=<>()[]-], not starting with '-'. */
+ * bytes of letters, digits and _ . , : + / * ? ! = < > ( ) [ ] -, not starting with '-'. */
 bool mr_jobs_format_id_ok(const char *s);
 
 /* A subtitle language: 1 to MR_JOBS_MAX_LANG bytes of [A-Za-z0-9_-], or
