@@ -37,6 +37,96 @@
 
 static struct worker W;
 static struct job *slots[MAX_SLOTS];
+static int guard_fd = -1;          /* the guardian's pipe, write end */
+
+/* ---- the guardian ------------------------------------------------------------
+ *
+ * A process forked at start, before any thread, that reads "+PGID" and
+ * "-PGID" records from a pipe.  When the worker ends, however it ends, the
+ * pipe's last write end closes and the guardian kills every group it was
+ * told of and not told gone, then exits.  (PR_SET_PDEATHSIG would reach
+ * only the direct child, not yt-dlp's ffmpeg.)  The write end is
+ * O_CLOEXEC, so no program of a job holds it open. */
+
+#define GUARD_MAX 1024
+
+static void guardian(int fd)
+{
+    pid_t groups[GUARD_MAX];
+    size_t n = 0;
+    char buf[4096], rec[32];
+    size_t rn = 0;
+    ssize_t got;
+
+    signal(SIGINT, SIG_IGN);    /* a terminal's ^C is for the worker: it */
+    signal(SIGTERM, SIG_IGN);   /* stops its jobs itself, then EOF comes */
+    signal(SIGHUP, SIG_IGN);
+    while ((got = read(fd, buf, sizeof(buf))) != 0) {
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] != '\n') {
+                if (rn + 1 < sizeof(rec))
+                    rec[rn++] = buf[i];
+                continue;
+            }
+            rec[rn] = '\0';
+            rn = 0;
+            {
+                long pgid = strtol(rec + 1, NULL, 10);
+                if (pgid <= 1)
+                    continue;
+                if (rec[0] == '+' && n < GUARD_MAX) {
+                    groups[n++] = (pid_t)pgid;
+                } else if (rec[0] == '-') {
+                    for (size_t k = 0; k < n; k++)
+                        if (groups[k] == (pid_t)pgid) {
+                            groups[k] = groups[--n];
+                            break;
+                        }
+                }
+            }
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        kill(-groups[k], SIGKILL);
+    _exit(0);
+}
+
+static int guardian_start(void)
+{
+    int p[2];
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC))
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[1]);
+        guardian(p[0]);
+    }
+    close(p[0]);
+    guard_fd = p[1];
+    return 0;
+}
+
+void mr_worker_guard(pid_t pgid, bool alive)
+{
+    char rec[32];
+    int n = snprintf(rec, sizeof(rec), "%c%ld\n", alive ? '+' : '-', (long)pgid);
+
+    /* One record is far below PIPE_BUF: written whole, never interleaved. */
+    if (guard_fd >= 0 && write(guard_fd, rec, (size_t)n) != n)
+        mr_warn("the guardian did not get %s", rec);
+}
 
 static void *signal_thread(void *arg)
 {
@@ -286,6 +376,10 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (guardian_start()) {
+        fprintf(stderr, "mediarelay-worker: cannot start its guardian: %s\n", strerror(errno));
+        return 1;
+    }
     /* Every thread blocks the stop signals; one thread waits for them. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

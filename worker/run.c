@@ -248,6 +248,12 @@ static int on_out_probe(void *arg, const char *p, size_t n)
 
 /* ---- running a program -------------------------------------------------------------- */
 
+static void on_pid(void *arg, pid_t pid, bool alive)
+{
+    (void)arg;
+    mr_worker_guard(pid, alive);
+}
+
 /* Runs argv in the task's folder until it ends, the task's time is up or a
  * tick says stop.  MR_OK when it exited 0; else msg says why in one line
  * (r->stop says whether it was stopped). */
@@ -259,7 +265,7 @@ static int run_program(struct run *r, const char *what, char *const *argv,
         .path = argv[0], .argv = argv, .cwd = r->dir, .on_out = on_out, .on_err = on_err,
         .tick = tick, .tick_ms = r->c->jobs.progress_interval_ms < 1000
                                  ? r->c->jobs.progress_interval_ms : 1000,
-        .arg = r, .deadline_ms = deadline,
+        .on_pid = on_pid, .arg = r, .deadline_ms = deadline,
     };
     struct mr_child_result res;
     char st[64], fallback[128];
@@ -542,6 +548,7 @@ static int process(struct run *r, struct json_object *req, long long deadline,
         (rc = run_program(r, "ffmpeg", (char *const *)plan.main.v, on_out_ffmpeg, deadline,
                           msg, msglen)))
         return rc;
+    r->expect_s = 0;       /* the thumbnail's progress is not the result's */
     if (plan.thumb.n &&
         (rc = run_program(r, "ffmpeg", (char *const *)plan.thumb.v, on_out_ffmpeg, deadline,
                           msg, msglen)))

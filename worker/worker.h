@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "app/jobs.h"
 
@@ -28,6 +29,13 @@ struct job {
     pthread_t thread;
     atomic_bool done;                  /* the thread may be joined */
 };
+
+/* Tells the guardian (main.c) about a program a job runs: the process
+ * group pgid now runs (alive) or is gone.  When the worker dies, even by
+ * SIGKILL, the guardian kills every group still running, so no yt-dlp or
+ * ffmpeg outlives its worker to write into a folder that another worker's
+ * attempt now owns. */
+void mr_worker_guard(pid_t pgid, bool alive);
 
 /* The thread of one job: start its attempt, run it, record how it ended,
  * acknowledge its queue entry (or leave it for another worker, or hand it

@@ -295,6 +295,7 @@ static int serve_cgi(const struct mr_process *proc)
         return -1;
     }
     serve_one(&ctx, NULL, &io);
+    mr_cgi_drain(&io, 16L << 20, 2000);
     ctx_close(&ctx);
     return 0;
 }

@@ -291,6 +291,8 @@ int mr_child_run(const struct mr_child_spec *s, struct mr_child_result *r, char 
     }
     fcntl(outp[0], F_SETFL, fcntl(outp[0], F_GETFL) | O_NONBLOCK);
     fcntl(errp[0], F_SETFL, fcntl(errp[0], F_GETFL) | O_NONBLOCK);
+    if (s->on_pid)
+        s->on_pid(s->arg, pid, true);
 
     next_tick = mr_clock_mono_ms() + tick_ms;
     while ((outp[0] >= 0 || errp[0] >= 0) && !stopped) {
@@ -340,6 +342,8 @@ int mr_child_run(const struct mr_child_spec *s, struct mr_child_result *r, char 
         r->status = reap(pid, until, &late);
         timed_out = timed_out || (late && s->deadline_ms);
     }
+    if (s->on_pid)
+        s->on_pid(s->arg, pid, false);
     close_fd(&outp[0]);
     close_fd(&errp[0]);
     r->end = stopped ? MR_CHILD_STOPPED : timed_out ? MR_CHILD_TIMEOUT : MR_CHILD_EXITED;

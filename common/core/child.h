@@ -58,6 +58,9 @@ struct mr_child_spec {
      * run: the group is killed.  NULL: never. */
     int (*tick)(void *arg);
     long tick_ms;                   /* 0: 1000 */
+    /* Told the child's pid (its process group's id) once it runs, and again
+     * with alive false once it was killed and reaped.  NULL: not told. */
+    void (*on_pid)(void *arg, pid_t pid, bool alive);
     void *arg;
     long long deadline_ms;          /* mr_clock_mono_ms() time; 0: none */
 };

@@ -70,15 +70,17 @@ struct mr_jobs_ops {
  * duration | end, exact}, resize {width, height}, quality (CRF 0-51), fps,
  * format ("mp4", "webm", "mkv", "mp3", "m4a", "hls"), audio_only (bool),
  * thumbnail (true, a time, or {"at": time}).  An unknown key, a wrong type,
- * a value out of range, end <= start, a duration of 0, audio_only with
- * resize/fps/quality or webm... and an object with nothing to do are errors.
+ * a value out of range, end <= start, a duration of 0, audio_only (or mp3,
+ * m4a) with resize, fps or quality, and an object with nothing to do are
+ * errors (webm with audio_only is Opus audio in WebM).
  * 0 on success; -1 with `field` set to the offending field's path
  * ("operations.trim.end") and `msg` to one line saying what is accepted. */
 int mr_jobs_ops_parse(struct json_object *ops, struct mr_jobs_ops *out,
                       char *field, size_t fieldlen, char *msg, size_t msglen);
 
-/* The ops as canonical JSON (every field, defaults filled in), for the
- * task record and the worker: parse(to_json(x)) == x. */
+/* The ops as canonical JSON (every field; null for a format or quality
+ * not given, a trim's end as its duration), for the task record and the
+ * worker: parse(to_json(x)) == x. */
 struct json_object *mr_jobs_ops_to_json(const struct mr_jobs_ops *ops);
 
 /* ---- ffprobe -------------------------------------------------------------- */

@@ -67,6 +67,22 @@ static long cgi_read(void *arg, void *buf, size_t n)
     return k;
 }
 
+void mr_cgi_drain(struct mr_cgi_io *io, long cap, int wait_ms)
+{
+    char buf[16384];
+
+    while (io->left > 0 && cap > 0) {
+        struct pollfd p = { io->in_fd, POLLIN, 0 };
+        long k;
+        if (poll(&p, 1, wait_ms) <= 0)
+            return;
+        k = cgi_read(io, buf, sizeof(buf) < (size_t)cap ? sizeof(buf) : (size_t)cap);
+        if (k <= 0)
+            return;
+        cap -= k;
+    }
+}
+
 void mr_cgi_bind(struct mr_cgi_io *io, struct mr_out *out, struct mr_request *req)
 {
     memset(out, 0, sizeof(*out));

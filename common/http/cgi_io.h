@@ -23,6 +23,13 @@ struct mr_cgi_io {
  * stdin need not end where the body does).  Call after mr_request_parse. */
 void mr_cgi_bind(struct mr_cgi_io *io, struct mr_out *out, struct mr_request *req);
 
+/* Reads and drops what is left of the body (at most cap bytes, waiting at
+ * most wait_ms for each piece).  A CGI program that answers before it read
+ * the body it was sent (a 401 needs no body) and exits makes Apache's write
+ * of that body fail, and Apache then drops the connection instead of
+ * sending the answer. */
+void mr_cgi_drain(struct mr_cgi_io *io, long cap, int wait_ms);
+
 /* True when this process was started as a CGI program: the web server set
  * GATEWAY_INTERFACE and fd 0 is not a listening socket (FastCGI's). */
 bool mr_cgi_started(void);

@@ -9,6 +9,15 @@
 
 struct json_object;
 
+/* Answers an error and returns its code, never MR_OK: what the checks
+ * below do when they refuse, so that "if ((rc = check(ctx))) return rc;"
+ * stops the handler (mr_resp_error itself returns MR_OK once it has
+ * answered). */
+#define JOBS_REFUSE(ctx, err, ...) \
+    (mr_resp_error(&(ctx)->resp, (err), __VA_ARGS__), (err))
+#define JOBS_REFUSE_STATUS(ctx, status, code, msg) \
+    (mr_resp_error_status(&(ctx)->resp, (status), (code), (msg)), MR_EINVAL)
+
 /* The caller and, when the route names one, its task. */
 struct caller {
     const char *user;

@@ -37,9 +37,9 @@
 
 int jobs_need_redis(struct mr_ctx *ctx)
 {
-    if (mr_store_redis(ctx->store))
+    if (mr_jobs_redis(ctx->store))
         return MR_OK;
-    return mr_resp_error(&ctx->resp, MR_EUNAVAILABLE, "media jobs need Redis, which does "
+    return JOBS_REFUSE(ctx, MR_EUNAVAILABLE, "media jobs need Redis, which does "
                          "not answer");
 }
 
@@ -51,15 +51,15 @@ int jobs_caller(struct mr_ctx *ctx, struct caller *who)
     case MR_OK:
         return MR_OK;
     case MR_EUNAUTHORIZED:
-        return mr_resp_error(&ctx->resp, rc, "media jobs need the admin token or a "
+        return JOBS_REFUSE(ctx, rc, "media jobs need the admin token or a "
                              "session");
     case MR_EUNAVAILABLE:
-        return mr_resp_error(&ctx->resp, rc, "sessions cannot be checked while Redis is "
+        return JOBS_REFUSE(ctx, rc, "sessions cannot be checked while Redis is "
                              "down");
     case MR_EFORBIDDEN:
-        return mr_resp_error(&ctx->resp, rc, "this session's user may not run media jobs");
+        return JOBS_REFUSE(ctx, rc, "this session's user may not run media jobs");
     default:
-        return mr_resp_error(&ctx->resp, rc, NULL);
+        return JOBS_REFUSE(ctx, rc, NULL);
     }
 }
 
@@ -71,17 +71,17 @@ int jobs_task(struct mr_ctx *ctx, const struct caller *who, struct mr_task *t)
     int rc;
 
     if (!id.p || !mr_task_id_ok(id.p, id.len))
-        return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "no such task");
+        return JOBS_REFUSE(ctx, MR_ENOTFOUND, "no such task");
     if (!(ids = mr_arena_strndup(ctx->arena, id.p, id.len)))
         return MR_ENOMEM;
     rc = mr_task_read(ctx->store, ctx->arena, ids, t);
     if (rc == MR_ENOTFOUND)
-        return mr_resp_error(&ctx->resp, rc, "no such task");
+        return JOBS_REFUSE(ctx, rc, "no such task");
     if (rc)
-        return mr_resp_error(&ctx->resp, MR_EUNAVAILABLE, "the task cannot be read");
+        return JOBS_REFUSE(ctx, MR_EUNAVAILABLE, "the task cannot be read");
     owner = mr_task_get(t, "user");
     if (!who->admin && (!owner || strcmp(owner, who->user)))
-        return mr_resp_error(&ctx->resp, MR_ENOTFOUND, "no such task");
+        return JOBS_REFUSE(ctx, MR_ENOTFOUND, "no such task");
     return MR_OK;
 }
 
@@ -91,14 +91,14 @@ int jobs_body(struct mr_ctx *ctx, size_t cap, struct json_object **root)
     int rc = mr_request_body(&ctx->req, ctx->arena, cap, &body);
 
     if (rc == MR_ETOOBIG)
-        return mr_resp_error(&ctx->resp, rc, "the body is at most %zu bytes", cap);
+        return JOBS_REFUSE(ctx, rc, "the body is at most %zu bytes", cap);
     if (rc)
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "cannot read the request body");
+        return JOBS_REFUSE(ctx, MR_EINVAL, "cannot read the request body");
     rc = mr_json_parse_object(ctx->arena, body.p, body.len, 16, root);
     if (rc == MR_ENOMEM)
         return rc;
     if (rc)
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "the body must be a JSON object");
+        return JOBS_REFUSE(ctx, MR_EINVAL, "the body must be a JSON object");
     return MR_OK;
 }
 
@@ -146,16 +146,16 @@ static int check_url(struct mr_ctx *ctx, struct json_object *v, const char *fiel
     int rc;
 
     if (!json_object_is_type(v, json_type_string) || !mr_ytdlp_url_ok(s))
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "%s: an http or https URL of at most "
+        return JOBS_REFUSE(ctx, MR_EINVAL, "%s: an http or https URL of at most "
                              "%d bytes, without spaces", field, MR_YTDLP_MAX_URL);
     rc = mr_upstream_vet(ctx->conf, ctx->arena, s, &why);
     if (rc == MR_EBLOCKED)
-        return mr_resp_error(&ctx->resp, rc, "%s: its host's address is not one the relay "
+        return JOBS_REFUSE(ctx, rc, "%s: its host's address is not one the relay "
                              "may reach (%s)", field, why ? why : "refused");
     if (rc == MR_EUPSTREAM)
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "%s: its host cannot be resolved", field);
+        return JOBS_REFUSE(ctx, MR_EINVAL, "%s: its host cannot be resolved", field);
     if (rc)
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "%s: not a URL the relay can use", field);
+        return JOBS_REFUSE(ctx, MR_EINVAL, "%s: not a URL the relay can use", field);
     *url = s;
     return MR_OK;
 }
@@ -208,7 +208,8 @@ int jobs_download(struct mr_ctx *ctx)
         for (size_t i = 0; i < n; i++) {
             struct json_object *l = json_object_array_get_idx(v, i);
             if (!json_object_is_type(l, json_type_string) ||
-                !mr_jobs_lang_ok(json_object_get_string(l)))
+                !mr_jobs_lang_ok(json_object_get_string(l)) ||
+                json_object_get_string(l)[0] == '-')
                 return mr_resp_error(&ctx->resp, MR_EINVAL, "subtitle_langs[%zu]: a language "
                                      "code (1-%d letters, digits, _ or -) or \"all\"", i,
                                      MR_JOBS_MAX_LANG);
@@ -249,15 +250,15 @@ static int pick_input(struct mr_ctx *ctx, const struct caller *who, const char *
     int rc;
 
     if (!mr_task_id_ok(task_id, strlen(task_id)))
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "%s: not a task id", field);
+        return JOBS_REFUSE(ctx, MR_EINVAL, "%s: not a task id", field);
     rc = mr_task_read(ctx->store, ctx->arena, task_id, &t);
     owner = rc ? NULL : mr_task_get(&t, "user");
     if (rc == MR_ENOTFOUND || (!rc && !who->admin && (!owner || strcmp(owner, who->user))))
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "%s: no such task of yours", field);
+        return JOBS_REFUSE(ctx, MR_EINVAL, "%s: no such task of yours", field);
     if (rc)
-        return mr_resp_error(&ctx->resp, MR_EUNAVAILABLE, "the input task cannot be read");
+        return JOBS_REFUSE(ctx, MR_EUNAVAILABLE, "the input task cannot be read");
     if (!(st = mr_task_get(&t, "status")) || strcmp(st, "completed"))
-        return mr_resp_error_status(&ctx->resp, 409, "conflict", "the input task has not "
+        return JOBS_REFUSE_STATUS(ctx, 409, "conflict", "the input task has not "
                                     "completed");
     if (!(results = results_of(&t)) || mr_json_own(ctx->arena, results))
         return MR_ENOMEM;
@@ -267,7 +268,7 @@ static int pick_input(struct mr_ctx *ctx, const struct caller *who, const char *
             found = r;
     }
     if (!found)
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "%s: not a file that task returned",
+        return JOBS_REFUSE(ctx, MR_EINVAL, "%s: not a file that task returned",
                              field);
     *task_out = task_id;
     *name_out = strchr(found, '/') ? strchr(found, '/') + 1 : found;
@@ -419,14 +420,14 @@ static int query_long(struct mr_ctx *ctx, const char *name, long def, long min, 
     long n;
 
     if (mr_request_query(&ctx->req, ctx->arena, name, &v) == MR_EINVAL)
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "malformed query string");
+        return JOBS_REFUSE(ctx, MR_EINVAL, "malformed query string");
     if (!v) {
         *out = def;
         return MR_OK;
     }
     n = strtol(v, &end, 10);
     if (!*v || *end || n < min || n > max)
-        return mr_resp_error(&ctx->resp, MR_EINVAL, "%s: a number from %ld to %ld", name, min,
+        return JOBS_REFUSE(ctx, MR_EINVAL, "%s: a number from %ld to %ld", name, min,
                              max);
     *out = n;
     return MR_OK;
@@ -524,8 +525,8 @@ int jobs_task_events(struct mr_ctx *ctx)
     last_write = mr_clock_mono_ms();
     mr_arena_init(&loop, 8192);
     for (;;) {
-        const char *rev_s, *st;
-        long long rev;
+        const char *rev_s = NULL, *st;
+        long long rev = -1;
 
         if (mr_clock_mono_ms() - started > EVENTS_MAX_S * 1000LL)
             break;
@@ -537,7 +538,10 @@ int jobs_task_events(struct mr_ctx *ctx)
             mr_resp_write(&ctx->resp, gone, sizeof(gone) - 1);
             break;
         }
-        if (!rc && (rev_s = mr_task_get(&t, "rev")) && (rev = strtoll(rev_s, NULL, 10)) != last) {
+        if (!rc && (rev_s = mr_task_get(&t, "rev")) && (rev = strtoll(rev_s, NULL, 10)) == last &&
+            mr_task_ended(mr_task_get(&t, "status")))
+            break;      /* the client has the final state already */
+        if (!rc && rev_s && rev != last) {
             struct json_object *o = mr_task_json(&t);
             const char *json = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
             char head[48];

@@ -1,6 +1,7 @@
 """Fixtures for the integration tests: the real stack, run by contrib/dev/stack
-(nginx + the four executables under spawn-fcgi + Redis, all in a temporary
-directory, nginx on a free 127.0.0.1 port), and mock origin servers.
+(nginx + the five executables under spawn-fcgi + the media-jobs workers +
+Redis, all in a temporary directory, nginx on a free 127.0.0.1 port), and
+mock origin servers.
 
 Only the standard library and pytest. Run through tests/integration/run (or
 `make check`); by hand:
@@ -29,7 +30,7 @@ import pytest
 
 SRCDIR = Path(os.environ.get("MR_SRCDIR") or Path(__file__).resolve().parents[2])
 STACK = SRCDIR / "contrib" / "dev" / "stack"
-EXES = ("resolve", "m3u8", "segment", "proxy")
+EXES = ("resolve", "m3u8", "segment", "proxy", "jobs")
 
 SECRET = "0123456789abcdef" * 4          # 64 hex characters
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"   # at least 32 characters
@@ -65,7 +66,10 @@ def project_version():
 
 
 def binary(name):
-    """Path of an executable in the build tree, e.g. binary("proxy")."""
+    """Path of an executable in the build tree, e.g. binary("proxy");
+    binary("worker") is the media-jobs worker."""
+    if name == "worker":
+        return BUILDDIR / "worker" / "mediarelay-worker"
     return BUILDDIR / "fcgi" / f"mediarelay-{name}"
 
 
@@ -436,7 +440,8 @@ class StackError(Exception):
 class Stack:
     """One stack started by contrib/dev/stack in its own directory."""
 
-    def __init__(self, config, no_redis=False, extra_nginx=None, front="nginx"):
+    def __init__(self, config, no_redis=False, extra_nginx=None, front="nginx", workers=None,
+                 builddir=None):
         # Short paths: a unix socket path must fit in 107 bytes.
         self.dir = Path(tempfile.mkdtemp(prefix="mr-", dir="/tmp"))
         self.port = free_port()
@@ -444,6 +449,8 @@ class Stack:
         self.no_redis = no_redis
         self.extra_nginx = extra_nginx
         self.front = front          # contrib/dev/stack --front
+        self.workers = workers      # contrib/dev/stack --workers (None: its default, 1)
+        self.builddir = builddir    # MEDIARELAY_BUILDDIR (None: BUILDDIR)
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.pids = set()       # every pid seen, to reap at the end
         self.last_run = None    # CompletedProcess of the last start/stop
@@ -453,7 +460,7 @@ class Stack:
     # running the script
     def _run(self, *args, timeout=60):
         env = dict(os.environ)
-        env["MEDIARELAY_BUILDDIR"] = str(BUILDDIR)
+        env["MEDIARELAY_BUILDDIR"] = str(self.builddir or BUILDDIR)
         self.last_run = subprocess.run([str(STACK), *args], capture_output=True, text=True,
                                        timeout=timeout, env=env, stdin=subprocess.DEVNULL)
         return self.last_run
@@ -462,7 +469,7 @@ class Stack:
         # A restart clears the executables' logs: keep the UBSan reports of
         # the run before.
         self._san_pending = self.sanitizer_reports()
-        for name in (*EXES, "apache-error"):
+        for name in (*EXES, *self.worker_names(logs=True), "apache-error"):
             self._san_seen.pop(str(self.dir / f"{name}.log"), None)
         conf = self.dir / "config.in.json"
         if isinstance(self.config, (dict, list)):
@@ -474,6 +481,8 @@ class Stack:
             args.append("--no-redis")
         if self.front != "nginx":
             args += ["--front", self.front]
+        if self.workers is not None:
+            args += ["--workers", str(self.workers)]
         if self.extra_nginx:
             extra = self.dir / "extra.in.conf"
             extra.write_text(self.extra_nginx)
@@ -512,7 +521,7 @@ class Stack:
         # UBSan writes to the executables' stderr: DIR/<exe>.log, or Apache's
         # error log where Apache runs them (mod_fcgid, CGI).
         return pending + _read_reports(self.dir / "sanitizer",
-                                       [self.dir / f"{n}.log" for n in EXES] +
+                                       [self.dir / f"{n}.log" for n in (*EXES, *self.worker_names(logs=True))] +
                                        [self.dir / "apache-error.log"], self._san_seen)
 
     # requests
@@ -527,13 +536,25 @@ class Stack:
 
     # the processes
     def pid(self, name):
-        """The pid of "nginx", "redis" or an executable ("proxy"), from DIR/<name>.pid."""
+        """The pid of "nginx", "redis", an executable ("proxy") or a worker
+        ("worker-1"), from DIR/<name>.pid."""
         pid = int((self.dir / f"{name}.pid").read_text().strip())
         self.pids.add(pid)
         return pid
 
+    def worker_names(self, logs=False):
+        """["worker-1", …]: the media-jobs workers of the running stack, by
+        their pid files DIR/worker-I.pid (logs: those that left a log
+        DIR/worker-I.log, running or not)."""
+        names = {f.stem for f in self.dir.glob("worker-*.pid" if not logs else "worker-*.log")}
+        return sorted(names, key=lambda n: (len(n), n))
+
+    def worker_pids(self):
+        """{"worker-1": pid, …} of the running stack."""
+        return {name: self.pid(name) for name in self.worker_names()}
+
     def log(self, name):
-        """DIR/<name>.log ("proxy", "redis", "nginx-error", …) as text, "" if absent."""
+        """DIR/<name>.log ("proxy", "worker-1", "redis", "nginx-error", …) as text, "" if absent."""
         try:
             return (self.dir / f"{name}.log").read_text(errors="replace")
         except FileNotFoundError:
@@ -581,7 +602,7 @@ def _note_unclean_exits(stack, stop_stderr):
     """Executables whose last exit skipped the leak check: killed by 'stack
     stop' after 10 s, or _exit() past server.drain_timeout_s."""
     test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
-    for name in EXES:
+    for name in (*EXES, *stack.worker_names(logs=True)):
         if re.search(rf"\b{name} \(pid \d+\) still running after .*killing it", stop_stderr):
             NO_LEAK_CHECK.append((test, name, "killed by 'stack stop'"))
         elif "drain timeout:" in stack.log(name):
@@ -612,15 +633,18 @@ def _finish(stack, failed, check=True):
 @pytest.fixture
 def stack(request):
     """Factory: stack(config=None, no_redis=False, extra_nginx=None, start=True,
-    front="nginx") -> Stack.
+    front="nginx", workers=None, builddir=None) -> Stack.
 
-    config is a dict (default MINIMAL_CONFIG) or raw text. Every stack made is
-    stopped at teardown; on failure its logs are printed first."""
+    config is a dict (default MINIMAL_CONFIG) or raw text; workers is the
+    number of mediarelay-worker daemons (None: the stack's default, 1);
+    builddir stands in for BUILDDIR. Every stack made is stopped at
+    teardown; on failure its logs are printed first."""
     made = []
 
-    def make(config=None, no_redis=False, extra_nginx=None, start=True, front="nginx"):
+    def make(config=None, no_redis=False, extra_nginx=None, start=True, front="nginx",
+             workers=None, builddir=None):
         s = Stack(MINIMAL_CONFIG if config is None else config, no_redis=no_redis,
-                  extra_nginx=extra_nginx, front=front)
+                  extra_nginx=extra_nginx, front=front, workers=workers, builddir=builddir)
         made.append(s)
         if start:
             s.start()
