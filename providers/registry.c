@@ -23,7 +23,8 @@
     X(channel) \
     X(alist) \
     X(bilibili) \
-    X(ytdlp)
+    X(ytdlp) \
+    X(job)
 
 #define DECLARE(name) extern const struct mr_provider mr_provider_##name;
 #define PROVIDER(name) &mr_provider_##name,

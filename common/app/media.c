@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <openssl/rand.h>
 
 #include "app/provider.h"
 #include "core/config.h"
@@ -143,4 +144,31 @@ void mr_media_conf_check(struct mr_conf *c, struct mr_conf_loader *l)
             }
         }
     }
+}
+
+int mr_media_new_id(char out[MR_MEDIA_NEW_ID_LEN + 1])
+{
+    static const char abc[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char r[MR_MEDIA_NEW_ID_LEN];
+
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        return MR_EINTERNAL;
+    for (int i = 0; i < MR_MEDIA_NEW_ID_LEN; i++)
+        out[i] = abc[r[i] % 36];
+    out[MR_MEDIA_NEW_ID_LEN] = '\0';
+    return MR_OK;
+}
+
+int mr_media_store(struct mr_store *store, const char *id, struct json_object *item,
+                   long ttl_ms)
+{
+    char key[MR_MEDIA_ID_MAX + 16];
+    const char *text = json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN);
+
+    snprintf(key, sizeof(key), "media:%s", id);
+    if (!text)
+        return MR_ENOMEM;
+    if (!mr_store_redis_up(store) && mr_store_ping(store))
+        return MR_EUNAVAILABLE;
+    return mr_store_set(store, key, text, strlen(text), ttl_ms);
 }

@@ -38,6 +38,16 @@ int mr_media_get(const struct mr_conf *conf, struct mr_store *store, struct mr_a
 int mr_media_parse(struct mr_arena *a, const char *id, struct mr_str json,
                    struct mr_media *out, char *why, size_t whylen);
 
+/* A new random item id: 12 characters of a-z 0-9 (62 bits). */
+#define MR_MEDIA_NEW_ID_LEN 12
+int mr_media_new_id(char out[MR_MEDIA_NEW_ID_LEN + 1]);
+
+/* Stores an item's JSON (checked by the caller with mr_media_parse) under
+ * media:{id}, for ttl_ms (0: for good).  A registration must outlive the
+ * process: MR_EUNAVAILABLE while Redis is down (no in-process fallback). */
+int mr_media_store(struct mr_store *store, const char *id, struct json_object *item,
+                   long ttl_ms);
+
 /* The configuration's check (core/config.h): each media item names a
  * provider, and that provider accepts its source object. */
 struct mr_conf;

@@ -92,6 +92,11 @@ struct mr_provider {
      * upstream fetch whichever URL they use.  Room checks on the item's
      * manifest are unchanged.  May be NULL: the item's own scope. */
     const char *(*channel_of)(const struct mr_media *media);
+    /* Its sources are files this relay serves itself (the media jobs'
+     * results, /api/results/): the MediaSource gives their URLs as they
+     * are, and the relay paths of the item (/api/proxy/media/{id},
+     * index.m3u8) redirect there; nothing is fetched from an upstream. */
+    bool own_files;
 };
 
 /* A provider's failure: logs "media MEDIA_ID: message" as a warning and keeps the

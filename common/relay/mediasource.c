@@ -187,17 +187,21 @@ int mr_mediasource_json(struct mr_ctx *ctx, const struct mr_media *m,
                         const struct mr_source *src, struct json_object **out)
 {
     struct json_object *o, *more, *subs;
+    const struct mr_provider *p;
     const char *type = src->video_type;
     char *base = NULL;
-    bool proxy;
+    bool proxy, own;
     int rc;
 
+    /* The relay's own files (the media jobs' results): their URLs are the
+     * relay's already, and nothing is fetched to tell their type. */
+    own = (p = mr_provider_find(m->provider)) && p->own_files;
     if (!type)
         type = mr_video_type_from_url(src->url);
-    if (!type)
+    if (!type && !own)
         type = sniff_upstream(ctx, src);
-    proxy = proxy_mode(ctx, m, src);
-    if (proxy && (rc = mr_request_base_url(&ctx->req, ctx->conf, ctx->arena, &base)))
+    proxy = own || proxy_mode(ctx, m, src);
+    if (proxy && !own && (rc = mr_request_base_url(&ctx->req, ctx->conf, ctx->arena, &base)))
         return rc;
     o = json_object_new_object();
     if (mr_json_own(ctx->arena, o))
@@ -205,7 +209,7 @@ int mr_mediasource_json(struct mr_ctx *ctx, const struct mr_media *m,
     put(o, "id", m->id);
     put(o, "provider", m->provider);
     put(o, "mode", proxy ? "proxy" : "direct");
-    put(o, "url", proxy ? relay_url(ctx, base, m, type, NULL) : src->url);
+    put(o, "url", proxy && !own ? relay_url(ctx, base, m, type, NULL) : src->url);
     json_object_object_add(o, "expire_at", src->expire_at
                            ? json_object_new_int64((int64_t)src->expire_at) : NULL);
     put(o, "video_type", type);
@@ -218,8 +222,8 @@ int mr_mediasource_json(struct mr_ctx *ctx, const struct mr_media *m,
         const struct mr_alt_source *a = &src->more[i];
         struct json_object *e = json_object_new_object();
         put(e, "name", a->name);
-        put(e, "url", proxy && a->name ? relay_url(ctx, base, m, a->video_type, a->name)
-                                       : a->url);
+        put(e, "url", proxy && !own && a->name
+                      ? relay_url(ctx, base, m, a->video_type, a->name) : a->url);
         put(e, "video_type", a->video_type);
         json_object_array_add(more, e);
     }
@@ -231,11 +235,22 @@ int mr_mediasource_json(struct mr_ctx *ctx, const struct mr_media *m,
         char *name = s->lang ? mr_arena_printf(ctx->arena, "sub:%s", s->lang) : NULL;
         if (!s->lang)
             continue;
-        put(e, "url", proxy && name ? relay_url(ctx, base, m, NULL, name) : s->url);
+        put(e, "url", proxy && !own && name ? relay_url(ctx, base, m, NULL, name) : s->url);
         put(e, "type", s->type);
         json_object_object_add(subs, s->lang, e);
     }
     json_object_object_add(o, "subtitles", subs);
     *out = o;
     return MR_OK;
+}
+
+int mr_answer_moved(struct mr_ctx *ctx, const char *url)
+{
+    int rc;
+
+    mr_resp_status(&ctx->resp, 302);
+    if ((rc = mr_resp_header(&ctx->resp, "Location", url)) ||
+        (rc = mr_resp_header(&ctx->resp, "Cache-Control", "no-store")))
+        return rc;
+    return mr_resp_finish(&ctx->resp);
 }

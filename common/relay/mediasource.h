@@ -32,6 +32,11 @@ int mr_mediasource_json(struct mr_ctx *ctx, const struct mr_media *m,
  * from the first bytes ("hls", "mpd", "mp4", "flv", "webm", "ts"), or NULL. */
 const char *mr_sniff_type(const char *content_type, const void *head, size_t n);
 
+/* Answers 302 to url: an item whose files the relay serves itself
+ * (provider own_files, the media jobs' results) asked for by one of its
+ * relay paths.  Returns what the answer returned. */
+int mr_answer_moved(struct mr_ctx *ctx, const char *url);
+
 /* Picks a named alternative (more_sources[].name) or subtitle ("sub:LANG")
  * for ?t=name; NULL name: the main source.  MR_ENOTFOUND when there is no
  * such name.  *url and *type point into src. */

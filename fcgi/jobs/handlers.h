@@ -47,6 +47,7 @@ int jobs_task_list(struct mr_ctx *ctx);
 int jobs_task_events(struct mr_ctx *ctx);
 /* result.c */
 int jobs_result(struct mr_ctx *ctx);
+int jobs_results_file(struct mr_ctx *ctx);
 int jobs_task_media(struct mr_ctx *ctx);
 
 #endif

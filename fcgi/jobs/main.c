@@ -17,6 +17,7 @@ static const struct mr_route routes[] = {
     { MR_GET, "/api/tasks/{id}/events", jobs_task_events, 0 },
     { MR_POST, "/api/tasks/{id}/media", jobs_task_media, 0 },
     { MR_GET, "/api/download-result/{id}", jobs_result, 0 },
+    { MR_GET, "/api/results/{token}/{name}", jobs_results_file, 0 },
     { 0 }
 };
 

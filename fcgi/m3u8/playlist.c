@@ -41,6 +41,8 @@ static int try_manifest(struct mr_ctx *ctx, void *arg, const struct mr_source *s
     *out = MR_ANSWERED;
     if (mr_source_pick(src, mt->t, &url, &type))
         return mr_answer_no_source(ctx, mt->me, mt->t);
+    if (mt->p->own_files)
+        return mr_answer_moved(ctx, url);
     m = (struct mr_manifest){ url, &src->headers, mt->scope, "", NULL, mt->mpd_rewrite,
                               mt->t ? NULL : src->inline_mpd, mt->p->remote && !attempt,
                               mt->p->remote, -1, 0, NULL };

@@ -42,6 +42,10 @@ static int try_media(struct mr_ctx *ctx, void *arg, const struct mr_source *src,
         *out = MR_ANSWERED;
         return mr_answer_no_source(ctx, mt->m, mt->t);
     }
+    if (mt->p->own_files) {
+        *out = MR_ANSWERED;
+        return mr_answer_moved(ctx, url);
+    }
     r = (struct mr_relay){ .url = url, .policy = src->headers, .stats_kind = "media",
                            .stats_id = mt->m->id, .expiry_back = mt->p->remote && !attempt,
                            .members_only = mt->m->room && *mt->m->room };

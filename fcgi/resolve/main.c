@@ -1,7 +1,6 @@
 /* main.c - mediarelay-resolve: the JSON control plane. */
 #include <json-c/json.h>
 
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -101,33 +100,6 @@ static int delete_media(struct mr_ctx *ctx)
     return mr_resp_finish(&ctx->resp);
 }
 
-static int random_id(char out[13])
-{
-    static const char abc[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char r[12];
-
-    if (RAND_bytes(r, sizeof(r)) != 1)
-        return MR_EINTERNAL;
-    for (int i = 0; i < 12; i++)
-        out[i] = abc[r[i] % 36];
-    out[12] = '\0';
-    return MR_OK;
-}
-
-/* Stores a media item's JSON under media:{id} (ttl_ms 0: for good). */
-static int store_item(struct mr_ctx *ctx, const char *id, struct json_object *item, long ttl_ms)
-{
-    char key[MR_MEDIA_ID_MAX + 16];
-    const char *text = json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN);
-
-    snprintf(key, sizeof(key), "media:%s", id);
-    if (!text)
-        return MR_ENOMEM;
-    if (!mr_store_redis_up(ctx->store) && mr_store_ping(ctx->store))
-        return MR_EUNAVAILABLE;     /* a registration must outlive this process */
-    return mr_store_set(ctx->store, key, text, strlen(text), ttl_ms);
-}
-
 /* POST /api/media (admin): {"provider","source",("id","title","room")} */
 static int post_media(struct mr_ctx *ctx)
 {
@@ -157,7 +129,7 @@ static int post_media(struct mr_ctx *ctx)
         if (!mr_media_get(ctx->conf, ctx->store, ctx->arena, mr_str_c(id), &existing))
             return mr_resp_error_status(&ctx->resp, 409, "conflict",
                                         "a media item with this id exists");
-    } else if ((rc = random_id(id))) {
+    } else if ((rc = mr_media_new_id(id))) {
         return rc;
     }
     /* What is stored is what was checked: the known fields only. */
@@ -176,7 +148,7 @@ static int post_media(struct mr_ctx *ctx)
         if ((rc = mr_media_parse(ctx->arena, id, mr_str_c(text), &m, why, sizeof(why))))
             return rc == MR_EINVAL ? mr_resp_error(&ctx->resp, rc, "%s", why) : rc;
     }
-    if ((rc = store_item(ctx, id, item, 0)))
+    if ((rc = mr_media_store(ctx->store, id, item, 0)))
         return mr_resp_error(&ctx->resp, rc, "the media item cannot be stored (Redis)");
     o = media_json(ctx, &m);
     if (mr_json_own(ctx->arena, o))
@@ -287,7 +259,7 @@ static int get_resolve(struct mr_ctx *ctx)
     }
     if (!admin && (rc = open_gate(ctx, *p, id, &registered)))
         return rc;      /* answered */
-    if ((rc = store_item(ctx, id, item, MR_ADHOC_TTL_S * 1000L)))
+    if ((rc = mr_media_store(ctx->store, id, item, MR_ADHOC_TTL_S * 1000L)))
         return mr_resp_error(&ctx->resp, rc, "the item cannot be stored (Redis)");
     /* An item an anonymous client registers joins the bounded set; any
      * other use only renews its place there, if it has one (an item the

@@ -117,20 +117,24 @@ def test_json_errors(st, method, path, status, code):
     ("POST", "/api/analyze"), ("POST", "/api/download"), ("POST", "/api/process"),
     ("GET", "/api/tasks"), ("GET", "/api/tasks/t1"), ("DELETE", "/api/tasks/t1"),
     ("GET", "/api/tasks/t1/events"), ("POST", "/api/tasks/t1/media"),
-    ("GET", "/api/download-result/t1"),
+    ("GET", "/api/download-result/t1"), ("GET", "/api/results/t1/x.mp4"),
 ])
 def test_jobs_api_reaches_mediarelay_jobs(st, method, path):
     """Every route of the jobs API goes to mediarelay-jobs, none to resolve's
-    catch-all: an answer of that route (501 while its handlers are not
-    written), never the "no such endpoint" 404 of an executable without it."""
-    # No body: as CGI, an executable that answers before reading a body
-    # sometimes has Apache drop the connection (whichever executable it is).
-    r = st.request(method, path)
-    assert r.status not in (502, 503, 504), r
-    if r.status >= 400:
-        assert r.json["error"]["message"] != "no such endpoint", r
-    if r.status == 501:
-        assert "(mediarelay-jobs)" in r.json["error"]["message"], r
+    catch-all: without credentials each answers mediarelay-jobs' own 401 (a
+    result link, its 403), never the "no such endpoint" 404 of an executable
+    without it.  The POSTs carry a body the executable does not read before
+    it refuses: as a CGI program it reads the rest and drops it before it
+    exits (else Apache, still writing the body, drops the connection)."""
+    body = {"url": "http://example.com/x"} if method == "POST" else None
+    for _ in range(5 if body else 1):
+        r = st.request(method, path, body=body)
+        if path.startswith("/api/results/"):
+            assert_json_error(r, 403, "forbidden")
+            assert "result link" in r.json["error"]["message"], r
+        else:
+            assert_json_error(r, 401, "unauthorized")
+            assert "media jobs need" in r.json["error"]["message"], r
 
 
 def test_method_not_allowed_says_what_is(st):

@@ -770,6 +770,98 @@ def test_shell_metacharacters_reach_ytdlp_as_one_argument(env, tmp_path):
     assert not marker.exists()
 
 
+# ---- a result as a media item --------------------------------------------------
+
+def play(url, seconds=None):
+    """ffmpeg reads url to the end (or `seconds` of it); its stderr when it fails."""
+    args = [FFMPEG, "-v", "error", "-i", url] + (["-t", str(seconds)] if seconds else []) + \
+        ["-f", "null", "-"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_result_as_media_item(env, source):
+    tid = source.split("/")[0]
+    r = env.post(f"/api/tasks/{tid}/media", None)
+    assert r.status == 201, r
+    ms = r.json
+    assert ms["provider"] == "job" and ms["video_type"] == "mp4", ms
+    assert ms["url"].startswith(env.stack.base_url + "/api/results/"), ms
+    assert ms["url"].endswith("/clip.mp4") and ms["expire_at"], ms
+    mid = ms["id"]
+    assert r.header("Location") == f"/api/media/{mid}/source"
+    want = env.file(source).read_bytes()
+    # The URL needs no credential but itself: a player's.
+    got = http_request("GET", ms["url"])
+    assert got.status == 200 and sha256(got.body) == sha256(want), got
+    assert got.header("Content-Type") == "video/mp4" and not got.header("Content-Disposition")
+    part = http_request("GET", ms["url"], headers={"Range": "bytes=1000-1999"})
+    assert part.status == 206 and part.body == want[1000:2000]
+    play(ms["url"])
+    # It is a media item like the others: its source through resolve, and
+    # the relay path of the item leads to the same file.
+    src = env.stack.get(f"/api/media/{mid}/source")
+    assert src.status == 200 and src.json["url"] == ms["url"], src
+    moved = env.stack.get(f"/api/proxy/media/{mid}")
+    assert moved.status == 302 and moved.header("Location") == ms["url"], moved
+    # A link whose token was changed, or names another file, is refused.
+    token = ms["url"].split("/api/results/")[1].split("/")[0]
+    bad = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert_json_error(http_request("GET", ms["url"].replace(token, bad)), 403, "forbidden")
+    for name in ("..%2F..%2Fetc%2Fpasswd", ".hidden", "nope.mp4", "%00"):
+        r = http_request("GET", ms["url"].rsplit("/", 1)[0] + "/" + name)
+        assert r.status in (400, 403, 404), (name, r)   # nginx refuses %00 itself
+
+
+def test_hls_result_plays_as_media_item(env, source):
+    tid = env.process(source, {"format": "hls"})
+    env.completed(tid)
+    r = env.post(f"/api/tasks/{tid}/media", {"title": "my clip"})
+    assert r.status == 201, r
+    ms = r.json
+    assert ms["video_type"] == "hls" and ms["url"].endswith("/index.m3u8"), ms
+    assert ms["title"] == "my clip"
+    pl = http_request("GET", ms["url"])
+    assert pl.status == 200 and pl.header("Content-Type") == "application/vnd.apple.mpegurl"
+    # Its segments are named relative to the playlist: the same token.
+    play(ms["url"])
+    info = json.loads(subprocess.run([FFPROBE, "-v", "error", "-print_format", "json",
+                                      "-show_format", ms["url"]], capture_output=True,
+                                     text=True, timeout=60, check=True).stdout)
+    assert abs(float(info["format"]["duration"]) - CLIP_S) < 0.5
+    moved = env.stack.get(f"/api/media/{ms['id']}/index.m3u8")
+    assert moved.status == 302 and moved.header("Location") == ms["url"], moved
+
+
+def test_register_needs_the_owner_and_a_finished_task(env, source):
+    tid = source.split("/")[0]
+    frank = env.session("sid-frank", "frank")
+    assert_json_error(env.post(f"/api/tasks/{tid}/media", None, headers=frank), 404,
+                      "not_found")
+    assert_json_error(env.post(f"/api/tasks/{tid}/media", {"file": "other.mp4"}), 400,
+                      "bad_request")
+    assert_json_error(env.post(f"/api/tasks/{tid}/media", {"nope": 1}), 400, "bad_request")
+    # a room: the admin may name any; a user only one they are in
+    gina = env.session("sid-gina", "gina")
+    own = env.download(env.url("/clip.mp4?gina"), headers=gina)
+    env.completed(own, headers=gina)
+    assert_json_error(env.post(f"/api/tasks/{own}/media", {"room": "r1"}, headers=gina), 403,
+                      "forbidden")
+    env.redis("SADD", "mr:room:r1:members", "gina")
+    r = env.post(f"/api/tasks/{own}/media", {"room": "r1"}, headers=gina)
+    assert r.status == 201, r
+    # the room holds: without a session of a member, the source is refused
+    assert env.stack.get(f"/api/media/{r.json['id']}/source", headers={}).status == 401
+    ok = env.stack.get(f"/api/media/{r.json['id']}/source", headers=gina)
+    assert ok.status == 200, ok
+    # a task that has not ended has no result to register
+    slow = env.download(env.url("/crawl/big.mp4"))
+    env.wait(slow, statuses=("downloading",))
+    assert env.post(f"/api/tasks/{slow}/media", None).status == 409
+    env.delete(f"/api/tasks/{slow}")
+
+
 # ---- the original front-end, call by call ------------------------------------------
 
 def test_mediapro_five_calls(env):
