@@ -42,6 +42,7 @@
 
 #define FINISH_RETRY_MS 60000       /* Redis gone at the end: retry this long */
 #define PROBE_MAX_BYTES (1 << 20)
+#define MAX_HEADERS 16              /* a media input's upstream headers */
 
 enum stop { GO, CANCELED, LOST, HAND_BACK, TOO_BIG };
 
@@ -67,6 +68,7 @@ struct run {
     long long stage_bytes;          /* of the finished ones */
     char title[MR_JOBS_MAX_STRING + 1];
     char file[MR_JOBS_MAX_STRING + 1];
+    double span_lo, span_hi;        /* the part of the progress this step is */
     /* ffmpeg */
     double expect_s;
     struct mr_jobs_ffmpeg_progress ff;
@@ -141,7 +143,7 @@ static int tick(void *arg)
 
 static void set_pct(struct run *r, double frac)
 {
-    int p = (int)floor(frac * 100.0);
+    int p = (int)floor((r->span_lo + frac * (r->span_hi - r->span_lo)) * 100.0);
 
     if (p > 99)
         p = 99;              /* 100 is for the end, once the result is there */
@@ -389,20 +391,19 @@ static const char *req_str(struct json_object *req, const char *k)
     return json_object_get_string(v);
 }
 
-static int download(struct run *r, struct json_object *req, long long deadline,
-                    const char ***fields, char *msg, size_t msglen)
+/* Runs yt-dlp on url into the task's folder as STEM.EXT: format (NULL: its
+ * default), subtitles as the request asks (include_subtitles,
+ * subtitle_langs), headers (a JSON object of name: value, or NULL) sent
+ * with every request.  r->file is then the file it wrote. */
+static int run_ytdlp(struct run *r, const char *url, const char *format, const char *stem,
+                     struct json_object *req, struct json_object *headers, long long deadline,
+                     char *msg, size_t msglen)
 {
     const struct mr_conf *c = r->c;
-    const char *url = req_str(req, "url"), *format = req_str(req, "format_id");
-    struct json_object *langs = NULL, *subs = NULL, *files = NULL;
-    char *argv[64];
-    int n = 0, rc;
-    char *maxsize = mr_arena_printf(&r->a, "--max-filesize=%ld", c->jobs.max_bytes);
+    struct json_object *langs = NULL, *subs = NULL;
+    char *argv[64 + 2 * MAX_HEADERS];
+    int n = 0;
 
-    if (!url) {
-        snprintf(msg, msglen, "the task has no url");
-        return MR_EINVAL;
-    }
     argv[n++] = c->jobs.ytdlp;
     argv[n++] = "--ignore-config";
     argv[n++] = "--no-cache-dir";
@@ -424,13 +425,14 @@ static int download(struct run *r, struct json_object *req, long long deadline,
     argv[n++] = "-P";
     argv[n++] = r->dir;
     argv[n++] = "-o";
-    argv[n++] = "media.%(ext)s";
-    argv[n++] = maxsize;
+    argv[n++] = mr_arena_printf(&r->a, "%s.%%(ext)s", stem);
+    argv[n++] = mr_arena_printf(&r->a, "--max-filesize=%ld", c->jobs.max_bytes);
     if (strchr(c->jobs.ffmpeg, '/'))
         argv[n++] = mr_arena_printf(&r->a, "--ffmpeg-location=%s", c->jobs.ffmpeg);
     if (format)
         argv[n++] = mr_arena_printf(&r->a, "--format=%s", format);
-    json_object_object_get_ex(req, "include_subtitles", &subs);
+    if (req)
+        json_object_object_get_ex(req, "include_subtitles", &subs);
     if (subs && json_object_get_boolean(subs)) {
         struct mr_buf b;
         argv[n++] = "--write-subs";
@@ -446,6 +448,16 @@ static int download(struct run *r, struct json_object *req, long long deadline,
         argv[n++] = mr_arena_printf(&r->a, "--sub-langs=%s", b.p ? b.p : "all");
         mr_buf_free(&b);
     }
+    if (headers && json_object_is_type(headers, json_type_object)) {
+        int k = 0;
+        json_object_object_foreach(headers, name, val) {
+            /* Checked when the task was queued; one argument each. */
+            if (k++ == MAX_HEADERS || !json_object_is_type(val, json_type_string))
+                break;
+            argv[n++] = "--add-header";
+            argv[n++] = mr_arena_printf(&r->a, "%s:%s", name, json_object_get_string(val));
+        }
+    }
     argv[n++] = "--";
     argv[n++] = (char *)url;
     argv[n] = NULL;
@@ -453,7 +465,26 @@ static int download(struct run *r, struct json_object *req, long long deadline,
         if (!argv[i])
             return MR_ENOMEM;
     r->nformats = 1;
-    if ((rc = run_program(r, "yt-dlp", argv, on_out_ytdlp, deadline, msg, msglen)))
+    r->stages = 0;
+    r->stage_bytes = 0;
+    r->file[0] = '\0';
+    return run_program(r, "yt-dlp", argv, on_out_ytdlp, deadline, msg, msglen);
+}
+
+static int download(struct run *r, struct json_object *req, long long deadline,
+                    const char ***fields, char *msg, size_t msglen)
+{
+    const struct mr_conf *c = r->c;
+    const char *url = req_str(req, "url");
+    struct json_object *files = NULL;
+    int rc;
+
+    if (!url) {
+        snprintf(msg, msglen, "the task has no url");
+        return MR_EINVAL;
+    }
+    if ((rc = run_ytdlp(r, url, req_str(req, "format_id"), "media", req, NULL, deadline, msg,
+                        msglen)))
         return rc;
     if ((r->bytes = dir_bytes(r->dir)) > c->jobs.max_bytes) {
         r->stop = TOO_BIG;
@@ -510,14 +541,35 @@ static int process(struct run *r, struct json_object *req, long long deadline,
     struct mr_jobs_probe probe;
     struct mr_jobs_plan plan;
     char field[128], base[MR_JOBS_MAX_NAME + 1], *input, *stem, *dot;
-    const char **f;
+    const char **f, *url;
     int rc, k = 0;
 
-    if (!(input = input_path(r, req, msg, msglen)))
-        return MR_ENOTFOUND;
     if (!json_object_object_get_ex(req, "operations", &ops_json) ||
         mr_jobs_ops_parse(ops_json, &ops, field, sizeof(field), msg, msglen))
         return MR_EINVAL;
+    if ((url = req_str(req, "input_url"))) {
+        /* A media item's source: fetched first (the first half of the
+         * progress), as ".input.EXT", a hidden file that is not a result. */
+        struct json_object *headers = NULL;
+        const char *slash;
+        json_object_object_get_ex(req, "input_headers", &headers);
+        r->span_hi = 0.5;
+        if ((rc = run_ytdlp(r, url, NULL, ".input", NULL, headers, deadline, msg, msglen)))
+            return rc;
+        slash = strrchr(r->file, '/');
+        if (!slash || (size_t)(slash - r->file) != strlen(r->dir) ||
+            strncmp(r->file, r->dir, strlen(r->dir)) || strncmp(slash, "/.input.", 8)) {
+            snprintf(msg, msglen, "yt-dlp did not write the media item's source");
+            return MR_EUPSTREAM;
+        }
+        if (!(input = mr_arena_strdup(&r->a, r->file)))
+            return MR_ENOMEM;
+        r->span_lo = 0.5;
+        r->span_hi = 1;
+        r->bytes = 0;
+    } else if (!(input = input_path(r, req, msg, msglen))) {
+        return MR_ENOTFOUND;
+    }
 
     /* What the input is: its duration and streams. */
     {
@@ -533,10 +585,14 @@ static int process(struct run *r, struct json_object *req, long long deadline,
         if (rc)
             return rc;
     }
-    stem = mr_arena_strdup(&r->a, strrchr(input, '/') + 1);
+    if (url)
+        stem = mr_arena_strdup(&r->a, req_str(req, "input_title") ? req_str(req, "input_title")
+                                                                  : "media");
+    else
+        stem = mr_arena_strdup(&r->a, strrchr(input, '/') + 1);
     if (!stem)
         return MR_ENOMEM;
-    if ((dot = strrchr(stem, '.')) && dot != stem)
+    if (!url && (dot = strrchr(stem, '.')) && dot != stem)
         *dot = '\0';
     mr_jobs_safe_name(stem, strlen(stem), base, sizeof(base));
     if (mr_jobs_plan(&r->a, &ops, &probe, c->jobs.ffmpeg, input, r->dir, base,
@@ -553,6 +609,8 @@ static int process(struct run *r, struct json_object *req, long long deadline,
         (rc = run_program(r, "ffmpeg", (char *const *)plan.thumb.v, on_out_ffmpeg, deadline,
                           msg, msglen)))
         return rc;
+    if (url)
+        unlink(input);
     if ((r->bytes = dir_bytes(r->dir)) > c->jobs.max_bytes) {
         r->stop = TOO_BIG;
         return MR_ETOOBIG;
@@ -701,6 +759,7 @@ void *mr_worker_run(void *arg)
     if (r && (r->s = mr_store_new(j->w->conf, j->w->fallback))) {
         r->j = j;
         r->c = j->w->conf;
+        r->span_hi = 1;
         mr_arena_init(&r->a, 16384);
         run_job(r);
         mr_arena_free(&r->a);

@@ -380,8 +380,10 @@ struct json_object *mr_task_json(const struct mr_task *t)
     if ((v = mr_task_get(t, "request")) && (req = json_tokener_parse(v))) {
         json_object_object_foreach(req, k, val) {
             /* The request as asked: url and format for a download, the
-             * input and operations for a process; never a path. */
-            if (strcmp(k, "input_name"))
+             * input and operations for a process; never a path, nor a
+             * media item's upstream (its URL, the headers it needs). */
+            if (strcmp(k, "input_name") && strcmp(k, "input_url") &&
+                strcmp(k, "input_headers") && strcmp(k, "input_title"))
                 json_object_object_add(o, k, json_object_get(val));
         }
         json_object_put(req);

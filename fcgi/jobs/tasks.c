@@ -17,6 +17,8 @@
 
 #include "app/auth.h"
 #include "app/jobs.h"
+#include "app/media.h"
+#include "app/provider.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -26,6 +28,7 @@
 #include "net/store.h"
 #include "net/upstream.h"
 #include "providers/ytdlp.h"
+#include "relay/resolver.h"
 
 #define BODY_MAX 65536
 #define LIST_MAX 1000          /* tasks looked at by one listing */
@@ -242,7 +245,7 @@ static struct json_object *results_of(const struct mr_task *t)
  * not. */
 static int pick_input(struct mr_ctx *ctx, const struct caller *who, const char *field,
                       const char *task_id, const char *file, const char **task_out,
-                      const char **name_out)
+                      const char **name_out, bool any_owner)
 {
     struct mr_task t;
     struct json_object *results;
@@ -253,7 +256,8 @@ static int pick_input(struct mr_ctx *ctx, const struct caller *who, const char *
         return JOBS_REFUSE(ctx, MR_EINVAL, "%s: not a task id", field);
     rc = mr_task_read(ctx->store, ctx->arena, task_id, &t);
     owner = rc ? NULL : mr_task_get(&t, "user");
-    if (rc == MR_ENOTFOUND || (!rc && !who->admin && (!owner || strcmp(owner, who->user))))
+    if (rc == MR_ENOTFOUND ||
+        (!rc && !who->admin && !any_owner && (!owner || strcmp(owner, who->user))))
         return JOBS_REFUSE(ctx, MR_EINVAL, "%s: no such task of yours", field);
     if (rc)
         return JOBS_REFUSE(ctx, MR_EUNAVAILABLE, "the input task cannot be read");
@@ -275,11 +279,78 @@ static int pick_input(struct mr_ctx *ctx, const struct caller *who, const char *
     return MR_OK;
 }
 
+/* A registered media item as the input, when the caller may play it (its
+ * room admits them).  A media job's result (provider own_files) is that
+ * task's file; any other item is resolved now, and its upstream (URL and
+ * the headers it wants, which pass the same checks as a download's URL)
+ * is fetched by the worker before it processes: in->url, in->headers. */
+struct media_in {
+    const char *item;
+    const char *url;
+    const char *title;
+    struct json_object *headers;
+};
+
+static int media_input(struct mr_ctx *ctx, const struct caller *who, struct json_object *idv,
+                       const char **task, const char **name, struct media_in *in)
+{
+    const struct mr_provider *p;
+    struct mr_media m;
+    struct mr_source src;
+    struct json_object *v;
+    const char *why = NULL;
+    int rc;
+
+    if (!json_object_is_type(idv, json_type_string) ||
+        mr_media_get(ctx->conf, ctx->store, ctx->arena, mr_str_c(json_object_get_string(idv)),
+                     &m))
+        return JOBS_REFUSE(ctx, MR_EINVAL, "input.media: no such media item");
+    if (!who->admin && (rc = mr_auth_room(ctx, &m)))
+        return JOBS_REFUSE(ctx, rc == MR_EUNAVAILABLE ? rc : MR_EFORBIDDEN,
+                           "input.media: you may not play this media item");
+    in->item = m.id;
+    p = mr_provider_find(m.provider);
+    if (p && p->own_files) {
+        const char *file = NULL;
+        if (json_object_object_get_ex(m.source, "file", &v))
+            file = mr_arena_printf(ctx->arena, "%s/%s", json_object_get_string(
+                json_object_object_get(m.source, "task")), json_object_get_string(v));
+        json_object_object_get_ex(m.source, "task", &v);
+        return pick_input(ctx, who, "input.media", json_object_get_string(v), file, task,
+                          name, true);
+    }
+    if ((rc = mr_resolve(ctx, &m, &src)))
+        return JOBS_REFUSE(ctx, rc, "input.media: it cannot be resolved%s%s",
+                           ctx->why[0] ? ": " : "", ctx->why);
+    if (src.inline_mpd)
+        return JOBS_REFUSE(ctx, MR_EINVAL, "input.media: its source is a DASH manifest the "
+                           "relay builds, which cannot be an input: download the page instead");
+    if (!mr_ytdlp_url_ok(src.url))
+        return JOBS_REFUSE(ctx, MR_EINVAL, "input.media: its source is not an http(s) URL");
+    rc = mr_upstream_vet(ctx->conf, ctx->arena, src.url, &why);
+    if (rc == MR_EBLOCKED)
+        return JOBS_REFUSE(ctx, rc, "input.media: its source's address is not one the relay "
+                           "may reach (%s)", why ? why : "refused");
+    if (rc)
+        return JOBS_REFUSE(ctx, MR_EUPSTREAM, "input.media: its source's host cannot be "
+                           "resolved");
+    in->url = src.url;
+    in->title = src.title ? src.title : m.title;
+    in->headers = json_object_new_object();
+    if (mr_json_own(ctx->arena, in->headers))
+        return MR_ENOMEM;
+    for (size_t i = 0; i < src.headers.n; i++)
+        json_object_object_add(in->headers, src.headers.v[i].name,
+                               json_object_new_string(src.headers.v[i].value));
+    return MR_OK;
+}
+
 int jobs_process(struct mr_ctx *ctx)
 {
     struct json_object *root, *req, *v, *ops_json = NULL, *canon;
     struct mr_jobs_ops ops;
     struct caller who;
+    struct media_in media = { 0 };
     const char *task = NULL, *name = NULL;
     char field[128], msg[300];
     int rc;
@@ -306,22 +377,24 @@ int jobs_process(struct mr_ctx *ctx)
                                  "downloaded_files or output_file)");
         snprintf(id, sizeof(id), "%.*s", MR_TASK_ID_LEN, s);
         if ((rc = pick_input(ctx, &who, "input_file", mr_arena_strdup(ctx->arena, id), s,
-                             &task, &name)))
+                             &task, &name, false)))
             return rc;
     } else if (json_object_object_get_ex(root, "input", &v)) {
         struct json_object *t;
         if (!json_object_is_type(v, json_type_object))
             return mr_resp_error(&ctx->resp, MR_EINVAL, "input: {\"task\": \"<task id>\"}");
-        if (json_object_object_get_ex(v, "media", NULL))
-            return mr_resp_error(&ctx->resp, MR_EINVAL, "input.media: processing a "
-                                 "registered media item is not supported yet: download it "
-                                 "first (POST /api/download) and process that task");
-        if (!json_object_object_get_ex(v, "task", &t) ||
-            !json_object_is_type(t, json_type_string) || json_object_object_length(v) != 1)
-            return mr_resp_error(&ctx->resp, MR_EINVAL, "input: {\"task\": \"<task id>\"}");
-        if ((rc = pick_input(ctx, &who, "input.task", json_object_get_string(t), NULL,
-                             &task, &name)))
+        if (json_object_object_get_ex(v, "media", &t) && json_object_object_length(v) == 1) {
+            if ((rc = media_input(ctx, &who, t, &task, &name, &media)))
+                return rc;
+        } else if (!json_object_object_get_ex(v, "task", &t) ||
+                   !json_object_is_type(t, json_type_string) ||
+                   json_object_object_length(v) != 1) {
+            return mr_resp_error(&ctx->resp, MR_EINVAL, "input: {\"task\": \"<task id>\"} or "
+                                 "{\"media\": \"<media id>\"}");
+        } else if ((rc = pick_input(ctx, &who, "input.task", json_object_get_string(t), NULL,
+                                    &task, &name, false))) {
             return rc;
+        }
     } else {
         return mr_resp_error(&ctx->resp, MR_EINVAL, "input_file: missing (or input)");
     }
@@ -336,10 +409,21 @@ int jobs_process(struct mr_ctx *ctx)
         json_object_put(canon);
         return MR_ENOMEM;
     }
-    json_object_object_add(req, "input_task", json_object_new_string(task));
-    json_object_object_add(req, "input_name", json_object_new_string(name));
-    json_object_object_add(req, "input_file", json_object_new_string(
-                               mr_arena_printf(ctx->arena, "%s/%s", task, name)));
+    if (media.item) {
+        json_object_object_add(req, "input_media", json_object_new_string(media.item));
+        if (media.url) {
+            json_object_object_add(req, "input_url", json_object_new_string(media.url));
+            json_object_object_add(req, "input_headers", json_object_get(media.headers));
+            if (media.title)
+                json_object_object_add(req, "input_title", json_object_new_string(media.title));
+        }
+    }
+    if (task) {
+        json_object_object_add(req, "input_task", json_object_new_string(task));
+        json_object_object_add(req, "input_name", json_object_new_string(name));
+        json_object_object_add(req, "input_file", json_object_new_string(
+                                   mr_arena_printf(ctx->arena, "%s/%s", task, name)));
+    }
     json_object_object_add(req, "operations", canon);
     return create(ctx, &who, "process", req);
 }

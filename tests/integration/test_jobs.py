@@ -169,6 +169,10 @@ def start(request, tmp_path_factory, name, config, workers=2):
     extra = origin.nginx_conf(extra_locations=f"""
     location /slow/ {{ alias {origin.dir}/www/; limit_rate 250k; limit_rate_after 0; }}
     location /crawl/ {{ alias {origin.dir}/www/; limit_rate 60k; limit_rate_after 0; }}
+    location /ref/ {{
+        if ($http_referer != "https://ref.example/") {{ return 403; }}
+        alias {origin.dir}/www/;
+    }}
     """)
     st = Stack(config, extra_nginx=extra, workers=workers)
     try:
@@ -860,6 +864,45 @@ def test_register_needs_the_owner_and_a_finished_task(env, source):
     env.wait(slow, statuses=("downloading",))
     assert env.post(f"/api/tasks/{slow}/media", None).status == 409
     env.delete(f"/api/tasks/{slow}")
+
+
+def test_process_a_media_item(env):
+    """A registered item as the input: resolved by mediarelay-jobs, fetched by
+    the worker with the headers its source needs, then processed; the
+    task says which item, never its upstream."""
+    r = env.post("/api/media", {"id": "refclip", "provider": "direct", "title": "Ref clip",
+                                "source": {"url": env.url("/ref/clip.mp4"),
+                                           "headers": {"Referer": "https://ref.example/"}}})
+    assert r.status == 201, r
+    assert http_request("GET", env.url("/ref/clip.mp4")).status == 403   # needs it
+    r = env.post("/api/process", {"input": {"media": "refclip"},
+                                  "operations": {"trim": {"start": 1, "duration": 2}}})
+    assert r.status == 202, r
+    t = env.completed(r.json["task_id"])
+    assert t["input_media"] == "refclip" and "input_url" not in t and \
+        "input_headers" not in t, t
+    assert t["output_file"].endswith("/Ref clip.mp4"), t
+    (v,) = streams(ffprobe(env.file(t["output_file"])), "video")
+    assert abs(float(v["duration"]) - 2.0) <= 1.0 / FPS + 1e-6
+    assert not [p for p in env.file(t["task_id"]).iterdir() if p.name.startswith(".")]
+    for body, status in (({"input": {"media": "nope"}}, 400),
+                         ({"input": {"media": "refclip", "task": "x"}}, 400)):
+        body["operations"] = {"format": "mkv"}
+        assert env.post("/api/process", body).status == status
+
+
+def test_process_a_registered_result(env, source):
+    tid = env.process(source, {"format": "hls"})
+    env.completed(tid)
+    mid = env.post(f"/api/tasks/{tid}/media", None).json["id"]
+    hank = env.session("sid-hank", "hank")
+    r = env.post("/api/process", {"input": {"media": mid}, "operations": {"format": "mp4"}},
+                 headers=hank)
+    assert r.status == 202, r
+    t = env.completed(r.json["task_id"], headers=hank)
+    assert t["input_task"] == tid, t
+    info = ffprobe(env.file(t["output_file"]))
+    assert abs(float(info["format"]["duration"]) - CLIP_S) < 0.5
 
 
 # ---- the original front-end, call by call ------------------------------------------
