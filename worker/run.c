@@ -372,7 +372,10 @@ static int name_results(struct run *r, struct json_object **files, char *msg, si
         json_object_array_add(*files, json_object_get(json_object_array_get_idx(rest, i)));
     json_object_put(rest);
     if (!json_object_array_length(*files)) {
-        snprintf(msg, msglen, "yt-dlp ended without a file");
+        /* yt-dlp skips, silently and with status 0, a file whose size it
+         * knows to be past --max-filesize. */
+        snprintf(msg, msglen, "yt-dlp ended without a file: a file larger than "
+                 "jobs.max_bytes (%ld bytes) is not downloaded", r->c->jobs.max_bytes);
         json_object_put(*files);
         *files = NULL;
         return MR_EUPSTREAM;

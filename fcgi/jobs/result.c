@@ -24,6 +24,7 @@
 
 #include "app/media.h"
 #include "app/provider.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -332,7 +333,7 @@ int jobs_task_media(struct mr_ctx *ctx)
     ttl_ms = ctx->conf->jobs.keep_s * 1000LL;
     if ((done_ms = mr_task_get(&t, "completed_at")))
         ttl_ms = strtoll(done_ms, NULL, 10) + ctx->conf->jobs.keep_s * 1000LL -
-                 (long long)time(NULL) * 1000;
+                 mr_clock_wall_ms();
     if (ttl_ms < 1000)
         ttl_ms = 1000;
     if ((rc = mr_media_store(ctx->store, mid, item, (long)ttl_ms)))

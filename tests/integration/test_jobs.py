@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from conftest import (ADMIN_TOKEN, Stack, _failed, _finish, alive, assert_json_error, deep_merge,
+from conftest import (ADMIN_TOKEN, Stack, _failed, _finish, alive, binary, assert_json_error, deep_merge,
                       http_request, make_config, processes_mentioning, reap, wait_until)
 from proxyutil import NginxOrigin
 
@@ -70,6 +70,11 @@ def make_media(www):
                     "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
                     "-hls_segment_filename", str(www / "hls" / "s%03d.ts"),
                     str(www / "hls" / "index.m3u8")], check=True, timeout=120)
+    (www / "bighls").mkdir(exist_ok=True)
+    subprocess.run([FFMPEG, "-loglevel", "error", "-y", "-i", str(www / "big.mp4"), "-c", "copy",
+                    "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
+                    "-hls_segment_filename", str(www / "bighls" / "s%03d.ts"),
+                    str(www / "bighls" / "index.m3u8")], check=True, timeout=120)
     (www / "page.html").write_text(
         "<!doctype html><html><head><title>A page with a video</title></head><body>"
         "<video controls><source src=\"clip.mp4\" type=\"video/mp4\"></video>"
@@ -611,6 +616,48 @@ def test_redis_restart_mid_job(fresh):
     assert t["attempts"] == 1, t
     assert sha256(j.result(tid).body) == \
         sha256((j.origin.dir / "www" / "big.mp4").read_bytes())
+
+
+def test_limits_time_and_size(fresh):
+    j = fresh(jobs_config(jobs={"timeout_s": 10, "max_bytes": 1 << 20}), workers=1)
+    # bigger than jobs.max_bytes, its size known beforehand: not downloaded
+    t = j.wait(j.download(j.url("/big.mp4")))
+    assert t["status"] == "failed" and "jobs.max_bytes" in t["error"], t
+    # slower than jobs.timeout_s: an HLS stream (whose size nobody knows
+    # beforehand) of 3 MB at 60 KB/s
+    url = j.url("/crawl/bighls/index.m3u8")
+    tid = j.download(url)
+    t = j.wait(tid, timeout=60)
+    assert t["status"] == "failed" and "jobs.timeout_s" in t["error"], t
+    assert not processes_mentioning(url)
+    assert not j.file(tid).exists()
+
+
+def test_records_expire_and_folders_are_swept(fresh):
+    j = fresh(jobs_config(jobs={"keep_s": 120}), workers=1)
+    tid = j.download(j.url("/clip.mp4"))
+    j.completed(tid)
+    ttl = int(j.redis("TTL", f"mr:task:{tid}"))
+    assert 100 <= ttl <= 120, ttl
+    mid = j.post(f"/api/tasks/{tid}/media", None).json["id"]
+    assert 100 <= int(j.redis("PTTL", f"mr:media:{mid}")) / 1000 <= 120
+    # A folder whose record is gone (it expired), older than the sweep's
+    # grace: removed by a worker.  One whose record is there: kept.
+    stale = j.stack.dir / "jobs" / ("ab" * 12)
+    stale.mkdir()
+    (stale / "x.mp4").write_bytes(b"x")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    os.utime(j.file(tid), (old, old))
+    # A worker sweeps a few seconds after it starts, then every minute: a
+    # new one (its pid file in the stack's folder, so the stack stops it).
+    with open(j.stack.dir / "worker-9.log", "ab") as log:
+        w = subprocess.Popen([str(binary("worker")), "--config",
+                              str(j.stack.dir / "mediarelay.json"), "--id", "worker-9"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    (j.stack.dir / "worker-9.pid").write_text(f"{w.pid}\n")
+    assert wait_until(lambda: not stale.exists(), timeout=30)
+    assert j.file(tid).exists()
 
 
 # ---- who may -------------------------------------------------------------------------
