@@ -3,11 +3,12 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -153,6 +154,8 @@ int mr_jobs_group_ensure(struct mr_store *s, const char *queue)
     return rc;
 }
 
+static atomic_bool group_made[2];
+
 /* KEYS: task, tasks:{user}, tasks-all, tasks-open:{user}, queue.
  * ARGV: id, type, user, request, max queued, queue max len. */
 static const char lua_create[] =
@@ -180,8 +183,18 @@ int mr_task_create(struct mr_store *s, const struct mr_conf *c, const char *type
         return MR_EINTERNAL;
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(id + 2 * i, 3, "%02x", raw[i]);
-    if ((rc = mr_jobs_group_ensure(s, mr_jobs_queue(type))))
-        return rc;
+    /* The group, once per process and queue: a stream deleted since
+     * (FLUSHALL, a Redis without its data) is made again by XADD below
+     * without it, and the workers make the group again, from the stream's
+     * start, when they find it missing. */
+    {
+        atomic_bool *made = !strcmp(type, "process") ? &group_made[1] : &group_made[0];
+        if (!atomic_load(made)) {
+            if ((rc = mr_jobs_group_ensure(s, mr_jobs_queue(type))))
+                return rc;
+            atomic_store(made, true);
+        }
+    }
     if (key(s, k[0], sizeof(k[0]), "task:%s%s", id, "") ||
         key(s, k[1], sizeof(k[1]), "tasks:%s%s", user, "") ||
         key(s, k[2], sizeof(k[2]), "tasks-all%s%s", "", "") ||
