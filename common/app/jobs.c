@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <ftw.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,25 +66,33 @@ static int key(struct mr_store *s, char *buf, size_t len, const char *fmt, const
 
 redisContext *mr_jobs_redis(struct mr_store *s)
 {
-    redisContext *c = mr_store_redis(s);
-
-    /* Down: the store tries again once its retry interval has passed. */
-    if (!c && mr_store_ping(s) == MR_OK)
-        c = mr_store_redis(s);
-    return c;
+    return mr_store_redis(s);
 }
 
-/* One command from an argv; NULL (and Redis marked down) when it fails. */
+/* One command from an argv; NULL (and Redis marked down) when it fails.
+ * A connection made before Redis restarted fails its first command: then
+ * the command is tried once more on a new one at once (mr_store_ping
+ * reconnects without waiting out store.retry_ms), rather than every
+ * thread answering 503 for a while. */
 static redisReply *command(struct mr_store *s, int argc, const char **argv)
 {
-    redisContext *c = mr_jobs_redis(s);
+    redisContext *c = mr_store_redis(s);
     redisReply *r;
 
     if (!c)
         return NULL;
     r = redisCommandArgv(c, argc, argv, NULL);
-    if (!r)
+    if (!r) {
+        /* Only a connection that was closed under it: after a timeout the
+         * command may have run, and a task must not be queued twice. */
+        bool closed = c->err == REDIS_ERR_EOF ||
+                      (c->err == REDIS_ERR_IO && (strstr(c->errstr, "Broken pipe") ||
+                                                  strstr(c->errstr, "reset by peer")));
         mr_store_lost(s);
+        if (closed && mr_store_ping(s) == MR_OK && (c = mr_store_redis(s)) &&
+            !(r = redisCommandArgv(c, argc, argv, NULL)))
+            mr_store_lost(s);
+    }
     return r;
 }
 
@@ -154,10 +161,10 @@ int mr_jobs_group_ensure(struct mr_store *s, const char *queue)
     return rc;
 }
 
-static atomic_bool group_made[2];
-
 /* KEYS: task, tasks:{user}, tasks-all, tasks-open:{user}, queue.
- * ARGV: id, type, user, request, max queued, queue max len. */
+ * ARGV: id, type, user, request, max queued, queue max len.  The queue's
+ * consumer group is made (from its start) unless it exists: in the same
+ * step, so a queued task never waits on a stream without its group. */
 static const char lua_create[] =
     LUA_NOW
     "if redis.call('SCARD', KEYS[4]) >= tonumber(ARGV[5]) then return 0 end\n"
@@ -167,6 +174,7 @@ static const char lua_create[] =
     "redis.call('ZADD', KEYS[2], now, ARGV[1])\n"
     "redis.call('ZADD', KEYS[3], now, ARGV[1])\n"
     "redis.call('SADD', KEYS[4], ARGV[1])\n"
+    "pcall(redis.call, 'XGROUP', 'CREATE', KEYS[5], '" MR_JOBS_GROUP "', '0', 'MKSTREAM')\n"
     "redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'task', ARGV[1])\n"
     "return 1\n";
 
@@ -183,18 +191,6 @@ int mr_task_create(struct mr_store *s, const struct mr_conf *c, const char *type
         return MR_EINTERNAL;
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(id + 2 * i, 3, "%02x", raw[i]);
-    /* The group, once per process and queue: a stream deleted since
-     * (FLUSHALL, a Redis without its data) is made again by XADD below
-     * without it, and the workers make the group again, from the stream's
-     * start, when they find it missing. */
-    {
-        atomic_bool *made = !strcmp(type, "process") ? &group_made[1] : &group_made[0];
-        if (!atomic_load(made)) {
-            if ((rc = mr_jobs_group_ensure(s, mr_jobs_queue(type))))
-                return rc;
-            atomic_store(made, true);
-        }
-    }
     if (key(s, k[0], sizeof(k[0]), "task:%s%s", id, "") ||
         key(s, k[1], sizeof(k[1]), "tasks:%s%s", user, "") ||
         key(s, k[2], sizeof(k[2]), "tasks-all%s%s", "", "") ||
@@ -296,10 +292,16 @@ int mr_task_read_many(struct mr_store *s, struct mr_arena *a, const char *user,
 
     if (!c)
         return MR_EUNAVAILABLE;
+    /* Every key first: a pipeline left half sent would put the
+     * connection out of step. */
     for (size_t i = 0; i < n; i++) {
         char k[MR_STORE_KEY_MAX];
         if (key(s, k, sizeof(k), "task:%s%s", ids[i], ""))
             return MR_ETOOBIG;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char k[MR_STORE_KEY_MAX];
+        key(s, k, sizeof(k), "task:%s%s", ids[i], "");
         redisAppendCommand(c, "HGETALL %s", k);
     }
     for (size_t i = 0; i < n; i++) {

@@ -37,7 +37,7 @@ struct mr_task {
     size_t n;                        /* pairs */
 };
 
-/* This thread's Redis connection (struct redisContext), reconnected when
+/* This thread's Redis connection (struct redisContext), made again once
  * the store's retry interval has passed; NULL while Redis is down. */
 struct redisContext *mr_jobs_redis(struct mr_store *s);
 

@@ -146,6 +146,7 @@ static int cloexec_pipe(int p[2])
             if (fd < 0) {
                 close(p[0]);
                 close(p[1]);
+                p[0] = p[1] = -1;    /* the caller's cleanup must not close them again */
                 return -1;
             }
             close(p[i]);
