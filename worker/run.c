@@ -627,7 +627,7 @@ static int process(struct run *r, struct json_object *req, long long deadline,
         f[k++] = mr_arena_printf(&r->a, "%s/%s", r->j->m.task, plan.thumb_output);
     }
     f[k++] = "title";
-    f[k++] = base;
+    f[k++] = mr_arena_strdup(&r->a, base);   /* base is this frame's */
     f[k++] = "bytes";
     f[k] = mr_arena_printf(&r->a, "%lld", r->bytes);
     f[k + 2] = f[k];

@@ -62,7 +62,7 @@ def make_media(www):
             f"sine=frequency=440:duration={CLIP_S}", "-shortest", "-c:v", "libx264",
             "-preset", "ultrafast", "-g", str(FPS), "-pix_fmt", "yuv420p", "-c:a", "aac"]
     subprocess.run(base + [str(www / "clip.mp4")], check=True, timeout=120)
-    # High bitrate: about 3 MB, 12 s at 250 KB/s through /slow/.
+    # High bitrate: about 3 MB, 6 s at 500 KB/s through /slow/.
     subprocess.run(base + ["-b:v", "2000k", "-maxrate", "2000k", "-bufsize", "1000k",
                            str(www / "big.mp4")], check=True, timeout=120)
     (www / "hls").mkdir(exist_ok=True)
@@ -167,12 +167,24 @@ def jobs_config(**over):
     return deep_merge(cfg, over)
 
 
+_MEDIA = {}
+
+
+def media_dir(tmp_path_factory):
+    """The media of make_media, made once for the whole run (ffmpeg is slow)."""
+    if "dir" not in _MEDIA:
+        d = tmp_path_factory.mktemp("jobs-media")
+        make_media(d)
+        _MEDIA["dir"] = d
+    return _MEDIA["dir"]
+
+
 def start(request, tmp_path_factory, name, config, workers=2):
     tmp = tmp_path_factory.mktemp(name)
     origin = NginxOrigin(tmp / "origin")
-    make_media(origin.dir / "www")
+    shutil.copytree(media_dir(tmp_path_factory), origin.dir / "www", dirs_exist_ok=True)
     extra = origin.nginx_conf(extra_locations=f"""
-    location /slow/ {{ alias {origin.dir}/www/; limit_rate 250k; limit_rate_after 0; }}
+    location /slow/ {{ alias {origin.dir}/www/; limit_rate 500k; limit_rate_after 0; }}
     location /crawl/ {{ alias {origin.dir}/www/; limit_rate 60k; limit_rate_after 0; }}
     location /ref/ {{
         if ($http_referer != "https://ref.example/") {{ return 403; }}
