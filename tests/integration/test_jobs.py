@@ -55,7 +55,8 @@ def ffprobe(path):
 def make_media(www):
     """www/clip.mp4 (H.264 + AAC, 25 fps), www/big.mp4 (the same, bigger, for
     throttled downloads), www/hls/index.m3u8 and its segments, www/page.html
-    (a page with a <video> of the HLS stream), www/audio.m4a."""
+    (a page with a <video> of the MP4), www/hlspage.html (one of the HLS stream),
+    www/bighls/ (big.mp4 as HLS), www/audio.m4a."""
     www.mkdir(parents=True, exist_ok=True)
     base = [FFMPEG, "-loglevel", "error", "-y", "-f", "lavfi", "-i",
             f"testsrc=duration={CLIP_S}:size=640x360:rate={FPS}", "-f", "lavfi", "-i",
@@ -79,6 +80,10 @@ def make_media(www):
         "<!doctype html><html><head><title>A page with a video</title></head><body>"
         "<video controls><source src=\"clip.mp4\" type=\"video/mp4\"></video>"
         "</body></html>")
+    (www / "hlspage.html").write_text(
+        "<!doctype html><html><head><title>A page with a stream</title></head><body>"
+        "<video controls><source src=\"hls/index.m3u8\" type=\"application/x-mpegURL\">"
+        "</video></body></html>")
     subprocess.run([FFMPEG, "-loglevel", "error", "-y", "-i", str(www / "clip.mp4"), "-vn",
                     "-c:a", "copy", str(www / "audio.m4a")], check=True, timeout=60)
 
@@ -315,6 +320,16 @@ def test_download_from_a_page(env):
     (name,) = t["downloaded_files"]
     assert (env.file(name).read_bytes() ==
             (env.origin.dir / "www" / "clip.mp4").read_bytes())
+
+
+def test_download_hls_from_a_page(env):
+    """yt-dlp's generic extractor finds the HLS stream of a page's <video>."""
+    tid = env.download(env.url("/hlspage.html"))
+    t = env.completed(tid)
+    (name,) = t["downloaded_files"]
+    info = ffprobe(env.file(name))
+    assert abs(float(info["format"]["duration"]) - CLIP_S) < 0.5, info["format"]
+    assert sorted(x["codec_type"] for x in info["streams"]) == ["audio", "video"]
 
 
 def test_download_failure_is_one_line(env):
