@@ -32,6 +32,7 @@
 #include "worker/worker.h"
 
 #define MAX_SLOTS 256
+#define TAKE_BLOCK_MS 500          /* a stop is seen within this */
 #define SWEEP_EVERY_MS 60000
 #define SWEEP_GRACE_S 600          /* a folder without a record, kept this long */
 
@@ -265,7 +266,7 @@ static void serve(struct mr_store *s)
                 next_claim = mr_clock_mono_ms() + c->jobs.claim_idle_s * 1000 / 4;
         }
         if (!got)
-            got = mr_jobs_take(s, c, W.id, queues, nq, 1000, &m) == 1;
+            got = mr_jobs_take(s, c, W.id, queues, nq, TAKE_BLOCK_MS, &m) == 1;
         if (got) {
             if (m.task[0])
                 launch(&m);

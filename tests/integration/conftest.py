@@ -449,7 +449,9 @@ class Stack:
         self.no_redis = no_redis
         self.extra_nginx = extra_nginx
         self.front = front          # contrib/dev/stack --front
-        self.workers = workers      # contrib/dev/stack --workers (None: its default, 1)
+        # contrib/dev/stack --workers: none unless a test asks (the stack's
+        # own default is 1); a worker costs every stack start and stop.
+        self.workers = 0 if workers is None else workers
         self.builddir = builddir    # MEDIARELAY_BUILDDIR (None: BUILDDIR)
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.pids = set()       # every pid seen, to reap at the end
@@ -481,8 +483,7 @@ class Stack:
             args.append("--no-redis")
         if self.front != "nginx":
             args += ["--front", self.front]
-        if self.workers is not None:
-            args += ["--workers", str(self.workers)]
+        args += ["--workers", str(self.workers)]
         if self.extra_nginx:
             extra = self.dir / "extra.in.conf"
             extra.write_text(self.extra_nginx)
@@ -636,7 +637,7 @@ def stack(request):
     front="nginx", workers=None, builddir=None) -> Stack.
 
     config is a dict (default MINIMAL_CONFIG) or raw text; workers is the
-    number of mediarelay-worker daemons (None: the stack's default, 1);
+    number of mediarelay-worker daemons (None: none);
     builddir stands in for BUILDDIR. Every stack made is stopped at
     teardown; on failure its logs are printed first."""
     made = []
