@@ -61,10 +61,29 @@ bool mr_auth_sid_ok(struct mr_str s)
     return true;
 }
 
+/* The user of the request's session cookie (session:{sid}): MR_OK with
+ * *user; MR_EUNAUTHORIZED without a known session; MR_EUNAVAILABLE while
+ * Redis is down. */
+static int session_user(struct mr_ctx *ctx, struct mr_str *user)
+{
+    struct mr_str sid;
+    char key[MR_STORE_KEY_MAX];
+    int rc;
+
+    if (mr_request_cookie(&ctx->req, ctx->conf->auth.cookie, &sid) || !mr_auth_sid_ok(sid))
+        return MR_EUNAUTHORIZED;
+    snprintf(key, sizeof(key), "session:%.*s", (int)sid.len, sid.p);
+    rc = mr_store_get(ctx->store, ctx->arena, key, user);
+    /* Sessions are the host application's: only Redis knows them, and the
+     * in-process fallback must not answer for it. */
+    if (!mr_store_redis_up(ctx->store))
+        return MR_EUNAVAILABLE;
+    return rc == MR_ENOTFOUND ? MR_EUNAUTHORIZED : rc;
+}
+
 int mr_auth_user(struct mr_ctx *ctx, const char **user, bool *admin)
 {
-    struct mr_str sid, u;
-    char key[MR_STORE_KEY_MAX];
+    struct mr_str u;
     int rc;
 
     *user = NULL;
@@ -74,15 +93,7 @@ int mr_auth_user(struct mr_ctx *ctx, const char **user, bool *admin)
         *admin = true;
         return MR_OK;
     }
-    if (mr_request_cookie(&ctx->req, ctx->conf->auth.cookie, &sid) || !mr_auth_sid_ok(sid))
-        return MR_EUNAUTHORIZED;
-    snprintf(key, sizeof(key), "session:%.*s", (int)sid.len, sid.p);
-    rc = mr_store_get(ctx->store, ctx->arena, key, &u);
-    if (!mr_store_redis_up(ctx->store))
-        return MR_EUNAVAILABLE;
-    if (rc == MR_ENOTFOUND)
-        return MR_EUNAUTHORIZED;
-    if (rc)
+    if ((rc = session_user(ctx, &u)))
         return rc;
     /* A user name is a key part and a field in answers: printable, short. */
     if (!u.len || u.len > 256 || mr_str_has_ctl(u.p, u.len) || !strcmp(u.p, "admin"))
@@ -93,24 +104,14 @@ int mr_auth_user(struct mr_ctx *ctx, const char **user, bool *admin)
 
 int mr_auth_room(struct mr_ctx *ctx, const struct mr_media *media)
 {
-    struct mr_str sid, user;
+    struct mr_str user;
     char key[MR_STORE_KEY_MAX];
     bool member = false;
     int rc;
 
     if (!media->room || !*media->room)
         return MR_OK;
-    if (mr_request_cookie(&ctx->req, ctx->conf->auth.cookie, &sid) || !mr_auth_sid_ok(sid))
-        return MR_EUNAUTHORIZED;
-    snprintf(key, sizeof(key), "session:%.*s", (int)sid.len, sid.p);
-    rc = mr_store_get(ctx->store, ctx->arena, key, &user);
-    /* Sessions are the host application's: only Redis knows them, and the
-     * in-process fallback must not answer for it. */
-    if (!mr_store_redis_up(ctx->store))
-        return MR_EUNAVAILABLE;
-    if (rc == MR_ENOTFOUND)
-        return MR_EUNAUTHORIZED;
-    if (rc)
+    if ((rc = session_user(ctx, &user)))
         return rc;
     snprintf(key, sizeof(key), "room:%s:members", media->room);
     rc = mr_store_sismember(ctx->store, key, user.p, &member);

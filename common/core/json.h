@@ -2,6 +2,9 @@
 #ifndef MR_JSON_H
 #define MR_JSON_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <json-c/json.h>
 
 #include "core/arena.h"
@@ -17,5 +20,11 @@ int mr_json_own(struct mr_arena *a, struct json_object *obj);
  * (cut short, not an object, deeper, trailing bytes), or MR_ENOMEM. */
 int mr_json_parse_object(struct mr_arena *a, const char *text, size_t len, int depth,
                          struct json_object **out);
+
+/* Parses text[0..len) as one JSON value of any type nested at most
+ * `depth` deep, with nothing after it but white space (strict: RFC 8259
+ * only; else json-c's leniency, e.g. the NaN Python writes).  A new
+ * object the caller puts, or NULL (malformed, or out of memory). */
+struct json_object *mr_json_parse_value(const char *text, size_t len, int depth, bool strict);
 
 #endif

@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "core/arena.h"
+#include "core/json.h"
 
 #define OPERATIONS "trim, resize, quality, fps, format, audio_only, thumbnail"
 #define TIME_HELP "a time: seconds (a number) or \"HH:MM:SS.mmm\", at most 7 days"
@@ -195,29 +196,6 @@ static bool integer(const char *s, size_t n, long long *out)
     }
     *out = neg ? -v : v;
     return true;
-}
-
-/* Parses text[0..len) as one JSON value at most `depth` deep with nothing
- * after it but white space; the caller puts it.  NULL otherwise. */
-static struct json_object *parse_json(const char *text, size_t len, int depth)
-{
-    struct json_tokener *tok;
-    struct json_object *o;
-    bool ok;
-
-    if (!text || len > INT_MAX || !(tok = json_tokener_new_ex(depth)))
-        return NULL;
-    o = json_tokener_parse_ex(tok, text, (int)len);
-    ok = o && json_tokener_get_error(tok) == json_tokener_success;
-    for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; i < len; i++)
-        if (!strchr(" \t\r\n", text[i]) || !text[i])
-            ok = false;
-    json_tokener_free(tok);
-    if (!ok) {
-        json_object_put(o);
-        return NULL;
-    }
-    return o;
 }
 
 /* ---- times ------------------------------------------------------------------ */
@@ -676,7 +654,7 @@ static long dimension(struct json_object *st, const char *key)
 int mr_jobs_probe_parse(const char *json, size_t len, struct mr_jobs_probe *out,
                         char *msg, size_t msglen)
 {
-    struct json_object *root = parse_json(json, len, MR_JOBS_JSON_DEPTH), *streams, *fmt, *v;
+    struct json_object *root = mr_json_parse_value(json, len, MR_JOBS_JSON_DEPTH, false), *streams, *fmt, *v;
     struct mr_jobs_probe p;
     double stream_duration = -1;
 
@@ -1090,7 +1068,7 @@ static enum mr_jobs_line progress_line(const char *s, size_t n, struct mr_jobs_y
 static enum mr_jobs_line string_line(const char *s, size_t n, enum mr_jobs_line kind,
                                      struct mr_jobs_ytdlp_event *ev)
 {
-    struct json_object *o = parse_json(s, n, 1);
+    struct json_object *o = mr_json_parse_value(s, n, 1, false);
     enum mr_jobs_line r = MR_LINE_OTHER;
     const char *str;
     size_t len;
@@ -1127,7 +1105,7 @@ static enum mr_jobs_line formats_line(const char *s, size_t n, struct mr_jobs_yt
         ev->nformats = 1;
         return MR_LINE_FORMATS;
     }
-    o = parse_json(s, n, 2);
+    o = mr_json_parse_value(s, n, 2, false);
     if (!json_object_is_type(o, json_type_array) || !(k = json_object_array_length(o)) ||
         k > MR_JOBS_MAX_FORMATS) {
         json_object_put(o);
@@ -1333,7 +1311,7 @@ int mr_jobs_analyze_map(const char *json, size_t len, struct json_object **out,
 
     *out = NULL;
     say(msg, msglen, "%s", "");
-    root = parse_json(json, len, MR_JOBS_JSON_DEPTH);
+    root = mr_json_parse_value(json, len, MR_JOBS_JSON_DEPTH, false);
     if (!json_object_is_type(root, json_type_object)) {
         say(msg, msglen, "yt-dlp did not print one JSON object");
         goto fail;
