@@ -687,6 +687,28 @@ def test_records_expire_and_folders_are_swept(fresh):
     assert j.file(tid).exists()
 
 
+def test_results_sent_by_nginx(fresh):
+    """stream.offload "nginx": mediarelay-jobs checks the request and nginx
+    sends the file (X-Accel-Redirect to jobs.accel_prefix), Range and all,
+    for a download and for a registered result's player URL."""
+    j = fresh(jobs_config(stream={"offload": "nginx"}), workers=1)
+    tid = j.download(j.url("/clip.mp4"))
+    j.completed(tid)
+    want = (j.origin.dir / "www" / "clip.mp4").read_bytes()
+    r = j.result(tid)
+    assert r.status == 200 and r.body == want, r
+    assert r.header("Content-Disposition").startswith("attachment;"), r
+    assert r.header("X-Accel-Redirect") is None
+    part = j.result(tid, extra={"Range": "bytes=10-19"})
+    assert part.status == 206 and part.body == want[10:20], part
+    assert j.result(tid, headers={"Cookie": "session=nobody"}).status == 401
+    ms = j.post(f"/api/tasks/{tid}/media", None).json
+    got = http_request("GET", ms["url"], headers={"Range": "bytes=0-99"})
+    assert got.status == 206 and got.body == want[:100], got
+    # the internal location is not for clients
+    assert http_request("GET", j.stack.base_url + f"/_mr_jobs/{tid}/clip.mp4").status == 404
+
+
 # ---- who may -------------------------------------------------------------------------
 
 def test_users_see_only_their_own(env):
