@@ -353,11 +353,12 @@ static int open_listener(const char *spec, char *why, size_t n)
     if (strchr(spec, '/') || !colon) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct stat st;
-        if (strlen(spec) >= sizeof(sa.sun_path)) {
+        size_t len = strlen(spec);
+        if (len >= sizeof(sa.sun_path)) {
             snprintf(why, n, "a unix socket path is at most %zu bytes", sizeof(sa.sun_path) - 1);
             return -1;
         }
-        strcpy(sa.sun_path, spec);
+        memcpy(sa.sun_path, spec, len + 1);
         if (lstat(spec, &st) == 0 && S_ISSOCK(st.st_mode))
             unlink(spec);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
