@@ -25,8 +25,6 @@
 #include "core/error.h"
 #include "core/token.h"
 
-#define MAX_FILES 32
-
 static bool name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -64,30 +62,6 @@ static int job_validate(struct json_object *source, char *field, size_t fieldlen
     return MR_OK;
 }
 
-/* The task's result files ("<task>/<name>" -> name), the main one first. */
-static size_t files_of(struct mr_ctx *ctx, const struct mr_task *t, const char **out)
-{
-    const char *list = mr_task_get(t, "files");
-    const char *one[2] = { mr_task_get(t, "output_file"), mr_task_get(t, "thumbnail_file") };
-    struct json_object *a = list ? json_tokener_parse(list) : NULL;
-    size_t n = 0;
-
-    for (size_t i = 0; a && json_object_is_type(a, json_type_array) &&
-                       i < json_object_array_length(a) && n < MAX_FILES; i++) {
-        const char *p = json_object_get_string(json_object_array_get_idx(a, i));
-        const char *slash = p ? strchr(p, '/') : NULL;
-        if (slash && name_ok(slash + 1) && (out[n] = mr_arena_strdup(ctx->arena, slash + 1)))
-            n++;
-    }
-    json_object_put(a);
-    for (size_t i = 0; i < 2 && n < MAX_FILES; i++) {
-        const char *slash = one[i] ? strchr(one[i], '/') : NULL;
-        if (slash && name_ok(slash + 1))
-            out[n++] = slash + 1;
-    }
-    return n;
-}
-
 /* base/api/results/TOKEN/NAME, the name percent-encoded. */
 static const char *file_url(struct mr_ctx *ctx, const char *base, const char *token,
                             const char *name)
@@ -121,7 +95,7 @@ static int job_resolve(struct mr_ctx *ctx, const struct mr_media *media, struct 
 {
     struct json_object *v;
     struct mr_task t;
-    const char *task, *want = NULL, *files[MAX_FILES], *main_file = NULL, *st, *done_ms;
+    const char *task, *want = NULL, *files[MR_TASK_MAX_FILES], *main_file = NULL, *st, *done_ms;
     char data[2 + MR_TASK_ID_LEN + 1], *token, *base;
     time_t exp;
     size_t n;
@@ -141,7 +115,7 @@ static int job_resolve(struct mr_ctx *ctx, const struct mr_media *media, struct 
         return mr_fail(ctx, media->id, MR_EUNAVAILABLE, "its task cannot be read (Redis)");
     if (!(st = mr_task_get(&t, "status")) || strcmp(st, "completed"))
         return mr_fail(ctx, media->id, MR_ENOTFOUND, "its task has not completed");
-    n = files_of(ctx, &t, files);
+    n = mr_task_files(&t, ctx->arena, files, MR_TASK_MAX_FILES);
     for (size_t i = 0; i < n && !main_file; i++)
         if (!want || !strcmp(files[i], want))
             main_file = files[i];

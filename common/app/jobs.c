@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "net/store.h"
 
 #define MAX_ARGS 48
@@ -30,6 +31,44 @@ const char *mr_task_get(const struct mr_task *t, const char *field)
         if (!strcmp(t->kv[2 * i], field))
             return t->kv[2 * i + 1];
     return NULL;
+}
+
+/* "<task>/<name>" -> name, when name is a plain file name. */
+static const char *file_name(const char *path)
+{
+    const char *name = path ? strchr(path, '/') : NULL;
+    size_t n;
+
+    if (!name)
+        return NULL;
+    n = strlen(++name);
+    if (!n || n > 255 || name[0] == '.' || strchr(name, '/') || strchr(name, '\\') ||
+        mr_str_has_ctl(name, n))
+        return NULL;
+    return name;
+}
+
+size_t mr_task_files(const struct mr_task *t, struct mr_arena *a, const char **names,
+                     size_t max)
+{
+    const char *list = mr_task_get(t, "files");
+    const char *one[2] = { mr_task_get(t, "output_file"), mr_task_get(t, "thumbnail_file") };
+    struct json_object *arr = list ? json_tokener_parse(list) : NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) &&
+                       i < json_object_array_length(arr) && n < max; i++) {
+        const char *name = file_name(json_object_get_string(json_object_array_get_idx(arr, i)));
+        if (name && (names[n] = mr_arena_strdup(a, name)))
+            n++;
+    }
+    json_object_put(arr);
+    for (size_t i = 0; i < 2 && n < max; i++) {
+        const char *name = file_name(one[i]);
+        if (name)
+            names[n++] = name;
+    }
+    return n;
 }
 
 bool mr_task_id_ok(const char *s, size_t n)

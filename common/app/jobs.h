@@ -30,6 +30,7 @@ struct mr_store;
 #define MR_TASK_ID_LEN 24            /* hex */
 #define MR_JOBS_GROUP "workers"
 #define MR_JOBS_MAX_USER 256
+#define MR_TASK_MAX_FILES 32         /* result files looked at */
 
 /* A task as read: field/value pairs from HGETALL, in an arena. */
 struct mr_task {
@@ -43,6 +44,13 @@ struct redisContext *mr_jobs_redis(struct mr_store *s);
 
 /* A field's value, or NULL. */
 const char *mr_task_get(const struct mr_task *t, const char *field);
+
+/* The file names of a completed task's result (in its folder), the main
+ * one first: a download's "files", else a process's output_file, then its
+ * thumbnail_file.  Only plain names (no '/', no leading '.', no control
+ * byte), at most max; strings in the arena.  Returns how many. */
+size_t mr_task_files(const struct mr_task *t, struct mr_arena *a, const char **names,
+                     size_t max);
 
 /* Whether s is a task id (MR_TASK_ID_LEN lowercase hex digits). */
 bool mr_task_id_ok(const char *s, size_t n);

@@ -1264,17 +1264,14 @@ static struct json_object *map_number(struct json_object *v)
 /* An integer >= 0 (an integral double taken as one); NULL otherwise. */
 static struct json_object *map_int(struct json_object *v)
 {
+    struct json_object *n = map_number(v);
     double d;
 
-    if (json_object_is_type(v, json_type_int)) {
-        int64_t i = json_object_get_int64(v);
-        return i >= 0 ? json_object_new_int64(i) : NULL;
-    }
-    if (!json_object_is_type(v, json_type_double))
-        return NULL;
-    d = json_object_get_double(v);
-    return isfinite(d) && d >= 0 && d < 9e15 && d == floor(d) ? json_object_new_int64((int64_t)d)
-                                                                : NULL;
+    if (!n || json_object_is_type(n, json_type_int))
+        return n;
+    d = json_object_get_double(n);
+    json_object_put(n);
+    return d < 9e15 && d == floor(d) ? json_object_new_int64((int64_t)d) : NULL;
 }
 
 static struct json_object *map_format(struct json_object *f)

@@ -61,26 +61,13 @@ static const char *type_of(const char *name)
 /* The task's result named `want` (a file name), or its first one. */
 static const char *pick(struct mr_ctx *ctx, const struct mr_task *t, const char *want)
 {
-    const char *files = mr_task_get(t, "files");
-    const char *one[2] = { mr_task_get(t, "output_file"), mr_task_get(t, "thumbnail_file") };
-    struct json_object *a = files ? json_tokener_parse(files) : NULL;
-    const char *found = NULL;
+    const char *names[MR_TASK_MAX_FILES];
+    size_t n = mr_task_files(t, ctx->arena, names, MR_TASK_MAX_FILES);
 
-    if (a && json_object_is_type(a, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(a) && !found; i++) {
-            const char *p = json_object_get_string(json_object_array_get_idx(a, i));
-            const char *slash = p ? strchr(p, '/') : NULL;
-            if (slash && (!want || !strcmp(slash + 1, want)))
-                found = mr_arena_strdup(ctx->arena, slash + 1);
-        }
-    }
-    json_object_put(a);
-    for (size_t i = 0; i < 2 && !found; i++) {
-        const char *slash = one[i] ? strchr(one[i], '/') : NULL;
-        if (slash && (!want || !strcmp(slash + 1, want)))
-            found = slash + 1;
-    }
-    return found;
+    for (size_t i = 0; i < n; i++)
+        if (!want || !strcmp(names[i], want))
+            return names[i];
+    return NULL;
 }
 
 /* Percent-encodes a file name for the internal location's path. */

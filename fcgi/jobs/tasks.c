@@ -224,22 +224,6 @@ int jobs_download(struct mr_ctx *ctx)
 
 /* ---- POST /api/process ------------------------------------------------------------- */
 
-/* The files a completed task returned ("<task>/<name>"), in an array the
- * caller puts. */
-static struct json_object *results_of(const struct mr_task *t)
-{
-    const char *files = mr_task_get(t, "files"), *out = mr_task_get(t, "output_file");
-    struct json_object *a = files ? json_tokener_parse(files) : NULL;
-
-    if (a && !json_object_is_type(a, json_type_array)) {
-        json_object_put(a);
-        a = NULL;
-    }
-    if (!a && (a = json_object_new_array()) && out && *out)
-        json_object_array_add(a, json_object_new_string(out));
-    return a;
-}
-
 /* The input: "<task>/<name>" that an earlier completed task of the caller
  * returned.  task_out and name_out point into the arena.  Answered when
  * not. */
@@ -248,8 +232,8 @@ static int pick_input(struct mr_ctx *ctx, const struct caller *who, const char *
                       const char **name_out, bool any_owner)
 {
     struct mr_task t;
-    struct json_object *results;
-    const char *owner, *st, *found = NULL;
+    const char *owner, *st, *found = NULL, *names[MR_TASK_MAX_FILES];
+    size_t n;
     int rc;
 
     if (!mr_task_id_ok(task_id, strlen(task_id)))
@@ -264,18 +248,18 @@ static int pick_input(struct mr_ctx *ctx, const struct caller *who, const char *
     if (!(st = mr_task_get(&t, "status")) || strcmp(st, "completed"))
         return JOBS_REFUSE_STATUS(ctx, 409, "conflict", "the input task has not "
                                     "completed");
-    if (!(results = results_of(&t)) || mr_json_own(ctx->arena, results))
-        return MR_ENOMEM;
-    for (size_t i = 0; i < json_object_array_length(results) && !found; i++) {
-        const char *r = json_object_get_string(json_object_array_get_idx(results, i));
-        if (r && (!file || !strcmp(r, file)))
-            found = r;
+    n = mr_task_files(&t, ctx->arena, names, MR_TASK_MAX_FILES);
+    for (size_t i = 0; i < n && !found; i++) {
+        /* file is "<task>/<name>", as the task returned it */
+        size_t tl = strlen(task_id);
+        if (!file || (!strncmp(file, task_id, tl) && file[tl] == '/' &&
+                      !strcmp(file + tl + 1, names[i])))
+            found = names[i];
     }
     if (!found)
-        return JOBS_REFUSE(ctx, MR_EINVAL, "%s: not a file that task returned",
-                             field);
+        return JOBS_REFUSE(ctx, MR_EINVAL, "%s: not a file that task returned", field);
     *task_out = task_id;
-    *name_out = strchr(found, '/') ? strchr(found, '/') + 1 : found;
+    *name_out = found;
     return MR_OK;
 }
 
