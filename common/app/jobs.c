@@ -453,7 +453,21 @@ struct json_object *mr_task_json(const struct mr_task *t)
 
 /* ---- cancel and delete ------------------------------------------------------------ */
 
-/* KEYS: task, tasks-open:{user}.  ARGV: keep (s). */
+/* KEYS[2] of the scripts that end a task: the prefix of its owner's open
+ * set, whose name the script completes with the record's user, so that
+ * ending a task is one round trip.  (The set's name is a key name made in
+ * the script: fine for one Redis, not for a Redis Cluster.) */
+static int open_prefix(struct mr_store *s, char *buf, size_t len)
+{
+    return key(s, buf, len, "tasks-open:%s%s", "", "");
+}
+
+/* Lua: takes the task out of its owner's open set. */
+#define LUA_UNOPEN \
+    "redis.call('SREM', KEYS[2] .. redis.call('HGET', KEYS[1], 'user'),\n" \
+    "  redis.call('HGET', KEYS[1], 'id'))\n"
+
+/* KEYS: task, the tasks-open: prefix.  ARGV: keep (s). */
 static const char lua_cancel[] =
     LUA_NOW
     "local st = redis.call('HGET', KEYS[1], 'status')\n"
@@ -462,26 +476,9 @@ static const char lua_cancel[] =
     "redis.call('HSET', KEYS[1], 'status', 'canceled', 'completed_at', now,\n"
     "  'error', 'canceled', 'speed', '0', 'eta_s', '')\n"
     "redis.call('HINCRBY', KEYS[1], 'rev', 1)\n"
-    "redis.call('SREM', KEYS[2], redis.call('HGET', KEYS[1], 'id'))\n"
+    LUA_UNOPEN
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
     "return 1\n";
-
-/* The open set of a task's owner, read from the record. */
-static int open_key(struct mr_store *s, const char *id, char *buf, size_t len)
-{
-    struct mr_arena a;
-    struct mr_task t;
-    const char *user;
-    int rc;
-
-    mr_arena_init(&a, 4096);
-    rc = mr_task_read(s, &a, id, &t);
-    if (!rc)
-        rc = (user = mr_task_get(&t, "user")) ? key(s, buf, len, "tasks-open:%s%s", user, "")
-                                               : MR_ENOTFOUND;
-    mr_arena_free(&a);
-    return rc;
-}
 
 int mr_task_cancel(struct mr_store *s, const struct mr_conf *c, const char *id, int *done)
 {
@@ -493,7 +490,7 @@ int mr_task_cancel(struct mr_store *s, const struct mr_conf *c, const char *id, 
     *done = 0;
     if (key(s, k[0], sizeof(k[0]), "task:%s%s", id, ""))
         return MR_ETOOBIG;
-    if ((rc = open_key(s, id, k[1], sizeof(k[1]))))
+    if ((rc = open_prefix(s, k[1], sizeof(k[1]))))
         return rc;
     snprintf(keep, sizeof(keep), "%ld", c->jobs.keep_s);
     if ((rc = int_reply(eval(s, lua_cancel, 2, keys, 1, args), "cancel", &v)))
@@ -751,7 +748,7 @@ int mr_jobs_ack(struct mr_store *s, const struct mr_job_msg *m)
     return MR_OK;
 }
 
-/* KEYS: task, tasks-open:{user}.  ARGV: consumer, max attempts, running
+/* KEYS: task, the tasks-open: prefix.  ARGV: consumer, max attempts, running
  * status, keep (s).  {1, attempt} started; {0} ended; {-1} gone; {2}
  * failed for too many attempts. */
 static const char lua_start[] =
@@ -766,7 +763,7 @@ static const char lua_start[] =
     "    'error', 'the workers running it stopped ' .. tostring(n - 1) ..\n"
     "    ' times (jobs.max_attempts)')\n"
     "  redis.call('HINCRBY', KEYS[1], 'rev', 1)\n"
-    "  redis.call('SREM', KEYS[2], redis.call('HGET', KEYS[1], 'id'))\n"
+    "  " LUA_UNOPEN
     "  redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
     "  return {2}\n"
     "end\n"
@@ -790,7 +787,7 @@ int mr_task_start(struct mr_store *s, const struct mr_conf *c, const struct mr_j
     *attempt = 0;
     if (key(s, k[0], sizeof(k[0]), "task:%s%s", m->task, ""))
         return MR_ETOOBIG;
-    if ((rc = open_key(s, m->task, k[1], sizeof(k[1]))))
+    if ((rc = open_prefix(s, k[1], sizeof(k[1]))))
         return rc;
     snprintf(maxa, sizeof(maxa), "%ld", c->jobs.max_attempts);
     snprintf(keep, sizeof(keep), "%ld", c->jobs.keep_s);
@@ -836,7 +833,7 @@ static const char lua_update[] =
     "if #ARGV > 2 then redis.call('HINCRBY', KEYS[1], 'rev', 1) end\n"
     "return 1\n";
 
-/* KEYS: task, tasks-open:{user}.  ARGV: attempt, consumer, status, keep,
+/* KEYS: task, the tasks-open: prefix.  ARGV: attempt, consumer, status, keep,
  * pairs. */
 static const char lua_finish[] =
     LUA_NOW
@@ -845,7 +842,7 @@ static const char lua_finish[] =
     "redis.call('HSET', KEYS[1], 'status', ARGV[3], 'completed_at', now,\n"
     "  'speed', '0', 'eta_s', '')\n"
     "redis.call('HINCRBY', KEYS[1], 'rev', 1)\n"
-    "redis.call('SREM', KEYS[2], redis.call('HGET', KEYS[1], 'id'))\n"
+    LUA_UNOPEN
     "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
     "return 1\n";
 
@@ -890,7 +887,7 @@ int mr_task_finish(struct mr_store *s, const struct mr_conf *c, const char *id,
     const char *head[4] = { at, consumer, status, keep };
     int rc;
 
-    if ((rc = open_key(s, id, open, sizeof(open))))
+    if ((rc = open_prefix(s, open, sizeof(open))))
         return rc;
     snprintf(at, sizeof(at), "%ld", attempt);
     snprintf(keep, sizeof(keep), "%ld", c->jobs.keep_s);
