@@ -249,7 +249,7 @@ int jobs_task_media(struct mr_ctx *ctx)
     struct mr_task t;
     struct mr_media m;
     struct mr_source src;
-    const char *id, *status, *done_ms, *file = NULL;
+    const char *id, *status, *done_ms;
     char mid[MR_MEDIA_NEW_ID_LEN + 1], why[320];
     long long ttl_ms;
     int rc;
@@ -283,7 +283,7 @@ int jobs_task_media(struct mr_ctx *ctx)
         }
         if (json_object_object_get_ex(root, "file", &v)) {
             if (!json_object_is_type(v, json_type_string) ||
-                !pick(ctx, &t, (file = json_object_get_string(v))))
+                !pick(ctx, &t, json_object_get_string(v)))
                 return mr_resp_error(&ctx->resp, MR_EINVAL, "file: a file of this task's "
                                      "result");
             json_object_object_add(source, "file", json_object_get(v));
@@ -308,7 +308,6 @@ int jobs_task_media(struct mr_ctx *ctx)
             json_object_object_add(item, "room", json_object_get(v));
         }
     }
-    (void)file;
     if ((rc = mr_media_new_id(mid)))
         return rc;
     {
