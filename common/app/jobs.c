@@ -103,11 +103,6 @@ static int key(struct mr_store *s, char *buf, size_t len, const char *fmt, const
     return mr_store_key(s, rel, buf, len) ? MR_ETOOBIG : MR_OK;
 }
 
-redisContext *mr_jobs_redis(struct mr_store *s)
-{
-    return mr_store_redis(s);
-}
-
 /* One command from an argv; NULL (and Redis marked down) when it fails.
  * A connection made before Redis restarted fails its first command: then
  * the command is tried once more on a new one at once (mr_store_ping
@@ -326,7 +321,7 @@ int mr_task_ids(struct mr_store *s, struct mr_arena *a, const char *user, size_t
 int mr_task_read_many(struct mr_store *s, struct mr_arena *a, const char *user,
                       char **ids, size_t n, struct mr_task *out)
 {
-    redisContext *c = mr_jobs_redis(s);
+    redisContext *c = mr_store_redis(s);
     int rc = MR_OK;
 
     if (!c)
@@ -504,7 +499,7 @@ int mr_task_cancel(struct mr_store *s, const struct mr_conf *c, const char *id, 
 int mr_task_delete(struct mr_store *s, const char *id, const char *user)
 {
     char k[4][MR_STORE_KEY_MAX];
-    redisContext *c = mr_jobs_redis(s);
+    redisContext *c = mr_store_redis(s);
     int rc = MR_OK;
 
     if (!c)
@@ -642,7 +637,7 @@ int mr_jobs_take(struct mr_store *s, const struct mr_conf *c, const char *consum
         argv[n++] = ">";
     {
         /* The wait is the command's: the store's timeout on top of it. */
-        redisContext *rc = mr_jobs_redis(s);
+        redisContext *rc = mr_store_redis(s);
         long long ms = block_ms + c->store.timeout_ms;
         struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
         struct timeval back = { (time_t)(c->store.timeout_ms / 1000),

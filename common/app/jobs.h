@@ -38,10 +38,6 @@ struct mr_task {
     size_t n;                        /* pairs */
 };
 
-/* This thread's Redis connection (struct redisContext), made again once
- * the store's retry interval has passed; NULL while Redis is down. */
-struct redisContext *mr_jobs_redis(struct mr_store *s);
-
 /* A field's value, or NULL. */
 const char *mr_task_get(const struct mr_task *t, const char *field);
 

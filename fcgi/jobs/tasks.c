@@ -40,7 +40,7 @@
 
 int jobs_need_redis(struct mr_ctx *ctx)
 {
-    if (mr_jobs_redis(ctx->store))
+    if (mr_store_redis(ctx->store))
         return MR_OK;
     return JOBS_REFUSE(ctx, MR_EUNAVAILABLE, "media jobs need Redis, which does "
                          "not answer");

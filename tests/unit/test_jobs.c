@@ -1133,7 +1133,7 @@ static void test_redis_down(void **state)
         assert_int_equal(mr_task_finish(f->t.store, f->t.conf, id, 1, "c1", "completed", fl),
                          MR_EUNAVAILABLE);
         assert_int_equal(mr_task_handback(f->t.store, f->t.conf, &m, 1, "c1"), MR_EUNAVAILABLE);
-        assert_null(mr_jobs_redis(f->t.store));
+        assert_null(mr_store_redis(f->t.store));
         assert_false(mr_store_redis_up(f->t.store));
     }
 
